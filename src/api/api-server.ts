@@ -1,0 +1,260 @@
+// The REST API, with configurable-http-proxy 5.3's exact semantics:
+//   GET    /api/routes[?inactive_since=ISO8601]   200 {path: {target, ...data, last_activity}}
+//   GET    /api/routes/<path>                      200 {target, ...data, last_activity} | 404
+//   POST   /api/routes/<path>  {"target": "..."}   201 (once live on this replica) | 400
+//   DELETE /api/routes/<path>                      204 | 404
+// Order of checks as in CHP: unknown path 404, unknown method 405, (POST) body JSON 400, token 403.
+// Paths are URI-decoded and trailing slashes dropped. Writes go to the store only; the data
+// plane learns of them through the route watcher, and the API waits for that before answering.
+
+import { createHash, timingSafeEqual } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { Config } from '../config/config.js';
+import type { ActivityTracker } from '../control/activity.js';
+import type { RouteWatcher } from '../control/route-watcher.js';
+import { ErrorCode, SwitchyardError, isSwitchyardError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { decodeApiPath, validateRoutePath } from '../routing/route-path.js';
+import type { RouteData } from '../routing/table.js';
+import { parseTarget } from '../routing/target.js';
+import type { RouteStore } from '../store/route-store.js';
+import { sendError } from './http-errors.js';
+import { closeServer, listenOn } from '../net.js';
+
+export interface ApiServerOptions {
+  readonly config: Pick<Config, 'apiListen' | 'apiSsl' | 'authToken' | 'hostRouting' | 'apiMaxBody'>;
+  readonly store: RouteStore;
+  readonly watcher: RouteWatcher;
+  readonly activity: ActivityTracker;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /** How long a write may take to become live before the API answers 504. */
+  readonly liveTimeoutMs?: number;
+}
+
+export interface ApiServer {
+  readonly server: http.Server;
+  start(): Promise<void>;
+  close(drainMs: number): Promise<void>;
+}
+
+const ROUTES_RE = /^\/api\/routes(\/.*)?$/;
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limit) {
+      reject(new SwitchyardError(ErrorCode.BODY_TOO_LARGE, `Body larger than ${limit} bytes`));
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new SwitchyardError(ErrorCode.BODY_TOO_LARGE, `Body larger than ${limit} bytes`));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const s = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(s);
+}
+
+export function createApiServer(opts: ApiServerOptions): ApiServer {
+  const { config, store, watcher, activity, metrics, log } = opts;
+  const liveTimeout = opts.liveTimeoutMs ?? 10_000;
+  const tokenDigest = config.authToken ? digest(config.authToken) : undefined;
+  if (!config.authToken) log.warn('REST API is not authenticated.');
+
+  function authorized(req: IncomingMessage): boolean {
+    if (tokenDigest === undefined) return true;
+    const m = /token\s+(\S+)/.exec(req.headers.authorization ?? '');
+    if (m === null) return false;
+    return timingSafeEqual(digest(m[1]!), tokenDigest);
+  }
+
+  function requireAuth(req: IncomingMessage): void {
+    if (!authorized(req)) {
+      log.debug('Rejecting API request', { remote: req.socket.remoteAddress });
+      throw new SwitchyardError(ErrorCode.AUTH_FAILED, 'Forbidden');
+    }
+  }
+
+  function entry(data: RouteData, lastActivity: number | undefined): Record<string, unknown> {
+    const out: Record<string, unknown> = { ...data };
+    if (lastActivity !== undefined) out.last_activity = new Date(lastActivity).toISOString();
+    return out;
+  }
+
+  async function getRoutes(req: IncomingMessage, res: ServerResponse, url: URL, rawPath: string | undefined): Promise<void> {
+    requireAuth(req);
+    if (rawPath !== undefined && rawPath !== '' && rawPath !== '/') {
+      const path = validateRoutePath(decodeApiPath(rawPath));
+      const [data, act] = await Promise.all([store.get(path), activity.read()]);
+      if (data === undefined) throw new SwitchyardError(ErrorCode.ROUTE_NOT_FOUND, 'Not Found');
+      sendJson(res, 200, entry(data, act.get(path)));
+      return;
+    }
+    const param = url.searchParams.get('inactiveSince') || url.searchParams.get('inactive_since');
+    let since: number | undefined;
+    if (param) {
+      since = Date.parse(param);
+      if (!Number.isFinite(since)) {
+        throw new SwitchyardError(ErrorCode.QUERY_INVALID, `Invalid datestamp '${param}' must be ISO8601.`);
+      }
+    }
+    const [snap, act] = await Promise.all([store.snapshot(), activity.read()]);
+    const out: Record<string, unknown> = {};
+    for (const [path, data] of snap.routes) {
+      const la = act.get(path);
+      if (since !== undefined && !(la !== undefined && la < since)) continue;
+      out[path] = entry(data, la);
+    }
+    sendJson(res, 200, out);
+  }
+
+  async function postRoute(req: IncomingMessage, res: ServerResponse, rawPath: string | undefined): Promise<void> {
+    const text = await readBody(req, config.apiMaxBody);
+    let body: unknown;
+    try {
+      body = JSON.parse(text) || {};
+    } catch (e) {
+      throw new SwitchyardError(ErrorCode.BODY_INVALID_JSON, `Body not valid JSON: ${e as Error}`);
+    }
+    requireAuth(req);
+    const path = validateRoutePath(decodeApiPath(rawPath ?? '/'));
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new SwitchyardError(ErrorCode.ROUTE_INVALID, "Must specify 'target' as string");
+    }
+    const posted = body as Record<string, unknown>;
+    parseTarget(posted.target); // 400 with a clear reason before anything is stored
+    const data: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(posted)) if (k !== 'last_activity') data[k] = v;
+    if (config.hostRouting && path !== '/') data.host = path.split('/')[1];
+    log.info(`Adding route ${path} -> ${posted.target as string}`);
+    const revision = await store.put(path, data as RouteData);
+    activity.record(path);
+    if (!(await watcher.waitForRevision(revision, liveTimeout))) {
+      throw new SwitchyardError(ErrorCode.STORE_TIMEOUT, `route stored but not live within ${liveTimeout} ms`);
+    }
+    metrics.routeChanges.inc({ type: 'put' });
+    log.info(`Route added ${path} -> ${posted.target as string}`);
+    res.writeHead(201, { 'content-length': 0 });
+    res.end();
+  }
+
+  async function deleteRoute(req: IncomingMessage, res: ServerResponse, rawPath: string | undefined): Promise<void> {
+    requireAuth(req);
+    const path = validateRoutePath(decodeApiPath(rawPath ?? '/'));
+    const revision = await store.delete(path);
+    if (revision === null) throw new SwitchyardError(ErrorCode.ROUTE_NOT_FOUND, 'Not Found');
+    log.info(`Removing route ${path}`);
+    if (!(await watcher.waitForRevision(revision, liveTimeout))) {
+      throw new SwitchyardError(ErrorCode.STORE_TIMEOUT, `route deleted but not applied within ${liveTimeout} ms`);
+    }
+    metrics.routeChanges.inc({ type: 'delete' });
+    res.writeHead(204);
+    res.end();
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://api.invalid');
+    } catch {
+      throw new SwitchyardError(ErrorCode.NOT_FOUND, 'Not Found');
+    }
+    const m = ROUTES_RE.exec(url.pathname);
+    if (m === null) throw new SwitchyardError(ErrorCode.NOT_FOUND, 'Not Found');
+    const rawPath = m[1];
+    switch (req.method) {
+      case 'GET':
+        return getRoutes(req, res, url, rawPath);
+      case 'POST':
+        return postRoute(req, res, rawPath);
+      case 'DELETE':
+        return deleteRoute(req, res, rawPath);
+      default:
+        throw new SwitchyardError(ErrorCode.METHOD_NOT_ALLOWED, 'Method not supported');
+    }
+  }
+
+  function onRequest(req: IncomingMessage, res: ServerResponse): void {
+    res.once('finish', () => {
+      metrics.apiRequests.inc({ method: req.method ?? '', code: String(res.statusCode) });
+      const level = res.statusCode < 400 ? 'info' : res.statusCode < 500 ? 'warn' : 'error';
+      const msg = `${res.statusCode} ${req.method} ${(req.url ?? '').split('?', 1)[0]}`;
+      if (level === 'info') log.debug(msg);
+      else log[level](msg);
+    });
+    handle(req, res).catch((e: unknown) => {
+      if (isSwitchyardError(e)) {
+        if (e.code === ErrorCode.BODY_TOO_LARGE) res.setHeader('connection', 'close');
+        sendError(res, e);
+        return;
+      }
+      log.error('API handler failed', { err: e, stack: (e as Error).stack });
+      sendError(res, new SwitchyardError(ErrorCode.INTERNAL, 'Internal Server Error'));
+    });
+  }
+
+  const server: http.Server = config.apiSsl
+    ? https.createServer({ ...config.apiSsl }, onRequest)
+    : http.createServer(onRequest);
+
+  return {
+    server,
+    start: () => listenOn(server, config.apiListen),
+    close: (drainMs) => closeServer(server, drainMs),
+  };
+}
+
+export interface MetricsServer {
+  start(): Promise<void>;
+  close(): Promise<void>;
+  readonly server: http.Server;
+}
+
+/** CHP's metrics server: GET /metrics in Prometheus text format, 404 for anything else. */
+export function createMetricsServer(opts: { config: Pick<Config, 'metricsListen'>; metrics: Metrics; log: Logger }): MetricsServer {
+  const server = http.createServer((req, res) => {
+    if ((req.url ?? '').split('?', 1)[0] !== '/metrics') {
+      res.writeHead(404);
+      res.end('Not Found');
+      return;
+    }
+    opts.metrics.render().then(
+      ({ contentType, body }) => {
+        res.writeHead(200, { 'content-type': contentType });
+        res.end(body);
+      },
+      (e: unknown) => {
+        opts.log.error('metrics rendering failed', { err: e });
+        res.writeHead(500);
+        res.end();
+      },
+    );
+  });
+  return {
+    server,
+    start: () => listenOn(server, opts.config.metricsListen!),
+    close: () => closeServer(server, 1000),
+  };
+}

@@ -1,0 +1,111 @@
+// The composition root: the only module that knows every part. Data flows one way:
+// store -> route watcher -> immutable routing table -> data planes; activity flows back in batches.
+
+import type { Config } from './config/config.js';
+import { createActivityTracker } from './control/activity.js';
+import { createRouteWatcher } from './control/route-watcher.js';
+import { createApiServer, createMetricsServer } from './api/api-server.js';
+import { createProxyDataPlane } from './dataplane/proxy/proxy-server.js';
+import { createRedirectServer } from './dataplane/proxy/redirect-server.js';
+import type { Logger } from './observability/logger.js';
+import { createMetrics } from './observability/metrics.js';
+import { createStore } from './store/create-store.js';
+import type { RouteStore } from './store/route-store.js';
+import type { AddressInfo } from 'node:net';
+
+export interface App {
+  start(): Promise<void>;
+  /** Stop accepting, drain in-flight requests for at most config.drainTimeout, flush activity. */
+  close(): Promise<void>;
+  readonly store: RouteStore;
+  /** Bound TCP ports (useful with port 0 in tests). */
+  ports(): { proxy?: number; api?: number; metrics?: number };
+}
+
+export function createApp(config: Config, deps: { log: Logger; store?: RouteStore }): App {
+  const { log } = deps;
+  const metrics = createMetrics();
+  const store = deps.store ?? createStore(config.store);
+  const watcher = createRouteWatcher({
+    store,
+    table: { hostRouting: config.hostRouting },
+    log,
+    onInvalid: () => metrics.invalidRoutes.inc(),
+  });
+  const activity = createActivityTracker({ store, intervalMs: config.activityFlushInterval, log });
+  const proxy = createProxyDataPlane({
+    config,
+    initialTable: watcher.current(),
+    recordActivity: (path) => activity.record(path),
+    metrics,
+    log,
+  });
+  const api = createApiServer({ config, store, watcher, activity, metrics, log });
+  const metricsServer = config.metricsListen ? createMetricsServer({ config, metrics, log }) : undefined;
+  const redirect =
+    config.redirectPort !== undefined && config.proxyListen.kind === 'tcp'
+      ? createRedirectServer({
+          port: config.redirectPort,
+          host: config.proxyListen.host,
+          httpsPort: config.redirectTo ?? config.proxyListen.port,
+        })
+      : undefined;
+  let started = false;
+
+  const port = (s: { address(): string | AddressInfo | null }): number | undefined => {
+    const a = s.address();
+    return a !== null && typeof a === 'object' ? a.port : undefined;
+  };
+
+  return {
+    store,
+    async start() {
+      await store.start();
+      if (config.defaultTarget) {
+        await store.put('/', { target: config.defaultTarget });
+        activity.record('/');
+      }
+      // The whole table is loaded before any public port opens: no 404 window at startup.
+      await watcher.start();
+      proxy.setTable(watcher.current());
+      metrics.tableSize.set(watcher.current().size);
+      metrics.tableVersion.set(watcher.current().version);
+      watcher.subscribe(({ table }) => {
+        proxy.setTable(table);
+        metrics.tableSize.set(table.size);
+        metrics.tableVersion.set(table.version);
+      });
+      activity.start();
+      await api.start();
+      await proxy.start();
+      await metricsServer?.start();
+      await redirect?.start();
+      started = true;
+      log.info(
+        `Proxying ${config.ssl ? 'https' : 'http'}://${describe(config.proxyListen)} to ${config.defaultTarget ?? '(no default)'}`,
+      );
+      log.info(`Proxy API at ${config.apiSsl ? 'https' : 'http'}://${describe(config.apiListen)}/api/routes`);
+      if (config.metricsListen) log.info(`Serve metrics at http://${describe(config.metricsListen)}/metrics`);
+      if (redirect) log.info(`Added HTTP to HTTPS redirection from ${config.redirectPort}`);
+    },
+    async close() {
+      const drain = config.drainTimeout;
+      await Promise.allSettled([
+        proxy.close(drain),
+        api.close(Math.min(drain, 2000)),
+        metricsServer?.close(),
+        redirect?.close(),
+      ]);
+      if (started) await activity.close();
+      await watcher.close();
+      await store.close();
+    },
+    ports() {
+      return { proxy: port(proxy.server), api: port(api.server), metrics: metricsServer && port(metricsServer.server) };
+    },
+  };
+}
+
+function describe(t: Config['proxyListen']): string {
+  return t.kind === 'unix' ? `unix:${t.path}` : `${t.host ?? '*'}:${t.port}`;
+}

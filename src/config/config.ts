@@ -1,0 +1,288 @@
+// Config: flags + env, validated once, frozen. The only place that reads process.env or files
+// named by flags; everything downstream takes plain values.
+
+import { readFileSync } from 'node:fs';
+import { ErrorCode, SwitchyardError } from '../errors.js';
+import { LOG_LEVELS, type LogLevel } from '../observability/logger.js';
+import { parseTarget } from '../routing/target.js';
+import type { FlagValue, ParsedArgs } from './flags.js';
+
+export type ListenTarget =
+  | { readonly kind: 'tcp'; readonly port: number; readonly host: string | undefined }
+  | { readonly kind: 'unix'; readonly path: string };
+
+export interface TlsServerOptions {
+  readonly key?: Buffer;
+  readonly cert?: Buffer;
+  readonly ca?: Buffer | Buffer[];
+  readonly passphrase?: string;
+  readonly dhparam?: Buffer;
+  readonly secureProtocol?: string;
+  readonly ciphers: string;
+  readonly honorCipherOrder: true;
+  readonly requestCert: boolean;
+  readonly rejectUnauthorized: boolean;
+}
+
+export interface ClientTlsOptions {
+  readonly key?: Buffer;
+  readonly cert?: Buffer;
+  readonly ca?: Buffer[];
+}
+
+export interface Config {
+  readonly proxyListen: ListenTarget;
+  readonly apiListen: ListenTarget;
+  readonly metricsListen: ListenTarget | undefined;
+  readonly ssl: TlsServerOptions | undefined;
+  readonly apiSsl: TlsServerOptions | undefined;
+  readonly clientSsl: ClientTlsOptions | undefined;
+  readonly redirectPort: number | undefined;
+  readonly redirectTo: number | undefined;
+  readonly defaultTarget: string | undefined;
+  readonly errorTarget: string | undefined;
+  readonly errorPath: string | undefined;
+  readonly pidFile: string | undefined;
+  readonly xForward: boolean;
+  readonly prependPath: boolean;
+  readonly includePrefix: boolean;
+  readonly autoRewrite: boolean;
+  readonly changeOrigin: boolean;
+  readonly protocolRewrite: string | undefined;
+  readonly customHeaders: readonly (readonly [string, string])[];
+  readonly insecure: boolean;
+  readonly hostRouting: boolean;
+  readonly logLevel: LogLevel;
+  readonly logFormat: 'text' | 'json';
+  readonly timeout: number | undefined;
+  readonly proxyTimeout: number | undefined;
+  readonly keepAliveTimeout: number;
+  readonly authToken: string | undefined;
+  readonly store: string;
+  readonly drainTimeout: number;
+  readonly activityFlushInterval: number;
+  readonly apiMaxBody: number;
+}
+
+// OpenSSL cipher names, CHP's default order: modern AEAD suites first, no RC4 unless asked.
+function defaultCiphers(allowRc4: boolean): string {
+  return [
+    'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES256-GCM-SHA384',
+    'ECDHE-ECDSA-AES256-GCM-SHA384', 'DHE-RSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-SHA256',
+    'DHE-RSA-AES128-SHA256', 'ECDHE-RSA-AES256-SHA384', 'DHE-RSA-AES256-SHA384', 'ECDHE-RSA-AES256-SHA256',
+    'DHE-RSA-AES256-SHA256', 'HIGH', allowRc4 ? 'RC4' : '!RC4', '!aNULL', '!eNULL', '!EXPORT', '!DES', '!RC4',
+    '!MD5', '!PSK', '!SRP', '!CAMELLIA',
+  ].join(':');
+}
+
+function invalid(msg: string): SwitchyardError {
+  return new SwitchyardError(ErrorCode.CONFIG_INVALID, msg);
+}
+
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// Visible ASCII, space and tab, and obs-text; never CR, LF or NUL (header injection).
+// eslint-disable-next-line no-control-regex
+const HEADER_VALUE_BAD = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+
+/** CHP's "k:v" custom header syntax, validated against header injection. */
+export function parseCustomHeader(raw: string): [string, string] {
+  const value = raw.trim();
+  const colon = value.indexOf(':');
+  if (colon <= 0) throw invalid(`A colon was expected in custom header: ${raw}`);
+  const name = value.slice(0, colon).trim();
+  const v = value.slice(colon + 1).trim();
+  if (!HEADER_NAME.test(name)) throw invalid(`custom header name is not a valid HTTP token: ${JSON.stringify(name)}`);
+  if (HEADER_VALUE_BAD.test(v)) throw invalid(`custom header value for '${name}' contains control characters`);
+  return [name, v];
+}
+
+function readFile(flag: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw invalid(`cannot read --${flag} file ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+}
+
+/** Split a PEM bundle into one buffer per certificate (Node wants an array for several CAs). */
+function readCaBundle(flag: string, path: string): Buffer[] {
+  const text = readFile(flag, path).toString('utf8');
+  const certs = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g);
+  if (!certs) throw invalid(`--${flag} file ${path} contains no PEM certificate`);
+  return certs.map((c) => Buffer.from(c + '\n'));
+}
+
+function port(flag: string, v: number): number {
+  if (!Number.isInteger(v) || v < 0 || v > 65535) throw invalid(`--${flag} must be a port number (0-65535), got ${v}`);
+  return v;
+}
+
+function positive(flag: string, v: number | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (v < 0) throw invalid(`--${flag} must not be negative, got ${v}`);
+  return v;
+}
+
+export function buildConfig(args: ParsedArgs, env: NodeJS.ProcessEnv): Config {
+  const v = args.values;
+  const str = (k: string): string | undefined => v[k] as string | undefined;
+  const int = (k: string): number | undefined => v[k] as number | undefined;
+  const bool = (k: string): boolean => v[k] === true;
+  const negated = (k: string): boolean => v[k] !== false;
+  const has = (k: string): boolean => v[k] !== undefined;
+
+  if (has('socket') && (has('port') || has('ip'))) throw invalid("option '--socket <path>' cannot be used with option '--port' or '--ip'");
+  if (has('api-socket') && (has('api-port') || has('api-ip'))) {
+    throw invalid("option '--api-socket <path>' cannot be used with option '--api-port' or '--api-ip'");
+  }
+  if (has('metrics-socket') && (has('metrics-port') || has('metrics-ip'))) {
+    throw invalid("option '--metrics-socket <path>' cannot be used with option '--metrics-port' or '--metrics-ip'");
+  }
+
+  let ip = str('ip');
+  if (ip === '*') ip = '';
+  const proxyPort = port('port', int('port') ?? 8000);
+  const proxyListen: ListenTarget = has('socket')
+    ? { kind: 'unix', path: str('socket')! }
+    : { kind: 'tcp', port: proxyPort, host: ip || undefined };
+  const apiListen: ListenTarget = has('api-socket')
+    ? { kind: 'unix', path: str('api-socket')! }
+    : {
+        kind: 'tcp',
+        port: port('api-port', int('api-port') ?? (proxyListen.kind === 'tcp' ? proxyPort + 1 : 8001)),
+        host: str('api-ip') ?? 'localhost',
+      };
+  let metricsListen: ListenTarget | undefined;
+  if (has('metrics-socket')) metricsListen = { kind: 'unix', path: str('metrics-socket')! };
+  else if (has('metrics-port')) {
+    metricsListen = { kind: 'tcp', port: port('metrics-port', int('metrics-port')!), host: str('metrics-ip') || undefined };
+  }
+
+  const logLevel = (str('log-level') ?? 'info').toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw invalid(`--log-level must be one of ${LOG_LEVELS.join(', ')}; got '${logLevel}'`);
+  }
+  const logFormat = str('log-format') ?? 'text';
+  if (logFormat !== 'text' && logFormat !== 'json') throw invalid(`--log-format must be text or json; got '${logFormat}'`);
+
+  const ciphers = str('ssl-ciphers') ?? defaultCiphers(bool('ssl-allow-rc4'));
+  const secureProtocol = has('ssl-protocol') ? `${str('ssl-protocol')}_method` : undefined;
+  const dhparam = has('ssl-dhparam') ? readFile('ssl-dhparam', str('ssl-dhparam')!) : undefined;
+
+  let ssl: TlsServerOptions | undefined;
+  if (has('ssl-key') || has('ssl-cert')) {
+    ssl = {
+      ...(has('ssl-key') ? { key: readFile('ssl-key', str('ssl-key')!) } : {}),
+      ...(has('ssl-key') && env.CONFIGPROXY_SSL_KEY_PASSPHRASE ? { passphrase: env.CONFIGPROXY_SSL_KEY_PASSPHRASE } : {}),
+      ...(has('ssl-cert') ? { cert: readFile('ssl-cert', str('ssl-cert')!) } : {}),
+      ...(has('ssl-ca') ? { ca: readFile('ssl-ca', str('ssl-ca')!) } : {}),
+      ...(dhparam ? { dhparam } : {}),
+      ...(secureProtocol ? { secureProtocol } : {}),
+      ciphers,
+      honorCipherOrder: true,
+      requestCert: bool('ssl-request-cert'),
+      rejectUnauthorized: bool('ssl-reject-unauthorized'),
+    };
+  }
+  let apiSsl: TlsServerOptions | undefined;
+  if (has('api-ssl-key') || has('api-ssl-cert')) {
+    apiSsl = {
+      ...(has('api-ssl-key') ? { key: readFile('api-ssl-key', str('api-ssl-key')!) } : {}),
+      ...(has('api-ssl-key') && env.CONFIGPROXY_API_SSL_KEY_PASSPHRASE
+        ? { passphrase: env.CONFIGPROXY_API_SSL_KEY_PASSPHRASE }
+        : {}),
+      ...(has('api-ssl-cert') ? { cert: readFile('api-ssl-cert', str('api-ssl-cert')!) } : {}),
+      ...(has('api-ssl-ca') ? { ca: readCaBundle('api-ssl-ca', str('api-ssl-ca')!) } : {}),
+      ...(dhparam ? { dhparam } : {}),
+      ...(secureProtocol ? { secureProtocol } : {}),
+      ciphers,
+      honorCipherOrder: true,
+      requestCert: bool('api-ssl-request-cert'),
+      rejectUnauthorized: bool('api-ssl-reject-unauthorized'),
+    };
+  }
+  let clientSsl: ClientTlsOptions | undefined;
+  if (has('client-ssl-key') || has('client-ssl-cert') || has('client-ssl-ca')) {
+    clientSsl = {
+      ...(has('client-ssl-key') ? { key: readFile('client-ssl-key', str('client-ssl-key')!) } : {}),
+      ...(has('client-ssl-cert') ? { cert: readFile('client-ssl-cert', str('client-ssl-cert')!) } : {}),
+      ...(has('client-ssl-ca') ? { ca: readCaBundle('client-ssl-ca', str('client-ssl-ca')!) } : {}),
+    };
+  }
+
+  const redirectPort = int('redirect-port');
+  if (redirectPort !== undefined) port('redirect-port', redirectPort);
+  if (!ssl && redirectPort !== undefined) throw invalid('HTTPS redirection specified but certificates not provided.');
+  if (has('error-target') && has('error-path')) throw invalid('Cannot specify both error-target and error-path. Pick one.');
+
+  const checkTarget = (flag: string): string | undefined => {
+    const t = str(flag);
+    if (t === undefined) return undefined;
+    try {
+      parseTarget(t);
+    } catch (e) {
+      throw invalid(`--${flag}: ${(e as Error).message}`);
+    }
+    return t;
+  };
+
+  const customHeaders = ((v['custom-header'] as string[] | undefined) ?? []).map(parseCustomHeader);
+
+  let store = str('store') ?? 'memory';
+  if (has('storage-backend')) {
+    if (has('store')) throw invalid('use either --store or --storage-backend, not both');
+    store = str('storage-backend')!;
+  }
+  if (store !== 'memory') {
+    throw new SwitchyardError(
+      ErrorCode.CONFIG_UNSUPPORTED,
+      `store '${store}' is not supported yet; supported: memory (CHP JavaScript storage classes are not supported)`,
+    );
+  }
+
+  const protocolRewrite = str('protocol-rewrite');
+  const config: Config = {
+    proxyListen,
+    apiListen,
+    metricsListen,
+    ssl,
+    apiSsl,
+    clientSsl,
+    redirectPort,
+    redirectTo: int('redirect-to') === undefined ? undefined : port('redirect-to', int('redirect-to')!),
+    defaultTarget: checkTarget('default-target'),
+    errorTarget: checkTarget('error-target'),
+    errorPath: str('error-path'),
+    pidFile: str('pid-file'),
+    xForward: negated('x-forward'),
+    prependPath: negated('prepend-path'),
+    includePrefix: negated('include-prefix'),
+    autoRewrite: bool('auto-rewrite'),
+    changeOrigin: bool('change-origin'),
+    protocolRewrite: protocolRewrite === undefined ? undefined : protocolRewrite.replace(/:$/, ''),
+    customHeaders,
+    insecure: bool('insecure'),
+    hostRouting: bool('host-routing'),
+    logLevel: logLevel as LogLevel,
+    logFormat,
+    timeout: positive('timeout', int('timeout')) || undefined,
+    proxyTimeout: positive('proxy-timeout', int('proxy-timeout')) || undefined,
+    keepAliveTimeout: positive('keep-alive-timeout', int('keep-alive-timeout')) || 5000,
+    authToken: env.CONFIGPROXY_AUTH_TOKEN || undefined,
+    store,
+    drainTimeout: positive('drain-timeout', int('drain-timeout')) ?? 10_000,
+    activityFlushInterval: Math.max(10, positive('activity-flush-interval', int('activity-flush-interval')) ?? 5000),
+    apiMaxBody: Math.max(1024, positive('api-max-body', int('api-max-body')) ?? 1 << 20),
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Buffer.isBuffer(o) && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const value of Object.values(o as Record<string, unknown>)) deepFreeze(value);
+  }
+  return o;
+}
+
+export type { FlagValue };

@@ -1,0 +1,69 @@
+// Route activity (`last_activity`), recorded in memory on the data path and flushed in batches.
+//
+// Contract: `record` is O(1) and allocation-free after the first record of a path in a flush
+// window; nothing on the data path waits for the store. `flush()` writes one batch per interval.
+// Readers merge what the store has with what this process has not flushed yet, so a value is
+// never older than the newest activity this process saw.
+
+import type { Logger } from '../observability/logger.js';
+import type { RouteStore } from '../store/route-store.js';
+
+export interface ActivityTracker {
+  record(path: string): void;
+  /** Write pending activity to the store now. */
+  flush(): Promise<void>;
+  /** Latest activity per path: store's values merged with this process's unflushed ones. */
+  read(): Promise<Map<string, number>>;
+  start(): void;
+  close(): Promise<void>;
+}
+
+export interface ActivityOptions {
+  readonly store: RouteStore;
+  readonly intervalMs: number;
+  readonly log: Logger;
+  readonly now?: () => number;
+}
+
+export function createActivityTracker(options: ActivityOptions): ActivityTracker {
+  const { store, log } = options;
+  const now = options.now ?? Date.now;
+  let pending = new Map<string, number>();
+  let timer: NodeJS.Timeout | undefined;
+  let flushing: Promise<void> = Promise.resolve();
+
+  const flush = (): Promise<void> => {
+    if (pending.size === 0) return flushing;
+    const batch = pending;
+    pending = new Map();
+    flushing = flushing
+      .then(() => store.writeActivity(batch))
+      .catch((e: unknown) => {
+        // Keep the batch for the next try; newer values recorded meanwhile win.
+        for (const [p, t] of batch) if ((pending.get(p) ?? 0) < t) pending.set(p, t);
+        log.warn('could not write route activity to the store; will retry', { err: e });
+      });
+    return flushing;
+  };
+
+  return {
+    record(path) {
+      pending.set(path, now());
+    },
+    flush,
+    async read() {
+      const stored = await store.readActivity();
+      const merged = new Map(stored);
+      for (const [p, t] of pending) if ((merged.get(p) ?? 0) < t) merged.set(p, t);
+      return merged;
+    },
+    start() {
+      timer = setInterval(() => void flush(), options.intervalMs);
+      timer.unref();
+    },
+    async close() {
+      if (timer) clearInterval(timer);
+      await flush();
+    },
+  };
+}

@@ -1,0 +1,145 @@
+// Route watcher: store -> coalesce -> immutable RoutingTable -> data planes.
+//
+// Contract:
+//  - `start()` resolves after the whole store has been loaded into the first table, so the caller
+//    can open public ports with no 404 window.
+//  - Changes that arrive together (same event-loop turn) become one new table; subscribers get the
+//    new table and the list of changes (so a remote data plane can apply deltas).
+//  - `waitForRevision(r)` resolves once the published table's version is >= r: this is what lets
+//    the API answer "201 Created" only when the route is live on this replica.
+
+import type { Logger } from '../observability/logger.js';
+import { RoutingTable, type InvalidRoute, type RouteChange, type TableOptions } from '../routing/table.js';
+import type { RouteStore, StoreSnapshot, Unsubscribe, WatchEvent } from '../store/route-store.js';
+
+export interface TableUpdate {
+  readonly table: RoutingTable;
+  /** The changes since the previous table, or null when the table was rebuilt from a snapshot. */
+  readonly changes: readonly RouteChange[] | null;
+}
+
+export type TableListener = (update: TableUpdate) => void;
+
+export interface RouteWatcher {
+  start(): Promise<void>;
+  close(): Promise<void>;
+  current(): RoutingTable;
+  subscribe(listener: TableListener): Unsubscribe;
+  waitForRevision(revision: number, timeoutMs: number): Promise<boolean>;
+  /** Routes the store holds but the table could not take (bad targets), by path. */
+  invalidRoutes(): ReadonlyMap<string, string>;
+}
+
+export interface RouteWatcherOptions {
+  readonly store: RouteStore;
+  readonly table: TableOptions;
+  readonly log: Logger;
+  readonly onInvalid?: (bad: InvalidRoute) => void;
+}
+
+export function createRouteWatcher(options: RouteWatcherOptions): RouteWatcher {
+  const { store, log } = options;
+  let table = RoutingTable.empty(options.table);
+  let pending: RouteChange[] = [];
+  let pendingRevision = 0;
+  let scheduled = false;
+  let unwatch: Unsubscribe | undefined;
+  const listeners = new Set<TableListener>();
+  const waiters = new Set<{ revision: number; resolve: (ok: boolean) => void; timer: NodeJS.Timeout }>();
+  const invalid = new Map<string, string>();
+
+  const noteInvalid = (bad: InvalidRoute): void => {
+    invalid.set(bad.path, bad.reason);
+    log.error('route skipped: its target cannot be used', { path: bad.path, reason: bad.reason });
+    options.onInvalid?.(bad);
+  };
+
+  const publish = (next: RoutingTable, changes: readonly RouteChange[] | null): void => {
+    table = next;
+    for (const l of listeners) {
+      try {
+        l({ table: next, changes });
+      } catch (e) {
+        log.error('table listener failed', { err: e });
+      }
+    }
+    for (const w of waiters) {
+      if (next.version >= w.revision) {
+        clearTimeout(w.timer);
+        waiters.delete(w);
+        w.resolve(true);
+      }
+    }
+  };
+
+  const fromSnapshot = (snap: StoreSnapshot): RoutingTable => {
+    invalid.clear();
+    const puts: RouteChange[] = [];
+    for (const [path, data] of snap.routes) puts.push({ type: 'put', path, data });
+    return RoutingTable.empty(options.table).apply(puts, snap.revision, noteInvalid);
+  };
+
+  const flush = (): void => {
+    scheduled = false;
+    if (pending.length === 0) return;
+    const changes = pending;
+    pending = [];
+    for (const c of changes) if (c.type === 'delete' || invalid.has(c.path)) invalid.delete(c.path);
+    publish(table.apply(changes, pendingRevision, noteInvalid), changes);
+  };
+
+  const onEvent = (event: WatchEvent): void => {
+    if (event.type === 'reset') {
+      pending = [];
+      publish(fromSnapshot(event.snapshot), null);
+      log.info('routing table rebuilt from store snapshot', { revision: event.snapshot.revision, routes: table.size });
+      return;
+    }
+    if (event.revision <= Math.max(table.version, pendingRevision)) return; // already applied
+    pending.push(...event.changes);
+    pendingRevision = event.revision;
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
+
+  return {
+    async start() {
+      const snap = await store.snapshot();
+      publish(fromSnapshot(snap), null);
+      pendingRevision = snap.revision;
+      unwatch = store.watch(snap.revision, onEvent);
+      log.debug('routing table loaded', { revision: snap.revision, routes: table.size });
+    },
+    async close() {
+      unwatch?.();
+      for (const w of waiters) {
+        clearTimeout(w.timer);
+        w.resolve(false);
+      }
+      waiters.clear();
+      listeners.clear();
+    },
+    current: () => table,
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    waitForRevision(revision, timeoutMs) {
+      if (table.version >= revision) return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const w = {
+          revision,
+          resolve,
+          timer: setTimeout(() => {
+            waiters.delete(w);
+            resolve(false);
+          }, timeoutMs),
+        };
+        waiters.add(w);
+      });
+    },
+    invalidRoutes: () => invalid,
+  };
+}

@@ -1,0 +1,121 @@
+// Error responses from the proxy itself: 400 (hostile/malformed path), 404 (no route),
+// 503 (upstream down), 500 (our bug), in CHP 5.3's three modes:
+//  - --error-target URL: GET URL/<code>?url=<request url>; its body, Content-Type and
+//    Content-Encoding are returned with <code>. If that fails, the built-in page is used.
+//  - --error-path DIR: DIR/<code>.html, else DIR/error.html, as text/html.
+//  - neither: Switchyard's own pages in assets/error (CHP likewise ships default pages).
+// Websocket upgrades get a bare "HTTP/1.1 <code>" response and the socket is closed.
+
+import { readFile } from 'node:fs/promises';
+import http, { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import type { Logger } from '../../observability/logger.js';
+import type { UpstreamAgents } from './upstream-agents.js';
+import { parseTarget, type Upstream } from '../../routing/target.js';
+
+const BUILTIN_DIR = fileURLToPath(new URL('../../../../assets/error/', import.meta.url));
+
+export interface ErrorPages {
+  web(req: IncomingMessage, res: ServerResponse, code: number): void;
+  ws(socket: Duplex, code: number): void;
+}
+
+export interface ErrorPageOptions {
+  readonly errorTarget: string | undefined;
+  readonly errorPath: string | undefined;
+  readonly agents: UpstreamAgents;
+  readonly log: Logger;
+}
+
+function plain(res: ServerResponse, code: number): void {
+  if (res.writableEnded || res.destroyed) return;
+  if (!res.headersSent) res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8' });
+  res.end(STATUS_CODES[code] ?? 'Error');
+}
+
+export function createErrorPages(opts: ErrorPageOptions): ErrorPages {
+  const { log } = opts;
+  const dir = opts.errorPath ?? BUILTIN_DIR;
+  let errorTarget: Upstream | undefined;
+  if (opts.errorTarget) {
+    const t = opts.errorTarget.endsWith('/') ? opts.errorTarget : opts.errorTarget + '/';
+    errorTarget = parseTarget(t);
+  }
+
+  const fromFile = async (res: ServerResponse, code: number): Promise<void> => {
+    let body: Buffer | undefined;
+    for (const name of [`${code}.html`, 'error.html']) {
+      try {
+        body = await readFile(join(dir, name));
+        break;
+      } catch {
+        // try the next name
+      }
+    }
+    if (body === undefined) {
+      log.error('no error page file', { dir, code });
+      plain(res, code);
+      return;
+    }
+    if (res.writableEnded || res.destroyed) return;
+    res.writeHead(code, { 'content-type': 'text/html' });
+    res.end(body);
+  };
+
+  const fromTarget = (req: IncomingMessage, res: ServerResponse, code: number, t: Upstream): void => {
+    const path = `${t.pathname}${code}?url=${encodeURIComponent(req.url ?? '/')}`;
+    const mod = t.protocol === 'https:' ? https : http;
+    const ereq = mod.request(
+      {
+        agent: t.protocol === 'https:' ? opts.agents.https : opts.agents.http,
+        hostname: t.hostname || undefined,
+        port: t.port || undefined,
+        socketPath: t.socketPath,
+        method: 'GET',
+        path,
+        timeout: 10_000,
+      },
+      (eres) => {
+        if (res.writableEnded || res.destroyed) {
+          eres.resume();
+          return;
+        }
+        const headers: Record<string, string> = {};
+        for (const k of ['content-type', 'content-encoding'] as const) {
+          const v = eres.headers[k];
+          if (typeof v === 'string') headers[k] = v;
+        }
+        res.writeHead(code, headers);
+        eres.pipe(res);
+        eres.on('error', () => res.destroy());
+      },
+    );
+    ereq.on('timeout', () => ereq.destroy(new Error('error target timed out')));
+    ereq.on('error', (e) => {
+      log.error('failed to get custom error page', { target: opts.errorTarget, err: e });
+      void fromFile(res, code);
+    });
+    ereq.end();
+  };
+
+  return {
+    web(req, res, code) {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (errorTarget) fromTarget(req, res, code, errorTarget);
+      else void fromFile(res, code);
+    },
+    ws(socket, code) {
+      if (socket.writable) {
+        socket.end(`HTTP/1.1 ${code} ${STATUS_CODES[code] ?? ''}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+      }
+      // end() flushes the response; destroy() after a grace period covers a peer that never closes.
+      setTimeout(() => socket.destroy(), 1000).unref();
+    },
+  };
+}

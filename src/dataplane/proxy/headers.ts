@@ -1,0 +1,160 @@
+// Header rules for proxied requests and responses (CHP 5.3 / http-proxy-3 behaviour, plus the
+// hop-by-hop rules of RFC 9110 §7.6.1 that http-proxy-3 does not apply).
+//
+// Request to upstream:
+//  - end-to-end headers copied; hop-by-hop ones (Connection and what it lists, Keep-Alive, TE,
+//    Trailer, Transfer-Encoding, Upgrade, Proxy-Connection) dropped: the upstream connection is
+//    ours, pooled with keep-alive, and must not be closed or reframed by a client's header.
+//  - Host preserved (JupyterHub's origin checks rely on it) unless --change-origin.
+//  - X-Forwarded-For/-Port/-Proto appended with "," and X-Forwarded-Host set if absent, unless
+//    --no-x-forward.
+//  - --custom-header values replace any client header of the same name.
+// Response to client: hop-by-hop headers dropped, the rest copied as the upstream sent them.
+
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { Upstream } from '../../routing/target.js';
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+]);
+
+export interface HeaderOptions {
+  readonly xForward: boolean;
+  readonly changeOrigin: boolean;
+  /** Lowercased names and values, validated at startup. */
+  readonly customHeaders: readonly (readonly [string, string])[];
+}
+
+function connectionTokens(value: string | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  let set: Set<string> | undefined;
+  for (const t of value.split(',')) {
+    const tok = t.trim().toLowerCase();
+    if (tok && !HOP_BY_HOP.has(tok)) (set ??= new Set()).add(tok);
+  }
+  return set;
+}
+
+function appendForwarded(existing: string | string[] | undefined, value: string): string {
+  if (existing === undefined || existing === '') return value;
+  return (Array.isArray(existing) ? existing.join(',') : existing) + ',' + value;
+}
+
+/** X-Forwarded-Port as CHP computes it: the Host header's port, else 443/80. */
+function forwardedPort(host: string | undefined, encrypted: boolean): string {
+  if (host !== undefined) {
+    const m = /:(\d+)/.exec(host.startsWith('[') ? host.slice(host.indexOf(']') + 1) : host);
+    if (m) return m[1]!;
+  }
+  return encrypted ? '443' : '80';
+}
+
+export function upstreamRequestHeaders(
+  req: IncomingMessage,
+  upstream: Upstream,
+  opts: HeaderOptions,
+  upgrade: boolean,
+): OutgoingHttpHeaders {
+  const inHeaders: IncomingHttpHeaders = req.headers;
+  const listed = connectionTokens(inHeaders.connection);
+  const out: OutgoingHttpHeaders = {};
+  for (const name in inHeaders) {
+    if (HOP_BY_HOP.has(name) || (listed !== undefined && listed.has(name))) continue;
+    out[name] = inHeaders[name];
+  }
+  if (upgrade) {
+    out.connection = 'upgrade';
+    out.upgrade = inHeaders.upgrade;
+  } else if (inHeaders['transfer-encoding'] !== undefined) {
+    // The body arrives chunked; have Node re-chunk it on the upstream connection.
+    out['transfer-encoding'] = 'chunked';
+  } else if ((req.method === 'DELETE' || req.method === 'OPTIONS') && inHeaders['content-length'] === undefined) {
+    out['content-length'] = '0';
+  }
+  if (opts.xForward) {
+    const encrypted = (req.socket as TLSSocket).encrypted === true;
+    out['x-forwarded-for'] = appendForwarded(inHeaders['x-forwarded-for'], req.socket.remoteAddress ?? '');
+    out['x-forwarded-port'] = appendForwarded(inHeaders['x-forwarded-port'], forwardedPort(inHeaders.host, encrypted));
+    out['x-forwarded-proto'] = appendForwarded(inHeaders['x-forwarded-proto'], encrypted ? 'https' : 'http');
+    if (!inHeaders['x-forwarded-host']) out['x-forwarded-host'] = inHeaders.host ?? '';
+  }
+  if (opts.changeOrigin) out.host = upstream.hostHeader;
+  for (const [name, value] of opts.customHeaders) out[name] = value;
+  return out;
+}
+
+/** Copy upstream response headers minus hop-by-hop ones. */
+export function clientResponseHeaders(upstreamRes: IncomingMessage): OutgoingHttpHeaders {
+  const inHeaders = upstreamRes.headers;
+  const listed = connectionTokens(inHeaders.connection);
+  const out: OutgoingHttpHeaders = {};
+  for (const name in inHeaders) {
+    if (HOP_BY_HOP.has(name) || (listed !== undefined && listed.has(name))) continue;
+    out[name] = inHeaders[name];
+  }
+  return out;
+}
+
+const REDIRECT_STATUS = new Set([201, 301, 302, 307, 308]);
+
+/**
+ * --auto-rewrite / --protocol-rewrite: rewrite a redirect's Location when it points at the
+ * target itself (same host:port), as http-proxy-3 does. Returns the new value or undefined.
+ */
+export function rewriteLocation(
+  location: unknown,
+  status: number,
+  upstream: Upstream,
+  clientHost: string | undefined,
+  autoRewrite: boolean,
+  protocolRewrite: string | undefined,
+): string | undefined {
+  if (typeof location !== 'string' || !REDIRECT_STATUS.has(status)) return undefined;
+  let u: URL;
+  try {
+    u = new URL(location, 'http://base.invalid');
+  } catch {
+    return undefined;
+  }
+  if (u.host !== upstream.hostHeader) return undefined;
+  if (autoRewrite) u.host = clientHost ?? '';
+  if (protocolRewrite) u.protocol = protocolRewrite;
+  return u.toString();
+}
+
+/** Build the upstream path (CHP's prependPath / includePrefix semantics, http-proxy-3's urlJoin). */
+export function upstreamPath(
+  upstream: Upstream,
+  reqPath: string,
+  query: string,
+  prefixDepth: number,
+  prependPath: boolean,
+  includePrefix: boolean,
+): string {
+  let rest = reqPath;
+  if (!includePrefix && prefixDepth > 0) {
+    // Drop the first `prefixDepth` segments of the (normalised, encoded) request path.
+    let idx = 0;
+    for (let n = 0; n < prefixDepth && idx !== -1; n++) idx = reqPath.indexOf('/', idx + 1);
+    rest = idx === -1 ? '' : reqPath.slice(idx);
+  }
+  const basePath = prependPath ? upstream.pathname : '/';
+  const baseQuery = prependPath ? upstream.search : '';
+  if (basePath === '/' && baseQuery === '' && rest.charCodeAt(0) === 47) return rest + query;
+  let path: string;
+  if (rest === '') path = basePath;
+  else if (basePath.endsWith('/')) path = rest.startsWith('/') ? basePath + rest.slice(1) : basePath + rest;
+  else path = rest.startsWith('/') ? basePath + rest : basePath + '/' + rest;
+  const q1 = baseQuery.length > 1 ? baseQuery.slice(1) : '';
+  const q2 = query.length > 1 ? query.slice(1) : '';
+  const q = q1 && q2 ? q1 + '&' + q2 : q1 || q2;
+  return q ? path + '?' + q : path;
+}

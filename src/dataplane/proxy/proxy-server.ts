@@ -1,0 +1,212 @@
+// The built-in data plane: an HTTP(S) server that routes every request against the current
+// RoutingTable and forwards it (forward.ts) or tunnels it (websocket.ts).
+//
+// Contract: `setTable` swaps the table whole; a request is routed against the table current when
+// it arrived. One bad request never affects another: every failure path ends in a response or a
+// closed socket for that request only. `close(drainMs)` stops accepting, lets in-flight requests
+// finish for at most drainMs, then cuts what is left (websockets included).
+
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Config } from '../../config/config.js';
+import type { Logger } from '../../observability/logger.js';
+import type { Metrics } from '../../observability/metrics.js';
+import { hostKey, parseRequestPath } from '../../routing/request-path.js';
+import type { RoutingTable } from '../../routing/table.js';
+import { createErrorPages } from './error-pages.js';
+import { createForwarder } from './forward.js';
+import { createUpstreamAgents } from './upstream-agents.js';
+import { createTunneler } from './websocket.js';
+import { closeServer, listenOn } from '../../net.js';
+
+export type ProxyConfig = Pick<
+  Config,
+  | 'ssl'
+  | 'clientSsl'
+  | 'errorTarget'
+  | 'errorPath'
+  | 'xForward'
+  | 'prependPath'
+  | 'includePrefix'
+  | 'autoRewrite'
+  | 'changeOrigin'
+  | 'protocolRewrite'
+  | 'customHeaders'
+  | 'insecure'
+  | 'hostRouting'
+  | 'timeout'
+  | 'proxyTimeout'
+  | 'keepAliveTimeout'
+  | 'proxyListen'
+>;
+
+export interface ProxyDataPlaneOptions {
+  readonly config: ProxyConfig;
+  readonly initialTable: RoutingTable;
+  readonly recordActivity: (path: string) => void;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+}
+
+export interface ProxyDataPlane {
+  readonly server: http.Server;
+  setTable(table: RoutingTable): void;
+  start(): Promise<void>;
+  close(drainMs: number): Promise<void>;
+}
+
+const HEALTHZ = '/_chp_healthz';
+const HEALTHZ_BODY = JSON.stringify({ status: 'OK' });
+
+export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlane {
+  const { config, log, metrics } = opts;
+  const stats = metrics.stats;
+  let table = opts.initialTable;
+  const agents = createUpstreamAgents({ insecure: config.insecure, clientSsl: config.clientSsl });
+  const errors = createErrorPages({ errorTarget: config.errorTarget, errorPath: config.errorPath, agents, log });
+  const headerOpts = {
+    xForward: config.xForward,
+    changeOrigin: config.changeOrigin,
+    customHeaders: config.customHeaders.map(([k, v]) => [k.toLowerCase(), v] as const),
+  };
+  const forward = createForwarder({
+    headers: headerOpts,
+    prependPath: config.prependPath,
+    includePrefix: config.includePrefix,
+    autoRewrite: config.autoRewrite,
+    protocolRewrite: config.protocolRewrite,
+    proxyTimeout: config.proxyTimeout,
+    agents,
+    errors,
+    stats,
+    log,
+    recordActivity: opts.recordActivity,
+  });
+  const tunnels = new Set<Duplex>();
+  const tunnel = createTunneler({
+    headers: headerOpts,
+    prependPath: config.prependPath,
+    includePrefix: config.includePrefix,
+    proxyTimeout: config.proxyTimeout,
+    insecure: config.insecure,
+    clientSsl: config.clientSsl,
+    errors,
+    stats,
+    log,
+    recordActivity: opts.recordActivity,
+    onTunnel(client) {
+      tunnels.add(client);
+      client.once('close', () => tunnels.delete(client));
+    },
+  });
+  const webDuration = metrics.requestDuration.labels('web');
+  const wsDuration = metrics.requestDuration.labels('ws');
+  const hostRouting = config.hostRouting;
+
+  function segmentsFor(req: IncomingMessage, segments: string[]): string[] {
+    return hostRouting ? [hostKey(req.headers.host), ...segments] : segments;
+  }
+
+  function onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const started = performance.now();
+    res.once('finish', () => {
+      stats.countResponse(0, res.statusCode);
+      webDuration.observe((performance.now() - started) / 1000);
+    });
+    const url = req.url ?? '/';
+    if (url === HEALTHZ) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(HEALTHZ_BODY);
+      return;
+    }
+    try {
+      const rp = parseRequestPath(url);
+      if (rp === null) {
+        stats.badRequests++;
+        res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end('Bad Request: malformed request path');
+        return;
+      }
+      const route = table.match(segmentsFor(req, rp.segments));
+      if (route === undefined) {
+        log.warn(`404 ${req.method} ${rp.path}`);
+        errors.web(req, res, 404);
+        return;
+      }
+      res.once('finish', () => {
+        if (res.statusCode < 300) opts.recordActivity(route.path);
+      });
+      forward(req, res, route, rp);
+    } catch (e) {
+      log.error(`500 ${req.method} ${url.split('?', 1)[0]} internal error`, { err: e, stack: (e as Error).stack });
+      errors.web(req, res, 500);
+    }
+  }
+
+  function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const started = performance.now();
+    socket.on('error', () => socket.destroy());
+    try {
+      const rp = parseRequestPath(req.url ?? '/');
+      if (rp === null) {
+        stats.badRequests++;
+        stats.countResponse(1, 400);
+        errors.ws(socket, 400);
+        return;
+      }
+      const route = table.match(segmentsFor(req, rp.segments));
+      if (route === undefined) {
+        stats.countResponse(1, 404);
+        log.warn(`404 ${req.method} ${rp.path} (websocket)`);
+        errors.ws(socket, 404);
+        return;
+      }
+      tunnel(req, socket, head, route, rp);
+      wsDuration.observe((performance.now() - started) / 1000);
+    } catch (e) {
+      stats.countResponse(1, 500);
+      log.error(`500 ${req.method} ${(req.url ?? '').split('?', 1)[0]} internal error (websocket)`, {
+        err: e,
+        stack: (e as Error).stack,
+      });
+      errors.ws(socket, 500);
+    }
+  }
+
+  const serverOptions = {
+    keepAlive: true,
+    keepAliveTimeout: config.keepAliveTimeout,
+    // Uploads of any size stream through: no whole-request deadline; --timeout bounds inactivity.
+    requestTimeout: 0,
+    headersTimeout: 60_000,
+    noDelay: true,
+  };
+  const server: http.Server = config.ssl
+    ? https.createServer({ ...config.ssl, ...serverOptions }, onRequest)
+    : http.createServer(serverOptions, onRequest);
+  server.keepAliveTimeout = config.keepAliveTimeout;
+  if (config.timeout !== undefined) server.timeout = config.timeout;
+  server.on('upgrade', onUpgrade);
+  server.on('connection', (socket: Socket) => {
+    stats.activeConnections++;
+    socket.once('close', () => stats.activeConnections--);
+  });
+
+  return {
+    server,
+    setTable(next) {
+      table = next;
+    },
+    async start() {
+      await listenOn(server, config.proxyListen);
+    },
+    async close(drainMs) {
+      await closeServer(server, drainMs, () => {
+        for (const t of tunnels) t.destroy();
+      });
+      agents.destroy();
+    },
+  };
+}

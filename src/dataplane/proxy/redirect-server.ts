@@ -1,0 +1,27 @@
+// --redirect-port: a plain-HTTP listener that sends every request to the HTTPS proxy with a 301,
+// as CHP does (the port is appended unless it is 443; no Host header is a 400).
+
+import http from 'node:http';
+import { closeServer, listenOn } from '../../net.js';
+
+export function createRedirectServer(opts: { port: number; host: string | undefined; httpsPort: number }) {
+  const server = http.createServer((req, res) => {
+    const hostHeader = req.headers.host;
+    if (hostHeader === undefined || hostHeader === '') {
+      res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(
+        `This server is HTTPS-only on port ${opts.httpsPort}, but an HTTP request was made and the host could not be determined from the request.`,
+      );
+      return;
+    }
+    let host = hostHeader.startsWith('[') ? hostHeader.slice(0, hostHeader.indexOf(']') + 1) : hostHeader.split(':')[0]!;
+    if (opts.httpsPort !== 443) host += ':' + opts.httpsPort;
+    res.writeHead(301, { location: `https://${host}${req.url ?? '/'}` });
+    res.end();
+  });
+  return {
+    server,
+    start: () => listenOn(server, { kind: 'tcp', port: opts.port, host: opts.host }),
+    close: () => closeServer(server, 1000),
+  };
+}

@@ -1,0 +1,161 @@
+// Websocket (and any HTTP/1.1 Upgrade) tunnelling.
+//
+// Contract: the upgrade request goes to the routed upstream with the client's end-to-end headers
+// plus Upgrade/Connection; a 101 answer is relayed verbatim (status line and headers, including
+// Sec-WebSocket-Accept/Protocol/Extensions), then bytes are piped both ways with backpressure, so
+// frames, binary data and close codes pass untouched. A non-101 answer is relayed with its body and
+// the connection closed. Either side closing or failing closes the other.
+
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Route } from '../../routing/table.js';
+import type { RequestPath } from '../../routing/request-path.js';
+import { upstreamPath, upstreamRequestHeaders, type HeaderOptions } from './headers.js';
+import type { ErrorPages } from './error-pages.js';
+import type { Logger } from '../../observability/logger.js';
+import type { ProxyStats } from '../../observability/metrics.js';
+import type { ClientTlsOptions } from '../../config/config.js';
+
+export interface TunnelOptions {
+  readonly headers: HeaderOptions;
+  readonly prependPath: boolean;
+  readonly includePrefix: boolean;
+  readonly proxyTimeout: number | undefined;
+  readonly insecure: boolean;
+  readonly clientSsl: ClientTlsOptions | undefined;
+  readonly errors: ErrorPages;
+  readonly stats: ProxyStats;
+  readonly log: Logger;
+  readonly recordActivity: (path: string) => void;
+  readonly onTunnel: (client: Duplex, upstream: Duplex) => void;
+}
+
+const ACTIVITY_EVERY_MS = 1000;
+
+function headBlock(statusLine: string, raw: readonly string[]): string {
+  let s = statusLine + '\r\n';
+  for (let i = 0; i + 1 < raw.length; i += 2) s += raw[i] + ': ' + raw[i + 1] + '\r\n';
+  return s + '\r\n';
+}
+
+export function createTunneler(o: TunnelOptions) {
+  return function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, route: Route, rp: RequestPath): void {
+    const up = route.upstream;
+    const isHttps = up.protocol === 'https:';
+    const headers = upstreamRequestHeaders(req, up, o.headers, true);
+    const preq = (isHttps ? https : http).request({
+      // No pool: an upgraded connection never returns to one.
+      agent: false,
+      hostname: up.socketPath === undefined ? up.hostname : undefined,
+      port: up.socketPath === undefined ? up.port : undefined,
+      socketPath: up.socketPath,
+      method: req.method,
+      path: upstreamPath(up, rp.path, rp.query, route.pathDepth, o.prependPath, o.includePrefix),
+      headers,
+      ...(isHttps
+        ? {
+            rejectUnauthorized: !o.insecure,
+            ...(o.clientSsl?.key ? { key: o.clientSsl.key } : {}),
+            ...(o.clientSsl?.cert ? { cert: o.clientSsl.cert } : {}),
+            ...(o.clientSsl?.ca ? { ca: o.clientSsl.ca } : {}),
+          }
+        : {}),
+    });
+    let done = false;
+    const clientGone = (): void => {
+      if (!done) {
+        done = true;
+        preq.destroy();
+      }
+    };
+    socket.on('error', clientGone);
+    socket.on('close', clientGone);
+
+    if (o.proxyTimeout !== undefined) {
+      preq.setTimeout(o.proxyTimeout, () => {
+        const e: NodeJS.ErrnoException = new Error(`no upgrade response within ${o.proxyTimeout} ms`);
+        e.code = 'ETIMEDOUT';
+        preq.destroy(e);
+      });
+    }
+
+    preq.on('error', (e: NodeJS.ErrnoException) => {
+      if (done) return;
+      done = true;
+      o.stats.countUpstreamError(e.code ?? 'EUNKNOWN');
+      o.stats.countResponse(1, 503);
+      o.log.error(`503 ${req.method} ${(req.url ?? '').split('?', 1)[0]} ${e.message}`, {
+        route: route.path,
+        target: up.target,
+        code: e.code,
+        kind: 'ws',
+      });
+      o.errors.ws(socket, 503);
+    });
+
+    // The upstream refused to upgrade: relay its answer, then close.
+    preq.on('response', (ures) => {
+      if (done) {
+        ures.resume();
+        return;
+      }
+      done = true;
+      const status = ures.statusCode ?? 502;
+      o.stats.countResponse(1, status);
+      socket.write(headBlock(`HTTP/1.1 ${status} ${ures.statusMessage ?? ''}`, ures.rawHeaders));
+      ures.pipe(socket);
+      ures.on('error', () => socket.destroy());
+    });
+
+    preq.on('upgrade', (ures, usocket: Socket, uhead: Buffer) => {
+      if (done) {
+        usocket.destroy();
+        return;
+      }
+      done = true;
+      preq.setTimeout(0);
+      socket.removeListener('close', clientGone);
+      socket.removeListener('error', clientGone);
+      o.stats.countResponse(1, 101);
+      o.stats.activeWebsockets++;
+      o.recordActivity(route.path);
+      usocket.setNoDelay(true);
+      usocket.setTimeout(0);
+      (socket as Socket).setNoDelay?.(true);
+
+      let last = Date.now();
+      const touch = (): void => {
+        const now = Date.now();
+        if (now - last >= ACTIVITY_EVERY_MS) {
+          last = now;
+          o.recordActivity(route.path);
+        }
+      };
+      let closed = false;
+      const closeBoth = (): void => {
+        if (closed) return;
+        closed = true;
+        o.stats.activeWebsockets--;
+        socket.destroy();
+        usocket.destroy();
+      };
+      socket.on('error', closeBoth);
+      usocket.on('error', closeBoth);
+      socket.on('close', closeBoth);
+      usocket.on('close', closeBoth);
+      socket.on('data', touch);
+      usocket.on('data', touch);
+
+      socket.write(headBlock(`HTTP/1.1 101 ${ures.statusMessage || 'Switching Protocols'}`, ures.rawHeaders));
+      if (uhead.length > 0) socket.write(uhead);
+      if (head.length > 0) usocket.write(head);
+      usocket.pipe(socket);
+      socket.pipe(usocket);
+      o.onTunnel(socket, usocket);
+    });
+
+    preq.end();
+  };
+}

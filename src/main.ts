@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+// Process entry: argv/env -> Config -> App. Signals and exit codes live here and only here.
+//   exit 0: clean stop after SIGTERM/SIGINT (in-flight requests drained)
+//   exit 1: bad configuration or a port that cannot be opened
+
+import { unlinkSync, writeFileSync } from 'node:fs';
+import { buildConfig } from './config/config.js';
+import { helpText, parseArgv } from './config/flags.js';
+import { createApp } from './app.js';
+import { isSwitchyardError } from './errors.js';
+import { createLogger } from './observability/logger.js';
+import { VERSION } from './version.js';
+
+async function main(argv: string[]): Promise<void> {
+  let config;
+  try {
+    const args = parseArgv(argv);
+    if (args.help) {
+      process.stdout.write(helpText(VERSION));
+      return;
+    }
+    if (args.version) {
+      process.stdout.write(VERSION + '\n');
+      return;
+    }
+    if (args.command !== undefined) {
+      throw new Error(`unknown command '${args.command}' (see --help)`);
+    }
+    config = buildConfig(args, process.env);
+  } catch (e) {
+    process.stderr.write(`switchyard: error: ${(e as Error).message}\n`);
+    process.exitCode = 1;
+    return;
+  }
+
+  const log = createLogger({ level: config.logLevel, format: config.logFormat });
+  const app = createApp(config, { log });
+  try {
+    await app.start();
+  } catch (e) {
+    log.error(`failed to start: ${(e as Error).message}`, { code: isSwitchyardError(e) ? e.code : (e as NodeJS.ErrnoException).code });
+    await app.close().catch(() => {});
+    process.exit(1);
+  }
+
+  const pidFile = config.pidFile;
+  if (pidFile) {
+    log.info(`Writing pid ${process.pid} to ${pidFile}`);
+    writeFileSync(pidFile, String(process.pid));
+    process.on('exit', () => {
+      try {
+        unlinkSync(pidFile);
+      } catch {
+        // already gone
+      }
+    });
+  }
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      log.warn(`${signal} again: exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    log.warn(`${signal}: draining connections (at most ${config.drainTimeout} ms), then exiting`);
+    app.close().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        log.error('error while stopping', { err: e });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  // As CHP: once running, an unexpected exception is logged and the proxy keeps serving.
+  process.on('uncaughtException', (e) => log.error(`Uncaught Exception: ${e.message}`, { stack: e.stack }));
+}
+
+void main(process.argv.slice(2));

@@ -1,0 +1,48 @@
+// Listening and graceful closing, shared by every server the process runs.
+
+import { existsSync, unlinkSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { Server as NetServer } from 'node:net';
+import type { ListenTarget } from './config/config.js';
+
+/** Listen on a TCP port or unix socket; rejects with the OS error (EADDRINUSE...). */
+export function listenOn(server: NetServer, target: ListenTarget): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error): void => reject(e);
+    server.once('error', onError);
+    const done = (): void => {
+      server.removeListener('error', onError);
+      resolve();
+    };
+    if (target.kind === 'unix') {
+      // A stale socket file from a crashed run would make listen fail with EADDRINUSE.
+      if (existsSync(target.path)) unlinkSync(target.path);
+      server.listen(target.path, done);
+    } else if (target.host === undefined) {
+      server.listen(target.port, done);
+    } else {
+      server.listen(target.port, target.host, done);
+    }
+  });
+}
+
+/**
+ * Stop accepting, close idle keep-alive connections, wait for in-flight requests for at most
+ * `drainMs`, then destroy what is left (`onForce` first, e.g. for upgraded sockets).
+ */
+export async function closeServer(server: Server, drainMs: number, onForce?: () => void): Promise<void> {
+  if (!server.listening) return;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const idle = setInterval(() => server.closeIdleConnections(), 100);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, drainMs);
+  });
+  await Promise.race([closed, timeout]);
+  clearInterval(idle);
+  clearTimeout(timer);
+  onForce?.();
+  server.closeAllConnections();
+  await closed;
+}

@@ -1,0 +1,81 @@
+// Structured logger with CHP's levels (debug, info, warn, error) and fixed field names.
+//
+// Contract: one line per event on stderr (stdout is kept for command output such as --help or
+// envoy-bootstrap). Text format mirrors CHP's "<time> [Switchyard] <level>: <msg>" so operators'
+// greps keep working; `json` emits {"time","level","msg",...fields}. Fields whose names look like
+// secrets are redacted. Nothing logs at info per proxied request: that is the access log's job.
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export type LogFields = Record<string, unknown>;
+
+export interface Logger {
+  readonly level: LogLevel;
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+  isEnabled(level: LogLevel): boolean;
+  child(fields: LogFields): Logger;
+}
+
+export interface LoggerOptions {
+  level?: LogLevel;
+  format?: 'text' | 'json';
+  write?: (line: string) => void;
+  base?: LogFields;
+}
+
+const SECRET = /token|authorization|password|passphrase|secret|cookie/i;
+const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+function redact(fields: LogFields): LogFields {
+  const out: LogFields = {};
+  for (const [k, v] of Object.entries(fields)) {
+    if (SECRET.test(k)) out[k] = '[redacted]';
+    else if (v instanceof Error) out[k] = v.message;
+    else out[k] = v;
+  }
+  return out;
+}
+
+function textValue(v: unknown): string {
+  if (typeof v === 'string') return /[\s"=]/.test(v) ? JSON.stringify(v) : v;
+  return JSON.stringify(v) ?? String(v);
+}
+
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const level = options.level ?? 'info';
+  const format = options.format ?? 'text';
+  const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
+  const base = options.base ?? {};
+  const min = RANK[level];
+
+  const emit = (lvl: LogLevel, msg: string, fields?: LogFields): void => {
+    if (RANK[lvl] < min) return;
+    const all = fields === undefined ? base : { ...base, ...redact(fields) };
+    const time = new Date().toISOString();
+    if (format === 'json') {
+      write(JSON.stringify({ time, level: lvl, msg, ...all }));
+      return;
+    }
+    let line = `${time} [Switchyard] ${lvl}: ${msg}`;
+    for (const [k, v] of Object.entries(all)) if (v !== undefined) line += ` ${k}=${textValue(v)}`;
+    write(line);
+  };
+
+  return {
+    level,
+    debug: (m, f) => emit('debug', m, f),
+    info: (m, f) => emit('info', m, f),
+    warn: (m, f) => emit('warn', m, f),
+    error: (m, f) => emit('error', m, f),
+    isEnabled: (l) => RANK[l] >= min,
+    child: (fields) => createLogger({ level, format, write, base: { ...base, ...redact(fields) } }),
+  };
+}
+
+/** A logger that drops everything (tests that do not care about logs). */
+export function createSilentLogger(): Logger {
+  return createLogger({ level: 'error', write: () => {} });
+}

@@ -1,0 +1,149 @@
+// Every Prometheus metric Switchyard exports, defined in one place (docs/metrics.md lists them).
+//
+// Contract: the data path only bumps plain numbers in `ProxyStats` (no label hashing per request);
+// prom-client reads them at scrape time through `collect`. Names are switchyard_<noun>_<unit>.
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Counters the data plane bumps on the hot path. */
+export class ProxyStats {
+  /** [kind][status] -> count, kind 0 = web, 1 = ws. */
+  readonly responses: [Map<number, number>, Map<number, number>] = [new Map(), new Map()];
+  activeConnections = 0;
+  activeWebsockets = 0;
+  upstreamErrors = new Map<string, number>();
+  badRequests = 0;
+
+  countResponse(kind: 0 | 1, status: number): void {
+    const m = this.responses[kind];
+    m.set(status, (m.get(status) ?? 0) + 1);
+  }
+
+  countUpstreamError(code: string): void {
+    this.upstreamErrors.set(code, (this.upstreamErrors.get(code) ?? 0) + 1);
+  }
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly stats: ProxyStats;
+  readonly requestDuration: Histogram<'kind'>;
+  readonly apiRequests: Counter<'method' | 'code'>;
+  readonly routeChanges: Counter<'type'>;
+  readonly invalidRoutes: Counter;
+  readonly tableSize: Gauge;
+  readonly tableVersion: Gauge;
+  readonly storeErrors: Counter<'op'>;
+  render(): Promise<{ contentType: string; body: string }>;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
+  const stats = new ProxyStats();
+  const kinds = ['web', 'ws'] as const;
+
+  new Counter({
+    name: 'switchyard_requests_total',
+    help: 'Proxied requests by kind (web, ws) and response status code',
+    labelNames: ['kind', 'code'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      stats.responses.forEach((m, i) => {
+        for (const [code, n] of m) this.inc({ kind: kinds[i], code: String(code) }, n);
+      });
+    },
+  });
+  new Gauge({
+    name: 'switchyard_active_connections',
+    help: 'Client connections open on the public port',
+    registers: [registry],
+    collect() {
+      this.set(stats.activeConnections);
+    },
+  });
+  new Gauge({
+    name: 'switchyard_active_websockets',
+    help: 'Websocket tunnels currently open',
+    registers: [registry],
+    collect() {
+      this.set(stats.activeWebsockets);
+    },
+  });
+  new Counter({
+    name: 'switchyard_upstream_errors_total',
+    help: 'Failed upstream connections or responses, by error code',
+    labelNames: ['code'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [code, n] of stats.upstreamErrors) this.inc({ code }, n);
+    },
+  });
+  new Counter({
+    name: 'switchyard_bad_requests_total',
+    help: 'Requests refused with 400 before routing (malformed or hostile paths)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(stats.badRequests);
+    },
+  });
+
+  const requestDuration = new Histogram({
+    name: 'switchyard_request_duration_seconds',
+    help: 'Time from request received to response finished (web) or tunnel established (ws)',
+    labelNames: ['kind'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const apiRequests = new Counter({
+    name: 'switchyard_api_requests_total',
+    help: 'REST API requests by method and status code',
+    labelNames: ['method', 'code'],
+    registers: [registry],
+  });
+  const routeChanges = new Counter({
+    name: 'switchyard_route_changes_total',
+    help: 'Route changes applied to the routing table, by type (put, delete, reset)',
+    labelNames: ['type'],
+    registers: [registry],
+  });
+  const invalidRoutes = new Counter({
+    name: 'switchyard_invalid_routes_total',
+    help: 'Routes found in the store that could not be used (bad target) and were skipped',
+    registers: [registry],
+  });
+  const tableSize = new Gauge({
+    name: 'switchyard_routes',
+    help: 'Routes in the live routing table',
+    registers: [registry],
+  });
+  const tableVersion = new Gauge({
+    name: 'switchyard_table_version',
+    help: 'Version (store revision) of the live routing table',
+    registers: [registry],
+  });
+  const storeErrors = new Counter({
+    name: 'switchyard_store_errors_total',
+    help: 'Failed store operations, by operation',
+    labelNames: ['op'],
+    registers: [registry],
+  });
+
+  return {
+    registry,
+    stats,
+    requestDuration,
+    apiRequests,
+    routeChanges,
+    invalidRoutes,
+    tableSize,
+    tableVersion,
+    storeErrors,
+    async render() {
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+  };
+}

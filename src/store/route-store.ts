@@ -1,0 +1,49 @@
+// RouteStore: the one source of truth for routes (memory, file, etcd).
+//
+// Contract for every implementation (checked by test/unit/store-contract.test.ts):
+//  - Revisions are integers that only grow. Every successful put/delete returns the revision at
+//    which the change is visible to watchers; `snapshot()` returns the routes at one revision.
+//  - `watch(after, fn)` delivers every change with revision > `after`, in revision order. When the
+//    store cannot guarantee that (a compacted etcd history, a file edited by hand), it delivers a
+//    `reset` with a full snapshot instead; consumers rebuild from it.
+//  - Activity (`last_activity`) is kept beside routes, written in batches; readers take the
+//    latest value seen for each path. Activity for a path without a route is dropped.
+//  - Keys are canonical route paths (routing/route-path.ts); data is the JSON the API accepted.
+
+import type { RouteChange, RouteData } from '../routing/table.js';
+
+export interface StoreSnapshot {
+  readonly revision: number;
+  readonly routes: ReadonlyMap<string, RouteData>;
+}
+
+export type WatchEvent =
+  | { readonly type: 'changes'; readonly revision: number; readonly changes: readonly RouteChange[] }
+  | { readonly type: 'reset'; readonly snapshot: StoreSnapshot };
+
+export interface StoreHealth {
+  readonly kind: string;
+  /** False while the backing service is unreachable; reads may then be stale. */
+  readonly connected: boolean;
+  readonly revision: number;
+  readonly lastError: string | undefined;
+}
+
+export type Unsubscribe = () => void;
+
+export interface RouteStore {
+  readonly kind: string;
+  start(): Promise<void>;
+  close(): Promise<void>;
+  snapshot(): Promise<StoreSnapshot>;
+  watch(afterRevision: number, listener: (event: WatchEvent) => void): Unsubscribe;
+  get(path: string): Promise<RouteData | undefined>;
+  /** Create or replace; resolves with the revision of the write. */
+  put(path: string, data: RouteData): Promise<number>;
+  /** Resolves with the revision of the delete, or null when there was no such route. */
+  delete(path: string): Promise<number | null>;
+  /** Merge a batch of activity timestamps (ms since epoch); later values win. */
+  writeActivity(batch: ReadonlyMap<string, number>): Promise<void>;
+  readActivity(): Promise<ReadonlyMap<string, number>>;
+  health(): StoreHealth;
+}
