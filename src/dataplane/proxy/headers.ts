@@ -125,7 +125,12 @@ export function rewriteLocation(
     return undefined;
   }
   if (u.host !== upstream.hostHeader) return undefined;
-  if (autoRewrite) u.host = clientHost ?? '';
+  if (autoRewrite && clientHost) {
+    // WHATWG's host setter keeps the old port when the new host has none (http-proxy-3 inherits
+    // that bug); a client Host without a port means the scheme's default port.
+    u.host = clientHost;
+    if (!/:\d+$/.test(clientHost)) u.port = '';
+  }
   if (protocolRewrite) u.protocol = protocolRewrite;
   return u.toString();
 }

@@ -1,0 +1,252 @@
+// Test helpers: real servers on real loopback sockets, always on port 0, always closed by t.after.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import net, { type AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { WebSocketServer } from 'ws';
+import { createApp, type App } from '../../src/app.js';
+import { buildConfig } from '../../src/config/config.js';
+import { parseArgv } from '../../src/config/flags.js';
+import { createLogger, type Logger } from '../../src/observability/logger.js';
+
+export const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
+
+export interface Closable {
+  close(): Promise<void> | void;
+}
+export interface TestContextLike {
+  after(fn: () => unknown): void;
+}
+
+export async function listen0(server: net.Server, host = '127.0.0.1'): Promise<number> {
+  server.listen(0, host);
+  await once(server, 'listening');
+  return (server.address() as AddressInfo).port;
+}
+
+/** A free TCP port on 127.0.0.1 (for spawned processes, which need ports up front). */
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  const port = await listen0(s);
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+export interface Echo {
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  rawHeaders: string[];
+  bodyLength: number;
+  body: string;
+  name: string;
+}
+
+export interface Backend {
+  port: number;
+  url: string;
+  server: http.Server;
+  requests: Echo[];
+}
+
+/**
+ * An HTTP backend that answers every request with a JSON echo of what it received.
+ * `handler` may take over specific requests (return true when it answered).
+ */
+export async function startBackend(
+  t: TestContextLike,
+  name = 'A',
+  handler?: (req: IncomingMessage, res: ServerResponse) => boolean,
+  opts: { ws?: boolean } = {},
+): Promise<Backend> {
+  const requests: Echo[] = [];
+  const server = http.createServer((req, res) => {
+    if (handler?.(req, res)) return;
+    const chunks: Buffer[] = [];
+    let len = 0;
+    req.on('data', (c: Buffer) => {
+      len += c.length;
+      if (chunks.length < 64) chunks.push(c);
+    });
+    req.on('end', () => {
+      const echo: Echo = {
+        name,
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        rawHeaders: req.rawHeaders,
+        bodyLength: len,
+        body: Buffer.concat(chunks).toString('utf8').slice(0, 4096),
+      };
+      requests.push(echo);
+      const body = JSON.stringify(echo);
+      res.writeHead(200, { 'content-type': 'application/json', 'x-backend': name });
+      res.end(body);
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  if (opts.ws) {
+    const wss = new WebSocketServer({ server, perMessageDeflate: false });
+    wss.on('connection', (ws, req) => {
+      ws.on('message', (data, isBinary) => {
+        const text = isBinary ? null : data.toString();
+        if (text === '__url__') ws.send(req.url ?? '');
+        else if (text?.startsWith('__close__')) ws.close(Number(text.slice(9)), 'bye');
+        else ws.send(data, { binary: isBinary });
+      });
+      ws.on('error', () => {});
+    });
+  }
+  const port = await listen0(server);
+  t.after(() => {
+    server.closeAllConnections();
+    return new Promise((r) => server.close(r));
+  });
+  return { port, url: `http://127.0.0.1:${port}`, server, requests };
+}
+
+export interface InProcess {
+  app: App;
+  proxyUrl: string;
+  apiUrl: string;
+  metricsUrl: string | undefined;
+  logs: string[];
+  log: Logger;
+  api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<HttpResult>;
+}
+
+/** Switchyard in this process (fast), on port 0, with the given CHP-style flags. */
+export async function startSwitchyard(
+  t: TestContextLike,
+  argv: string[] = [],
+  env: Record<string, string> = { CONFIGPROXY_AUTH_TOKEN: 'secret' },
+): Promise<InProcess> {
+  const logs: string[] = [];
+  const args = parseArgv(['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0', ...argv]);
+  const config = buildConfig(args, env);
+  const log = createLogger({ level: 'debug', write: (l) => logs.push(l) });
+  const app = createApp(config, { log });
+  await app.start();
+  t.after(() => app.close());
+  const ports = app.ports();
+  const scheme = config.ssl ? 'https' : 'http';
+  const apiScheme = config.apiSsl ? 'https' : 'http';
+  const apiUrl = `${apiScheme}://127.0.0.1:${ports.api}`;
+  const token = env.CONFIGPROXY_AUTH_TOKEN;
+  return {
+    app,
+    proxyUrl: `${scheme}://127.0.0.1:${ports.proxy}`,
+    apiUrl,
+    metricsUrl: ports.metrics ? `http://127.0.0.1:${ports.metrics}` : undefined,
+    logs,
+    log,
+    api: (method, path, body, headers) =>
+      request(apiUrl + path, {
+        method,
+        headers: { ...(token ? { authorization: `token ${token}` } : {}), ...headers },
+        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      }),
+  };
+}
+
+export interface HttpResult {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  json<T = unknown>(): T;
+}
+
+/** One HTTP request on a fresh connection (no pooling surprises in tests). */
+export function request(
+  url: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer; rejectUnauthorized?: boolean } = {},
+): Promise<HttpResult> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const mod = u.protocol === 'https:' ? https : http;
+    const req = mod.request(
+      {
+        hostname: u.hostname,
+        port: u.port,
+        path: u.pathname + u.search,
+        method: opts.method ?? 'GET',
+        headers: opts.headers,
+        agent: false,
+        ...(u.protocol === 'https:' ? { rejectUnauthorized: opts.rejectUnauthorized ?? false } : {}),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const body = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: () => JSON.parse(body) });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+/** Send raw bytes on a new TCP connection and collect everything until the server closes or `ms`. */
+export async function rawRequest(port: number, data: string, ms = 2000): Promise<string> {
+  const sock = net.connect(port, '127.0.0.1');
+  await once(sock, 'connect');
+  sock.write(data);
+  const chunks: Buffer[] = [];
+  sock.on('data', (c: Buffer) => chunks.push(c));
+  await Promise.race([once(sock, 'close'), new Promise((r) => setTimeout(r, ms))]);
+  sock.destroy();
+  return Buffer.concat(chunks).toString('latin1');
+}
+
+export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 5000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+export interface Spawned {
+  proc: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Run the real CLI (dist/src/main.js) as a child process. */
+export function spawnSwitchyard(t: TestContextLike, argv: string[], env: Record<string, string> = {}): Spawned {
+  const proc = spawn(process.execPath, [MAIN, ...argv], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  t.after(() => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  });
+  return { proc, output: () => out, exited };
+}
+
+export async function waitForPort(port: number, ms = 10_000): Promise<void> {
+  await waitFor(
+    () =>
+      new Promise<boolean>((resolve) => {
+        const s = net.connect(port, '127.0.0.1');
+        s.once('connect', () => {
+          s.destroy();
+          resolve(true);
+        });
+        s.once('error', () => resolve(false));
+      }),
+    ms,
+    `port ${port}`,
+  );
+}
