@@ -10,6 +10,7 @@ export interface TestCert {
   key: string;
   cert: string;
   certPem: Buffer;
+  keyPem: Buffer;
 }
 
 let cached: TestCert | undefined;
@@ -23,6 +24,6 @@ export function testCert(): TestCert {
     'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
     '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
   ], { stdio: 'ignore' });
-  cached = { dir, key, cert, certPem: readFileSync(cert) };
+  cached = { dir, key, cert, certPem: readFileSync(cert), keyPem: readFileSync(key) };
   return cached;
 }

@@ -1,0 +1,107 @@
+// The real CLI as a child process: flags, exit codes, pid file, graceful SIGTERM.
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { FLAGS } from '../../src/config/flags.js';
+import { MAIN, freePort, listen0, request, spawnSwitchyard, waitFor, waitForPort } from '../helpers/servers.js';
+
+const run = promisify(execFile);
+
+async function cli(args: string[]): Promise<{ code: number; out: string }> {
+  try {
+    const r = await run(process.execPath, [MAIN, ...args]);
+    return { code: 0, out: r.stdout + r.stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, out: err.stdout + err.stderr };
+  }
+}
+
+test('--version, --help list every flag', async () => {
+  const v = await cli(['--version']);
+  assert.equal(v.code, 0);
+  assert.match(v.out, /^\d+\.\d+\.\d+\n$/);
+  const h = await cli(['--help']);
+  assert.equal(h.code, 0);
+  for (const f of FLAGS) assert.ok(h.out.includes(f.kind === 'negated' ? `--no-${f.name}` : `--${f.name}`), f.name);
+});
+
+test('bad flags exit 1 with a message, never silently', async () => {
+  for (const args of [['--nope'], ['--port', 'x'], ['--store', 'etcd://127.0.0.1:2379'], ['--error-target', 'http://a', '--error-path', '/tmp']]) {
+    const r = await cli(args);
+    assert.equal(r.code, 1, args.join(' '));
+    assert.match(r.out, /^switchyard: error: .+/m, args.join(' '));
+  }
+});
+
+test('a port in use: exit 1 with the reason', async (t) => {
+  const blocker = http.createServer();
+  const port = await listen0(blocker);
+  t.after(() => new Promise((r) => blocker.close(r)));
+  const p = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', String(port), '--api-port', String(await freePort())]);
+  assert.equal(await p.exited, 1);
+  assert.match(p.output(), /EADDRINUSE/);
+});
+
+test('pid file written, SIGTERM drains in-flight requests, refuses new ones, removes the pid file, exits 0', async (t) => {
+  const slow = http.createServer((req, res) => setTimeout(() => res.end('slow done'), 800));
+  const bport = await listen0(slow);
+  t.after(() => new Promise((r) => slow.close(r)));
+  const dir = mkdtempSync(join(tmpdir(), 'swy-pid-'));
+  const pidFile = join(dir, 'proxy.pid');
+  const port = await freePort();
+  const apiPort = await freePort();
+  const p = spawnSwitchyard(
+    t,
+    ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
+      '--default-target', `http://127.0.0.1:${bport}`, '--pid-file', pidFile],
+    { CONFIGPROXY_AUTH_TOKEN: 't' },
+  );
+  await waitForPort(port);
+  await waitFor(() => existsSync(pidFile), 5000, 'pid file');
+  assert.equal(readFileSync(pidFile, 'utf8'), String(p.proc.pid));
+  const inflight = request(`http://127.0.0.1:${port}/slow`);
+  await new Promise((r) => setTimeout(r, 200));
+  p.proc.kill('SIGTERM');
+  const r = await inflight;
+  assert.equal(r.status, 200);
+  assert.equal(r.body, 'slow done');
+  assert.equal(await p.exited, 0);
+  assert.equal(existsSync(pidFile), false, 'pid file removed');
+  await assert.rejects(request(`http://127.0.0.1:${port}/`), 'port closed');
+});
+
+test('env token protects the API of the real process', async (t) => {
+  const port = await freePort();
+  const apiPort = await freePort();
+  spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort)], {
+    CONFIGPROXY_AUTH_TOKEN: 'envtoken',
+  });
+  await waitForPort(apiPort);
+  assert.equal((await request(`http://127.0.0.1:${apiPort}/api/routes`)).status, 403);
+  assert.equal((await request(`http://127.0.0.1:${apiPort}/api/routes`, { headers: { authorization: 'token envtoken' } })).status, 200);
+});
+
+test('unix sockets for proxy and API', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'swy-us-'));
+  const sock = join(dir, 'proxy.sock');
+  const apiSock = join(dir, 'api.sock');
+  spawnSwitchyard(t, ['--socket', sock, '--api-socket', apiSock], { CONFIGPROXY_AUTH_TOKEN: 'u' });
+  await waitFor(() => existsSync(sock) && existsSync(apiSock), 10_000, 'sockets');
+  const get = (socketPath: string, path: string, headers: Record<string, string> = {}) =>
+    new Promise<number>((resolve, reject) =>
+      http.get({ socketPath, path, headers }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      }).on('error', reject),
+    );
+  assert.equal(await get(apiSock, '/api/routes', { authorization: 'token u' }), 200);
+  assert.equal(await get(sock, '/_chp_healthz'), 200);
+  assert.equal(await get(sock, '/nothing'), 404);
+});

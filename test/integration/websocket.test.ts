@@ -1,0 +1,109 @@
+// Websockets through the proxy with a real client and server (the `ws` package).
+
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { test } from 'node:test';
+import WebSocket from 'ws';
+import { rawRequest, startBackend, startSwitchyard, waitFor } from '../helpers/servers.js';
+
+async function open(url: string, headers: Record<string, string> = {}): Promise<WebSocket> {
+  const ws = new WebSocket(url, { headers, perMessageDeflate: false });
+  await once(ws, 'open');
+  return ws;
+}
+
+async function next(ws: WebSocket): Promise<{ data: Buffer; isBinary: boolean }> {
+  const [data, isBinary] = (await once(ws, 'message')) as [Buffer, boolean];
+  return { data, isBinary };
+}
+
+test('text and binary frames echo through, the upstream sees the routed path', async (t) => {
+  const b = await startBackend(t, 'W', undefined, { ws: true });
+  const sy = await startSwitchyard(t);
+  await sy.api('POST', '/api/routes/user/w', { target: b.url });
+  const ws = await open(sy.proxyUrl.replace('http', 'ws') + '/user/w/api/kernels/k1/channels?session_id=s');
+  ws.send('__url__');
+  assert.equal((await next(ws)).data.toString(), '/user/w/api/kernels/k1/channels?session_id=s');
+  ws.send('hello');
+  const text = await next(ws);
+  assert.equal(text.data.toString(), 'hello');
+  assert.equal(text.isBinary, false);
+  const bin = Buffer.from([0, 1, 2, 255, 254]);
+  ws.send(bin);
+  const got = await next(ws);
+  assert.equal(got.isBinary, true);
+  assert.deepEqual(got.data, bin);
+  const big = Buffer.alloc(8 * 1024 * 1024, 0xab);
+  ws.send(big);
+  const gotBig = await next(ws);
+  assert.equal(gotBig.data.length, big.length);
+  assert.ok(gotBig.data.equals(big));
+  ws.close(1000);
+  await once(ws, 'close');
+});
+
+test('close codes pass both ways', async (t) => {
+  const b = await startBackend(t, 'W', undefined, { ws: true });
+  const sy = await startSwitchyard(t);
+  await sy.api('POST', '/api/routes/c', { target: b.url });
+  const ws = await open(sy.proxyUrl.replace('http', 'ws') + '/c');
+  ws.send('__close__4001');
+  const [code, reason] = (await once(ws, 'close')) as [number, Buffer];
+  assert.equal(code, 4001);
+  assert.equal(reason.toString(), 'bye');
+});
+
+test('backpressure: a flood to a slow reader completes without loss', async (t) => {
+  const b = await startBackend(t, 'W', undefined, { ws: true });
+  const sy = await startSwitchyard(t);
+  await sy.api('POST', '/api/routes/bp', { target: b.url });
+  const ws = await open(sy.proxyUrl.replace('http', 'ws') + '/bp');
+  const n = 2000;
+  const msg = Buffer.alloc(16 * 1024, 1);
+  let received = 0;
+  ws.on('message', () => received++);
+  // Pause our socket so echoes pile up behind the proxy, then resume.
+  (ws as unknown as { _socket: import('node:net').Socket })._socket.pause();
+  for (let i = 0; i < n; i++) ws.send(msg);
+  await new Promise((r) => setTimeout(r, 300));
+  (ws as unknown as { _socket: import('node:net').Socket })._socket.resume();
+  await waitFor(() => received === n, 20_000, `${n} echoes`);
+  ws.close();
+});
+
+test('no route: 404; upstream down: 503; bad path: 400 — each closes only that socket', async (t) => {
+  const sy = await startSwitchyard(t);
+  await sy.api('POST', '/api/routes/down', { target: 'http://127.0.0.1:1' });
+  const port = Number(new URL(sy.proxyUrl).port);
+  const up = (path: string) =>
+    rawRequest(port, `GET ${path} HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  assert.match(await up('/nowhere'), /^HTTP\/1.1 404/);
+  assert.match(await up('/down/x'), /^HTTP\/1.1 503/);
+  assert.match(await up('/down/%zz'), /^HTTP\/1.1 400/);
+});
+
+test('an upstream that refuses the upgrade: its answer is relayed', async (t) => {
+  const b = await startBackend(t, 'plain');
+  const sy = await startSwitchyard(t);
+  await sy.api('POST', '/api/routes/p', { target: b.url });
+  const port = Number(new URL(sy.proxyUrl).port);
+  const res = await rawRequest(port, `GET /p HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  assert.match(res, /^HTTP\/1.1 200/);
+  assert.match(res, /"name":"plain"/);
+});
+
+test('websocket traffic counts as activity', async (t) => {
+  const b = await startBackend(t, 'W', undefined, { ws: true });
+  const sy = await startSwitchyard(t);
+  await sy.api('POST', '/api/routes/act', { target: b.url });
+  const la = async () => Date.parse((await sy.api('GET', '/api/routes/act')).json<{ last_activity: string }>().last_activity);
+  const created = await la();
+  const ws = await open(sy.proxyUrl.replace('http', 'ws') + '/act');
+  await waitFor(async () => (await la()) > created, 3000, 'activity on open');
+  const opened = await la();
+  await new Promise((r) => setTimeout(r, 1100));
+  ws.send('ping');
+  await next(ws);
+  await waitFor(async () => (await la()) > opened, 3000, 'activity on messages');
+  ws.close();
+});
