@@ -111,7 +111,7 @@ export function parseArgv(argv: readonly string[]): ParsedArgs {
     const eq = arg.indexOf('=');
     let name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
     const inline = eq === -1 ? undefined : arg.slice(eq + 1);
-    let spec = byName.get(name);
+    const spec = byName.get(name);
     if (spec === undefined && name.startsWith('no-')) {
       const neg = byName.get(name.slice(3));
       if (neg?.kind === 'negated') {

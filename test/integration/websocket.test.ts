@@ -2,6 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import type { Socket } from 'node:net';
 import { test } from 'node:test';
 import WebSocket from 'ws';
 import { rawRequest, startBackend, startSwitchyard, waitFor } from '../helpers/servers.js';
@@ -63,10 +64,10 @@ test('backpressure: a flood to a slow reader completes without loss', async (t) 
   let received = 0;
   ws.on('message', () => received++);
   // Pause our socket so echoes pile up behind the proxy, then resume.
-  (ws as unknown as { _socket: import('node:net').Socket })._socket.pause();
+  (ws as unknown as { _socket: Socket })._socket.pause();
   for (let i = 0; i < n; i++) ws.send(msg);
   await new Promise((r) => setTimeout(r, 300));
-  (ws as unknown as { _socket: import('node:net').Socket })._socket.resume();
+  (ws as unknown as { _socket: Socket })._socket.resume();
   await waitFor(() => received === n, 20_000, `${n} echoes`);
   ws.close();
 });
