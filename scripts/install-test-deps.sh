@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite runs against (real components, never mocks), when
+# missing. Runs before every `npm test` (npm's pretest hook); a no-op once they are there.
+#   jupyterhub (with its notebook server and ipykernel): test/e2e/jupyterhub.test.ts
+#   openssl: self-signed certificates for the TLS tests
+set -euo pipefail
+need=()
+command -v jupyterhub >/dev/null 2>&1 && command -v jupyterhub-singleuser >/dev/null 2>&1 || need+=(jupyterhub)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "test dependencies missing: ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2
+  exit 1
+fi
+echo "installing test dependencies: ${need[*]}" >&2
+log=$(mktemp)
+if ! { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"; } >"$log" 2>&1; then
+  tail -50 "$log" >&2
+  exit 1
+fi
