@@ -111,9 +111,13 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
 
   function onRequest(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
+    let routePath: string | undefined;
+    // One listener per request: counters, latency, and activity for successful proxied responses.
     res.once('finish', () => {
-      stats.countResponse(0, res.statusCode);
+      const status = res.statusCode;
+      stats.countResponse(0, status);
       webDuration.observe((performance.now() - started) / 1000);
+      if (routePath !== undefined && status < 300) opts.recordActivity(routePath);
     });
     const url = req.url ?? '/';
     if (url === HEALTHZ) {
@@ -135,9 +139,7 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
         errors.web(req, res, 404);
         return;
       }
-      res.once('finish', () => {
-        if (res.statusCode < 300) opts.recordActivity(route.path);
-      });
+      routePath = route.path;
       forward(req, res, route, rp);
     } catch (e) {
       log.error(`500 ${req.method} ${url.split('?', 1)[0]} internal error`, { err: e, stack: (e as Error).stack });
