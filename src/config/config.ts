@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { ErrorCode, SwitchyardError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel } from '../observability/logger.js';
 import { parseTarget } from '../routing/target.js';
+import { checkStoreSpec } from '../store/create-store.js';
 import type { FlagValue, ParsedArgs } from './flags.js';
 
 export type ListenTarget =
@@ -233,12 +234,7 @@ export function buildConfig(args: ParsedArgs, env: NodeJS.ProcessEnv): Config {
     if (has('store')) throw invalid('use either --store or --storage-backend, not both');
     store = str('storage-backend')!;
   }
-  if (store !== 'memory') {
-    throw new SwitchyardError(
-      ErrorCode.CONFIG_UNSUPPORTED,
-      `store '${store}' is not supported yet; supported: memory (CHP JavaScript storage classes are not supported)`,
-    );
-  }
+  checkStoreSpec(store);
 
   const protocolRewrite = str('protocol-rewrite');
   const config: Config = {

@@ -65,7 +65,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'proxy-timeout', kind: 'int', arg: 'n', help: 'Timeout (in millis) when proxy receives no response from target', group: 'chp' },
   { name: 'storage-backend', kind: 'string', arg: 'storage-class', help: 'CHP: a JS storage class. Switchyard accepts a --store spec here; JS classes are not supported', group: 'chp' },
   { name: 'keep-alive-timeout', kind: 'int', arg: 'timeout', help: 'Timeout (in millis) for idle keep-alive client connections (default: 5000)', group: 'chp' },
-  { name: 'store', kind: 'string', arg: 'spec', help: 'Route store: memory (default)', group: 'switchyard' },
+  { name: 'store', kind: 'string', arg: 'spec', help: 'Route store: memory (default) or file:PATH (TOML, or JSON if PATH ends in .json)', group: 'switchyard' },
   { name: 'log-format', kind: 'string', arg: 'format', help: 'Log format: text (default) or json', group: 'switchyard' },
   { name: 'drain-timeout', kind: 'int', arg: 'ms', help: 'On SIGTERM, wait at most this long for in-flight requests (default: 10000)', group: 'switchyard' },
   { name: 'activity-flush-interval', kind: 'int', arg: 'ms', help: 'How often recorded route activity is written to the store (default: 5000)', group: 'switchyard' },

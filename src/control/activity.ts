@@ -14,6 +14,8 @@ export interface ActivityTracker {
   flush(): Promise<void>;
   /** Latest activity per path: store's values merged with this process's unflushed ones. */
   read(): Promise<Map<string, number>>;
+  /** Latest activity of one path (same merge as read()). */
+  of(path: string): Promise<number | undefined>;
   start(): void;
   close(): Promise<void>;
 }
@@ -56,6 +58,11 @@ export function createActivityTracker(options: ActivityOptions): ActivityTracker
       const merged = new Map(stored);
       for (const [p, t] of pending) if ((merged.get(p) ?? 0) < t) merged.set(p, t);
       return merged;
+    },
+    async of(path) {
+      const stored = await store.activityOf(path);
+      const mine = pending.get(path);
+      return mine !== undefined && (stored === undefined || mine > stored) ? mine : stored;
     },
     start() {
       timer = setInterval(() => void flush(), options.intervalMs);

@@ -57,6 +57,10 @@ export class MemoryStore implements RouteStore {
     return new Map(this.#activity);
   }
 
+  async activityOf(path: string): Promise<number | undefined> {
+    return this.#activity.get(path);
+  }
+
   health(): StoreHealth {
     return { kind: this.kind, connected: true, revision: this.#revision, lastError: undefined };
   }

@@ -45,5 +45,7 @@ export interface RouteStore {
   /** Merge a batch of activity timestamps (ms since epoch); later values win. */
   writeActivity(batch: ReadonlyMap<string, number>): Promise<void>;
   readActivity(): Promise<ReadonlyMap<string, number>>;
+  /** One path's activity: O(1), for GET /api/routes/<path>. */
+  activityOf(path: string): Promise<number | undefined>;
   health(): StoreHealth;
 }

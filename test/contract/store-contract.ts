@@ -91,6 +91,8 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
       assert.equal(a.get('/x'), 2000, 'older value does not win');
       assert.equal(a.get('/y'), 3000);
       assert.equal(a.has('/ghost'), false);
+      assert.equal(await s.activityOf('/y'), 3000);
+      assert.equal(await s.activityOf('/ghost'), undefined);
       await s.delete('/x');
       assert.equal((await s.readActivity()).has('/x'), false);
     }));

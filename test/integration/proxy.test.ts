@@ -409,3 +409,33 @@ test('metrics: /metrics on --metrics-port counts requests by kind and code', asy
   assert.match(m.body, /switchyard_process_cpu_seconds_total/);
   assert.equal((await request(`http://127.0.0.1:${mp}/other`)).status, 404);
 });
+
+test('500: an unexpected exception while routing answers 500 for that request only', async (t) => {
+  const a = await startBackend(t);
+  const sy = await startSwitchyard(t);
+  await sy.api('POST', '/api/routes/ok', { target: a.url });
+  // Fault injection: make routing throw for one path, as a bug would.
+  const { RoutingTable } = await import('../../src/routing/table.js');
+  const original = RoutingTable.prototype.match;
+  RoutingTable.prototype.match = function (segments: readonly string[]) {
+    if (segments[0] === 'boom') throw new Error('injected routing failure');
+    return original.call(this, segments);
+  };
+  t.after(() => {
+    RoutingTable.prototype.match = original;
+  });
+  const r = await request(sy.proxyUrl + '/boom/x');
+  assert.equal(r.status, 500);
+  assert.match(r.body, /Proxy error/);
+  assert.ok(sy.logs.some((l) => /error: 500 GET \/boom\/x internal error/.test(l)));
+  assert.equal((await request(sy.proxyUrl + '/ok/x')).status, 200, 'next request unaffected');
+});
+
+test('targets that would inject headers or requests are refused at the API', async (t) => {
+  const sy = await startSwitchyard(t);
+  for (const target of ['http://127.0.0.1:1/\r\nX-Evil: 1', 'http://127.0.0.1:1/ HTTP/1.1\r\n\r\nGET /', 'http://exa\u0000mple/']) {
+    const r = await sy.api('POST', '/api/routes/inj', { target });
+    assert.equal(r.status, 400, JSON.stringify(target));
+  }
+  assert.equal((await sy.api('GET', '/api/routes/inj')).status, 404);
+});

@@ -1,0 +1,296 @@
+// File store: routes in one TOML (or JSON) file that survives restarts and can be edited by hand.
+//
+// Contract (beyond RouteStore's):
+//  - Writes are atomic: the whole file is written to a temp file in the same directory, fsynced,
+//    then renamed over the old one; a crash leaves either the old or the new file, never half.
+//  - The file is watched; a hand edit takes effect as a `reset` to the new content. Our own writes
+//    are recognised by content and not re-applied.
+//  - A file that does not parse keeps the last good table live; the error (with its line) is
+//    logged and shown in health() until a good version appears. An entry that parses but is not a
+//    usable route (bad key, no string target) is skipped with a logged error; the rest stays live.
+//  - Activity is kept in a sidecar file (<file>.activity.json), written once per flush, so the
+//    hand-edited file does not churn every few seconds.
+//
+// Format (TOML):           [routes."/user/mary"]
+//                          target = "http://10.0.1.5:12345"
+//                          jupyterhub = true
+// Format (JSON, *.json):   {"routes": {"/user/mary": {"target": "...", "jupyterhub": true}}}
+
+import { watch, type FSWatcher } from 'node:fs';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
+import { ErrorCode, SwitchyardError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import { validateRoutePath } from '../routing/route-path.js';
+import type { RouteChange, RouteData } from '../routing/table.js';
+import type { RouteStore, StoreHealth, StoreSnapshot, Unsubscribe, WatchEvent } from './route-store.js';
+
+export interface FileStoreOptions {
+  readonly path: string;
+  readonly log: Logger;
+  /** Called for every entry skipped and every unparseable version of the file. */
+  readonly onInvalid?: (reason: string) => void;
+  /** Debounce for file-change events (editors write in several steps). */
+  readonly debounceMs?: number;
+}
+
+const HEADER = '# Switchyard routes. Edit freely: changes take effect when the file is saved.\n' +
+  '# One table per route:  [routes."/user/mary"]  target = "http://10.0.1.5:12345"\n\n';
+
+export class FileStore implements RouteStore {
+  readonly kind = 'file';
+  readonly #path: string;
+  readonly #activityPath: string;
+  readonly #format: 'toml' | 'json';
+  readonly #log: Logger;
+  readonly #onInvalid: ((reason: string) => void) | undefined;
+  readonly #debounceMs: number;
+  #routes = new Map<string, RouteData>();
+  #activity = new Map<string, number>();
+  #revision = 0;
+  #lastWritten: string | undefined;
+  #lastError: string | undefined;
+  #watcher: FSWatcher | undefined;
+  #debounce: NodeJS.Timeout | undefined;
+  #writes: Promise<unknown> = Promise.resolve();
+  readonly #listeners = new Set<(e: WatchEvent) => void>();
+
+  constructor(options: FileStoreOptions) {
+    this.#path = options.path;
+    this.#activityPath = options.path + '.activity.json';
+    this.#format = options.path.endsWith('.json') ? 'json' : 'toml';
+    this.#log = options.log;
+    this.#onInvalid = options.onInvalid;
+    this.#debounceMs = options.debounceMs ?? 50;
+  }
+
+  async start(): Promise<void> {
+    await mkdir(dirname(this.#path), { recursive: true });
+    let text: string | undefined;
+    try {
+      text = await readFile(this.#path, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw this.#unavailable('read', e);
+    }
+    if (text !== undefined) {
+      const parsed = this.#parse(text);
+      if (parsed === null) {
+        // Refuse to start on a broken file rather than serve an empty table and overwrite it.
+        throw new SwitchyardError(ErrorCode.CONFIG_INVALID, `route file ${this.#path}: ${this.#lastError}`);
+      }
+      this.#routes = parsed;
+      this.#lastWritten = text;
+    }
+    try {
+      const act = JSON.parse(await readFile(this.#activityPath, 'utf8')) as Record<string, number>;
+      for (const [p, t] of Object.entries(act)) if (this.#routes.has(p) && typeof t === 'number') this.#activity.set(p, t);
+    } catch {
+      // no activity yet, or an unreadable sidecar: activity restarts from route creation
+    }
+    this.#revision = 1;
+    // Watch the directory: an atomic rename replaces the file's inode, which a file watch loses.
+    this.#watcher = watch(dirname(this.#path), (_event, name) => {
+      if (name !== null && name.toString() !== basename(this.#path)) return;
+      clearTimeout(this.#debounce);
+      this.#debounce = setTimeout(() => void this.#reload(), this.#debounceMs);
+    });
+    this.#watcher.on('error', (e) => this.#log.error('route file watch failed', { path: this.#path, err: e }));
+  }
+
+  async close(): Promise<void> {
+    this.#watcher?.close();
+    clearTimeout(this.#debounce);
+    await this.#writes;
+    this.#listeners.clear();
+  }
+
+  async snapshot(): Promise<StoreSnapshot> {
+    return { revision: this.#revision, routes: new Map(this.#routes) };
+  }
+
+  watch(afterRevision: number, listener: (event: WatchEvent) => void): Unsubscribe {
+    if (afterRevision < this.#revision) {
+      const snapshot = { revision: this.#revision, routes: new Map(this.#routes) };
+      queueMicrotask(() => listener({ type: 'reset', snapshot }));
+    }
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async get(path: string): Promise<RouteData | undefined> {
+    return this.#routes.get(path);
+  }
+
+  async put(path: string, data: RouteData): Promise<number> {
+    const revision = await this.#mutate((routes) => {
+      routes.set(path, data);
+      return { type: 'put', path, data };
+    });
+    return revision!;
+  }
+
+  delete(path: string): Promise<number | null> {
+    return this.#mutate((routes) => {
+      if (!routes.delete(path)) return null;
+      this.#activity.delete(path);
+      return { type: 'delete', path };
+    });
+  }
+
+  /**
+   * Serialise every write: compute the next table from the current one inside the queue, write it
+   * atomically, then publish. Concurrent API calls therefore never lose each other's changes.
+   */
+  #mutate(change: (routes: Map<string, RouteData>) => RouteChange | null): Promise<number | null> {
+    const op = this.#writes.then(async () => {
+      const next = new Map(this.#routes);
+      const c = change(next);
+      if (c === null) return null;
+      const text = this.#serialize(next);
+      // Recorded first, so the watch event our own rename causes is recognised and ignored.
+      this.#lastWritten = text;
+      try {
+        await this.#atomicWrite(this.#path, text);
+      } catch (e) {
+        throw this.#unavailable('write', e);
+      }
+      this.#lastError = undefined;
+      this.#routes = next;
+      return this.#emit({ type: 'changes', revision: this.#revision + 1, changes: [c] });
+    });
+    this.#writes = op.then(
+      () => {},
+      () => {},
+    );
+    return op;
+  }
+
+  async writeActivity(batch: ReadonlyMap<string, number>): Promise<void> {
+    let changed = false;
+    for (const [path, t] of batch) {
+      if (!this.#routes.has(path)) continue;
+      const old = this.#activity.get(path);
+      if (old === undefined || t > old) {
+        this.#activity.set(path, t);
+        changed = true;
+      }
+    }
+    for (const p of this.#activity.keys()) if (!this.#routes.has(p)) this.#activity.delete(p);
+    if (changed) await this.#atomicWrite(this.#activityPath, JSON.stringify(Object.fromEntries(this.#activity)));
+  }
+
+  async readActivity(): Promise<ReadonlyMap<string, number>> {
+    return new Map(this.#activity);
+  }
+
+  async activityOf(path: string): Promise<number | undefined> {
+    return this.#activity.get(path);
+  }
+
+  health(): StoreHealth {
+    return { kind: this.kind, connected: this.#lastError === undefined, revision: this.#revision, lastError: this.#lastError };
+  }
+
+  #emit(event: WatchEvent): number {
+    this.#revision = event.type === 'reset' ? event.snapshot.revision : event.revision;
+    for (const l of this.#listeners) l(event);
+    return this.#revision;
+  }
+
+  #serialize(routes: ReadonlyMap<string, RouteData>): string {
+    const obj = { routes: Object.fromEntries([...routes].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) };
+    if (this.#format === 'json') return JSON.stringify(obj, null, 2) + '\n';
+    return HEADER + stringifyToml(obj) + '\n';
+  }
+
+  /** Parse file text into routes; null (and #lastError set) when the file as a whole is unusable. */
+  #parse(text: string): Map<string, RouteData> | null {
+    let doc: unknown;
+    try {
+      doc = this.#format === 'json' ? JSON.parse(text) : parseToml(text);
+    } catch (e) {
+      const err = e as Error & { line?: number; column?: number };
+      const where = err.line !== undefined ? ` (line ${err.line}, column ${err.column})` : '';
+      this.#lastError = `does not parse as ${this.#format.toUpperCase()}${where}: ${err.message.split('\n')[0]}`;
+      return null;
+    }
+    const routesObj = (doc as { routes?: unknown } | null)?.routes ?? {};
+    if (typeof routesObj !== 'object' || routesObj === null || Array.isArray(routesObj)) {
+      this.#lastError = '"routes" must be a table of route path -> { target = "..." }';
+      return null;
+    }
+    const routes = new Map<string, RouteData>();
+    for (const [key, value] of Object.entries(routesObj as Record<string, unknown>)) {
+      let path: string;
+      try {
+        path = validateRoutePath(key);
+      } catch (e) {
+        this.#skip(`route ${JSON.stringify(key)} skipped: ${(e as Error).message}`);
+        continue;
+      }
+      if (typeof value !== 'object' || value === null || typeof (value as { target?: unknown }).target !== 'string') {
+        this.#skip(`route ${JSON.stringify(key)} skipped: it needs a string "target"`);
+        continue;
+      }
+      routes.set(path, { ...(value as RouteData) });
+    }
+    this.#lastError = undefined;
+    return routes;
+  }
+
+  #skip(reason: string): void {
+    this.#log.error(`route file ${this.#path}: ${reason}`);
+    this.#onInvalid?.(reason);
+  }
+
+  async #reload(): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(this.#path, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // mid-rename or deleted: keep the table
+      this.#log.error('route file unreadable; keeping the last good table', { path: this.#path, err: e });
+      return;
+    }
+    if (text === this.#lastWritten) return;
+    const parsed = this.#parse(text);
+    if (parsed === null) {
+      this.#log.error(`route file ${this.#path} ${this.#lastError}; keeping the last good table`);
+      this.#onInvalid?.(this.#lastError ?? 'unparseable');
+      return;
+    }
+    this.#lastWritten = text;
+    this.#routes = parsed;
+    for (const p of this.#activity.keys()) if (!parsed.has(p)) this.#activity.delete(p);
+    this.#log.info(`route file ${this.#path} changed: ${parsed.size} routes loaded`);
+    this.#emit({ type: 'reset', snapshot: { revision: this.#revision + 1, routes: new Map(parsed) } });
+  }
+
+  async #atomicWrite(path: string, text: string): Promise<void> {
+    const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+    const fh = await open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    try {
+      await rename(tmp, path);
+    } catch (e) {
+      await unlink(tmp).catch(() => {});
+      throw e;
+    }
+  }
+
+  #unavailable(op: string, e: unknown): SwitchyardError {
+    const msg = `route file ${this.#path}: cannot ${op}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+    this.#lastError = msg;
+    return new SwitchyardError(ErrorCode.STORE_UNAVAILABLE, msg, { cause: e });
+  }
+}
+
+export function createFileStore(options: FileStoreOptions): FileStore {
+  return new FileStore(options);
+}

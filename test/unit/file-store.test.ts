@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { createLogger } from '../../src/observability/logger.js';
+import { createFileStore } from '../../src/store/file-store.js';
+import type { WatchEvent } from '../../src/store/route-store.js';
+import { runStoreContract } from '../contract/store-contract.js';
+import { waitFor } from '../helpers/servers.js';
+
+const silent = createLogger({ level: 'error', write: () => {} });
+
+for (const ext of ['toml', 'json']) {
+  runStoreContract(`file store (${ext})`, {
+    async create() {
+      const s = createFileStore({ path: join(mkdtempSync(join(tmpdir(), 'swy-fs-')), `routes.${ext}`), log: silent });
+      await s.start();
+      return s;
+    },
+  });
+}
+
+test('file store: routes and activity survive a restart; the file is readable TOML', async () => {
+  const path = join(mkdtempSync(join(tmpdir(), 'swy-fs-')), 'routes.toml');
+  const s1 = createFileStore({ path, log: silent });
+  await s1.start();
+  await s1.put('/user/mary', { target: 'http://10.0.1.5:12345', jupyterhub: true });
+  await s1.put('/user/a b', { target: 'http://10.0.1.6:1' });
+  await s1.writeActivity(new Map([['/user/mary', 1_700_000_000_000]]));
+  await s1.close();
+  const text = readFileSync(path, 'utf8');
+  assert.match(text, /\[routes\."\/user\/mary"\]\s*\ntarget = "http:\/\/10\.0\.1\.5:12345"\s*\njupyterhub = true/);
+  assert.deepEqual(readdirSync(join(path, '..')).filter((f) => f.endsWith('.tmp')), [], 'no temp files left');
+  const s2 = createFileStore({ path, log: silent });
+  await s2.start();
+  const snap = await s2.snapshot();
+  assert.deepEqual([...snap.routes.keys()].sort(), ['/user/a b', '/user/mary']);
+  assert.equal((await s2.readActivity()).get('/user/mary'), 1_700_000_000_000);
+  await s2.close();
+});
+
+test('file store: hand edits take effect; a broken edit keeps the last good table and says where', async () => {
+  const path = join(mkdtempSync(join(tmpdir(), 'swy-fs-')), 'routes.toml');
+  const invalid: string[] = [];
+  const s = createFileStore({ path, log: silent, onInvalid: (r) => invalid.push(r), debounceMs: 20 });
+  await s.start();
+  await s.put('/a', { target: 'http://127.0.0.1:1' });
+  const events: WatchEvent[] = [];
+  s.watch((await s.snapshot()).revision, (e) => events.push(e));
+
+  writeFileSync(path, '[routes."/a"]\ntarget = "http://127.0.0.1:1"\n[routes."/b"]\ntarget = "http://127.0.0.1:2"\n');
+  await waitFor(() => events.some((e) => e.type === 'reset' && e.snapshot.routes.has('/b')), 5000, 'hand edit applied');
+
+  writeFileSync(path, '[routes."/a"]\ntarget = "http://127.0.0.1:1"\n[routes."/c"\ntarget = \n');
+  await waitFor(() => s.health().lastError !== undefined, 5000, 'parse error noticed');
+  assert.match(s.health().lastError!, /line 3/);
+  assert.equal(s.health().connected, false);
+  assert.deepEqual([...(await s.snapshot()).routes.keys()].sort(), ['/a', '/b'], 'last good table kept');
+
+  writeFileSync(path, '[routes."/ok"]\ntarget = "http://127.0.0.1:3"\n[routes."/bad"]\nnottarget = 1\n[routes."/x/../y"]\ntarget = "http://h"\n');
+  await waitFor(async () => (await s.snapshot()).routes.has('/ok'), 5000, 'good entries loaded');
+  assert.equal(s.health().lastError, undefined);
+  assert.deepEqual([...(await s.snapshot()).routes.keys()], ['/ok'], 'bad entries skipped, the rest live');
+  assert.ok(invalid.some((r) => /"\/bad" skipped: it needs a string "target"/.test(r)));
+  assert.ok(invalid.some((r) => /"\/x\/\.\.\/y" skipped/.test(r)));
+  await s.close();
+});
+
+test('file store: refuses to start on a broken file instead of overwriting it', async () => {
+  const path = join(mkdtempSync(join(tmpdir(), 'swy-fs-')), 'routes.toml');
+  writeFileSync(path, 'this is = = not toml');
+  const s = createFileStore({ path, log: silent });
+  await assert.rejects(s.start(), /routes\.toml: does not parse as TOML \(line 1/);
+  assert.equal(readFileSync(path, 'utf8'), 'this is = = not toml');
+});
+
+test('file store: concurrent writes all land', async () => {
+  const path = join(mkdtempSync(join(tmpdir(), 'swy-fs-')), 'routes.json');
+  const s = createFileStore({ path, log: silent });
+  await s.start();
+  await Promise.all(Array.from({ length: 50 }, (_, i) => s.put(`/r${i}`, { target: `http://127.0.0.1:${i + 1}` })));
+  assert.equal((await s.snapshot()).routes.size, 50);
+  assert.equal(Object.keys((JSON.parse(readFileSync(path, 'utf8')) as { routes: object }).routes).length, 50);
+  await s.close();
+});
