@@ -24,6 +24,7 @@ import { ErrorCode, SwitchyardError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { validateRoutePath } from '../routing/route-path.js';
 import type { RouteChange, RouteData } from '../routing/table.js';
+import { LocalState } from './local-state.js';
 import type { RouteStore, StoreHealth, StoreSnapshot, Unsubscribe, WatchEvent } from './route-store.js';
 
 export interface FileStoreOptions {
@@ -46,15 +47,12 @@ export class FileStore implements RouteStore {
   readonly #log: Logger;
   readonly #onInvalid: ((reason: string) => void) | undefined;
   readonly #debounceMs: number;
-  #routes = new Map<string, RouteData>();
-  #activity = new Map<string, number>();
-  #revision = 0;
+  readonly #state = new LocalState();
   #lastWritten: string | undefined;
   #lastError: string | undefined;
   #watcher: FSWatcher | undefined;
   #debounce: NodeJS.Timeout | undefined;
   #writes: Promise<unknown> = Promise.resolve();
-  readonly #listeners = new Set<(e: WatchEvent) => void>();
 
   constructor(options: FileStoreOptions) {
     this.#path = options.path;
@@ -79,16 +77,16 @@ export class FileStore implements RouteStore {
         // Refuse to start on a broken file rather than serve an empty table and overwrite it.
         throw new SwitchyardError(ErrorCode.CONFIG_INVALID, `route file ${this.#path}: ${this.#lastError}`);
       }
-      this.#routes = parsed;
+      this.#state.routes = parsed;
       this.#lastWritten = text;
     }
     try {
       const act = JSON.parse(await readFile(this.#activityPath, 'utf8')) as Record<string, number>;
-      for (const [p, t] of Object.entries(act)) if (this.#routes.has(p) && typeof t === 'number') this.#activity.set(p, t);
+      for (const [p, t] of Object.entries(act)) if (this.#state.routes.has(p) && typeof t === 'number') this.#state.activity.set(p, t);
     } catch {
       // no activity yet, or an unreadable sidecar: activity restarts from route creation
     }
-    this.#revision = 1;
+    this.#state.revision = 1;
     // Watch the directory: an atomic rename replaces the file's inode, which a file watch loses.
     this.#watcher = watch(dirname(this.#path), (_event, name) => {
       if (name !== null && name.toString() !== basename(this.#path)) return;
@@ -102,24 +100,19 @@ export class FileStore implements RouteStore {
     this.#watcher?.close();
     clearTimeout(this.#debounce);
     await this.#writes;
-    this.#listeners.clear();
+    this.#state.clearListeners();
   }
 
   async snapshot(): Promise<StoreSnapshot> {
-    return { revision: this.#revision, routes: new Map(this.#routes) };
+    return this.#state.snapshot();
   }
 
   watch(afterRevision: number, listener: (event: WatchEvent) => void): Unsubscribe {
-    if (afterRevision < this.#revision) {
-      const snapshot = { revision: this.#revision, routes: new Map(this.#routes) };
-      queueMicrotask(() => listener({ type: 'reset', snapshot }));
-    }
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#state.watch(afterRevision, listener);
   }
 
   async get(path: string): Promise<RouteData | undefined> {
-    return this.#routes.get(path);
+    return this.#state.routes.get(path);
   }
 
   async put(path: string, data: RouteData): Promise<number> {
@@ -133,7 +126,7 @@ export class FileStore implements RouteStore {
   delete(path: string): Promise<number | null> {
     return this.#mutate((routes) => {
       if (!routes.delete(path)) return null;
-      this.#activity.delete(path);
+      this.#state.activity.delete(path);
       return { type: 'delete', path };
     });
   }
@@ -144,7 +137,7 @@ export class FileStore implements RouteStore {
    */
   #mutate(change: (routes: Map<string, RouteData>) => RouteChange | null): Promise<number | null> {
     const op = this.#writes.then(async () => {
-      const next = new Map(this.#routes);
+      const next = new Map(this.#state.routes);
       const c = change(next);
       if (c === null) return null;
       const text = this.#serialize(next);
@@ -156,8 +149,8 @@ export class FileStore implements RouteStore {
         throw this.#unavailable('write', e);
       }
       this.#lastError = undefined;
-      this.#routes = next;
-      return this.#emit({ type: 'changes', revision: this.#revision + 1, changes: [c] });
+      this.#state.routes = next;
+      return this.#state.emit({ type: 'changes', revision: this.#state.revision + 1, changes: [c] });
     });
     this.#writes = op.then(
       () => {},
@@ -167,35 +160,21 @@ export class FileStore implements RouteStore {
   }
 
   async writeActivity(batch: ReadonlyMap<string, number>): Promise<void> {
-    let changed = false;
-    for (const [path, t] of batch) {
-      if (!this.#routes.has(path)) continue;
-      const old = this.#activity.get(path);
-      if (old === undefined || t > old) {
-        this.#activity.set(path, t);
-        changed = true;
-      }
-    }
-    for (const p of this.#activity.keys()) if (!this.#routes.has(p)) this.#activity.delete(p);
-    if (changed) await this.#atomicWrite(this.#activityPath, JSON.stringify(Object.fromEntries(this.#activity)));
+    const changed = this.#state.mergeActivity(batch);
+    this.#state.pruneActivity();
+    if (changed) await this.#atomicWrite(this.#activityPath, JSON.stringify(Object.fromEntries(this.#state.activity)));
   }
 
   async readActivity(): Promise<ReadonlyMap<string, number>> {
-    return new Map(this.#activity);
+    return new Map(this.#state.activity);
   }
 
   async activityOf(path: string): Promise<number | undefined> {
-    return this.#activity.get(path);
+    return this.#state.activity.get(path);
   }
 
   health(): StoreHealth {
-    return { kind: this.kind, connected: this.#lastError === undefined, revision: this.#revision, lastError: this.#lastError };
-  }
-
-  #emit(event: WatchEvent): number {
-    this.#revision = event.type === 'reset' ? event.snapshot.revision : event.revision;
-    for (const l of this.#listeners) l(event);
-    return this.#revision;
+    return { kind: this.kind, connected: this.#lastError === undefined, revision: this.#state.revision, lastError: this.#lastError };
   }
 
   #serialize(routes: ReadonlyMap<string, RouteData>): string {
@@ -261,10 +240,10 @@ export class FileStore implements RouteStore {
       return;
     }
     this.#lastWritten = text;
-    this.#routes = parsed;
-    for (const p of this.#activity.keys()) if (!parsed.has(p)) this.#activity.delete(p);
+    this.#state.routes = parsed;
+    this.#state.pruneActivity();
     this.#log.info(`route file ${this.#path} changed: ${parsed.size} routes loaded`);
-    this.#emit({ type: 'reset', snapshot: { revision: this.#revision + 1, routes: new Map(parsed) } });
+    this.#state.emit({ type: 'reset', snapshot: { revision: this.#state.revision + 1, routes: new Map(parsed) } });
   }
 
   async #atomicWrite(path: string, text: string): Promise<void> {

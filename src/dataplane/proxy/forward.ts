@@ -12,6 +12,7 @@ import type { Route } from '../../routing/table.js';
 import type { RequestPath } from '../../routing/request-path.js';
 import { clientResponseHeaders, rewriteLocation, upstreamPath, upstreamRequestHeaders, type HeaderOptions } from './headers.js';
 import type { UpstreamAgents } from './upstream-agents.js';
+import { activityPulse } from './activity-pulse.js';
 import type { ErrorPages } from './error-pages.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ProxyStats } from '../../observability/metrics.js';
@@ -30,8 +31,6 @@ export interface ForwardOptions {
   readonly recordActivity: (path: string) => void;
 }
 
-/** Activity is recorded at most once per second per request while data flows. */
-const ACTIVITY_EVERY_MS = 1000;
 /** Responses at least this large (or of unknown length) record activity while streaming. */
 const STREAMING_BYTES = 64 * 1024;
 
@@ -91,14 +90,7 @@ export function createForwarder(o: ForwardOptions) {
       ures.on('aborted', () => res.destroy());
       const len = ures.headers['content-length'];
       if (status < 300 && (len === undefined || Number(len) >= STREAMING_BYTES)) {
-        let last = Date.now();
-        ures.on('data', () => {
-          const now = Date.now();
-          if (now - last >= ACTIVITY_EVERY_MS) {
-            last = now;
-            o.recordActivity(route.path);
-          }
-        });
+        ures.on('data', activityPulse(o.recordActivity, route.path));
       }
       ures.pipe(res);
     });
@@ -126,14 +118,7 @@ export function createForwarder(o: ForwardOptions) {
       return;
     }
     req.on('error', () => preq.destroy());
-    let last = Date.now();
-    req.on('data', () => {
-      const now = Date.now();
-      if (now - last >= ACTIVITY_EVERY_MS) {
-        last = now;
-        o.recordActivity(route.path);
-      }
-    });
+    req.on('data', activityPulse(o.recordActivity, route.path));
     req.pipe(preq);
   }
 

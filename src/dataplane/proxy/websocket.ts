@@ -14,6 +14,7 @@ import type { Route } from '../../routing/table.js';
 import type { RequestPath } from '../../routing/request-path.js';
 import { upstreamPath, upstreamRequestHeaders, type HeaderOptions } from './headers.js';
 import type { ErrorPages } from './error-pages.js';
+import { activityPulse } from './activity-pulse.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ProxyStats } from '../../observability/metrics.js';
 import type { ClientTlsOptions } from '../../config/config.js';
@@ -31,8 +32,6 @@ export interface TunnelOptions {
   readonly recordActivity: (path: string) => void;
   readonly onTunnel: (client: Duplex, upstream: Duplex) => void;
 }
-
-const ACTIVITY_EVERY_MS = 1000;
 
 function headBlock(statusLine: string, raw: readonly string[]): string {
   let s = statusLine + '\r\n';
@@ -125,14 +124,7 @@ export function createTunneler(o: TunnelOptions) {
       usocket.setTimeout(0);
       (socket as Socket).setNoDelay?.(true);
 
-      let last = Date.now();
-      const touch = (): void => {
-        const now = Date.now();
-        if (now - last >= ACTIVITY_EVERY_MS) {
-          last = now;
-          o.recordActivity(route.path);
-        }
-      };
+      const touch = activityPulse(o.recordActivity, route.path);
       let closed = false;
       const closeBoth = (): void => {
         if (closed) return;
