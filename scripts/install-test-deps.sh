@@ -2,10 +2,12 @@
 # Installs the Debian packages the test suite runs against (real components, never mocks), when
 # missing. Runs before every `npm test` (npm's pretest hook); a no-op once they are there.
 #   jupyterhub (with its notebook server and ipykernel): test/e2e/jupyterhub.test.ts
+#   etcd-server: the etcd store and high-availability tests (real etcd on loopback ports)
 #   openssl: self-signed certificates for the TLS tests
 set -euo pipefail
 need=()
 command -v jupyterhub >/dev/null 2>&1 && command -v jupyterhub-singleuser >/dev/null 2>&1 || need+=(jupyterhub)
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then

@@ -25,7 +25,8 @@ export interface App {
 export function createApp(config: Config, deps: { log: Logger; store?: RouteStore }): App {
   const { log } = deps;
   const metrics = createMetrics();
-  const store = deps.store ?? createStore(config.store, { log, onInvalid: () => metrics.invalidRoutes.inc() });
+  const store = deps.store ?? createStore(config.store, { log, options: config.storeOptions, onInvalid: () => metrics.invalidRoutes.inc() });
+  metrics.setStoreHealth(() => store.health());
   const watcher = createRouteWatcher({
     store,
     table: { hostRouting: config.hostRouting },

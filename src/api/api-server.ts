@@ -101,6 +101,8 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
 
   async function getRoutes(req: IncomingMessage, res: ServerResponse, url: URL, rawPath: string | undefined): Promise<void> {
     requireAuth(req);
+    // Reads come from this replica's copy of the table; say so when the store is unreachable.
+    if (!store.health().connected) res.setHeader('x-switchyard-stale', 'true');
     if (rawPath !== undefined && rawPath !== '' && rawPath !== '/') {
       const path = validateRoutePath(decodeApiPath(rawPath));
       const [data, act] = await Promise.all([store.get(path), activity.of(path)]);
@@ -180,6 +182,22 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
       url = new URL(req.url ?? '/', 'http://api.invalid');
     } catch {
       throw new SwitchyardError(ErrorCode.NOT_FOUND, 'Not Found');
+    }
+    if (url.pathname === '/api/health') {
+      if (req.method !== 'GET') throw new SwitchyardError(ErrorCode.METHOD_NOT_ALLOWED, 'Method not supported');
+      requireAuth(req);
+      const h = store.health();
+      const table = watcher.current();
+      res.writeHead(h.connected ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          status: h.connected ? 'ok' : 'degraded',
+          store: h,
+          table: { version: table.version, routes: table.size },
+          invalidRoutes: Object.fromEntries(watcher.invalidRoutes()),
+        }),
+      );
+      return;
     }
     const m = ROUTES_RE.exec(url.pathname);
     if (m === null) throw new SwitchyardError(ErrorCode.NOT_FOUND, 'Not Found');

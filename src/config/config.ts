@@ -31,6 +31,13 @@ export interface ClientTlsOptions {
   readonly ca?: Buffer[];
 }
 
+export interface StoreOptions {
+  readonly prefix: string;
+  readonly replicaId: string | undefined;
+  readonly etcdAuth: { readonly username: string; readonly password: string } | undefined;
+  readonly etcdTls: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer } | undefined;
+}
+
 export interface Config {
   readonly proxyListen: ListenTarget;
   readonly apiListen: ListenTarget;
@@ -60,6 +67,7 @@ export interface Config {
   readonly keepAliveTimeout: number;
   readonly authToken: string | undefined;
   readonly store: string;
+  readonly storeOptions: StoreOptions;
   readonly drainTimeout: number;
   readonly activityFlushInterval: number;
   readonly apiMaxBody: number;
@@ -235,6 +243,22 @@ export function buildConfig(args: ParsedArgs, env: NodeJS.ProcessEnv): Config {
     store = str('storage-backend')!;
   }
   checkStoreSpec(store);
+  let etcdAuth: StoreOptions['etcdAuth'];
+  if (has('etcd-username')) {
+    const password = env.SWITCHYARD_ETCD_PASSWORD;
+    if (!password) throw invalid('--etcd-username needs the password in the environment variable SWITCHYARD_ETCD_PASSWORD');
+    etcdAuth = { username: str('etcd-username')!, password };
+  }
+  let etcdTls: StoreOptions['etcdTls'];
+  if (has('etcd-ca') || has('etcd-cert') || has('etcd-key')) {
+    if (has('etcd-cert') !== has('etcd-key')) throw invalid('--etcd-cert and --etcd-key go together');
+    etcdTls = {
+      ...(has('etcd-ca') ? { ca: readFile('etcd-ca', str('etcd-ca')!) } : {}),
+      ...(has('etcd-cert') ? { cert: readFile('etcd-cert', str('etcd-cert')!) } : {}),
+      ...(has('etcd-key') ? { key: readFile('etcd-key', str('etcd-key')!) } : {}),
+    };
+  }
+  const storeOptions: StoreOptions = { prefix: str('store-prefix') ?? '/switchyard/', replicaId: str('replica-id'), etcdAuth, etcdTls };
 
   const protocolRewrite = str('protocol-rewrite');
   const config: Config = {
@@ -266,6 +290,7 @@ export function buildConfig(args: ParsedArgs, env: NodeJS.ProcessEnv): Config {
     keepAliveTimeout: positive('keep-alive-timeout', int('keep-alive-timeout')) || 5000,
     authToken: env.CONFIGPROXY_AUTH_TOKEN || undefined,
     store,
+    storeOptions,
     drainTimeout: positive('drain-timeout', int('drain-timeout')) ?? 10_000,
     activityFlushInterval: Math.max(10, positive('activity-flush-interval', int('activity-flush-interval')) ?? 5000),
     apiMaxBody: Math.max(1024, positive('api-max-body', int('api-max-body')) ?? 1 << 20),

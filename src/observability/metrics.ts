@@ -34,6 +34,8 @@ export interface Metrics {
   readonly tableSize: Gauge;
   readonly tableVersion: Gauge;
   readonly storeErrors: Counter<'op'>;
+  /** Where the store gauges read from (set once by the composition root). */
+  setStoreHealth(fn: () => { connected: boolean; revision: number }): void;
   render(): Promise<{ contentType: string; body: string }>;
 }
 
@@ -132,7 +134,28 @@ export function createMetrics(): Metrics {
     registers: [registry],
   });
 
+  let storeHealth: (() => { connected: boolean; revision: number }) | undefined;
+  new Gauge({
+    name: 'switchyard_store_connected',
+    help: '1 while the route store is reachable, 0 while this replica serves its last known table',
+    registers: [registry],
+    collect() {
+      if (storeHealth) this.set(storeHealth().connected ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'switchyard_store_revision',
+    help: 'Latest store revision this replica has seen',
+    registers: [registry],
+    collect() {
+      if (storeHealth) this.set(storeHealth().revision);
+    },
+  });
+
   return {
+    setStoreHealth(fn) {
+      storeHealth = fn;
+    },
     registry,
     stats,
     requestDuration,

@@ -33,7 +33,7 @@ test('--version, --help list every flag', async () => {
 });
 
 test('bad flags exit 1 with a message, never silently', async () => {
-  for (const args of [['--nope'], ['--port', 'x'], ['--store', 'etcd://127.0.0.1:2379'], ['--error-target', 'http://a', '--error-path', '/tmp']]) {
+  for (const args of [['--nope'], ['--port', 'x'], ['--store', 'redis://127.0.0.1:6379'], ['--store', 'etcd://nohostport'], ['--error-target', 'http://a', '--error-path', '/tmp']]) {
     const r = await cli(args);
     assert.equal(r.code, 1, args.join(' '));
     assert.match(r.out, /^switchyard: error: .+/m, args.join(' '));

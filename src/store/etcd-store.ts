@@ -1,0 +1,340 @@
+// etcd store (v3 API): many Switchyard replicas share one routing table.
+//
+// Layout under the key prefix (default /switchyard/):
+//   <prefix>routes<path>                 JSON route data, one key per route
+//   <prefix>activity<path>\0<replica>    last activity (ms since epoch) seen by one replica
+// The table version is the etcd revision, so every replica agrees on it.
+//
+// Contract (beyond RouteStore's):
+//  - start() loads the whole table (retrying with capped backoff while etcd is unreachable), then
+//    watches from the loaded revision + 1; the client library resumes the watch from its last
+//    revision after a disconnect. A cancelled watch (history compacted) triggers a full resync,
+//    delivered to consumers as a `reset`.
+//  - While etcd is unreachable the local mirror keeps serving reads (health().connected = false,
+//    so the API can say they may be stale) and writes fail fast with SWY_STORE_UNAVAILABLE.
+//  - A key that does not parse (written by hand) is skipped with a logged error; the rest is live.
+//  - Activity: each replica writes its own key per route in batched transactions; readers take
+//    the maximum over replicas, so idle culling sees activity from any replica.
+
+import { Etcd3, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
+import { hostname } from 'node:os';
+import { ErrorCode, SwitchyardError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import { validateRoutePath } from '../routing/route-path.js';
+import type { RouteChange, RouteData } from '../routing/table.js';
+import { LocalState } from './local-state.js';
+import type { RouteStore, StoreHealth, StoreSnapshot, Unsubscribe, WatchEvent } from './route-store.js';
+
+export interface EtcdStoreOptions {
+  readonly endpoints: readonly string[];
+  readonly prefix: string;
+  readonly log: Logger;
+  readonly onInvalid?: (reason: string) => void;
+  readonly replicaId?: string;
+  readonly auth?: { readonly username: string; readonly password: string };
+  readonly tls?: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
+  /** Deadline of one etcd call; API writes fail with 503 after it when etcd is down. */
+  readonly callTimeoutMs?: number;
+}
+
+const MAX_TXN_OPS = 128; // etcd's default --max-txn-ops
+const BACKOFF_MAX_MS = 5000;
+
+export class EtcdStore implements RouteStore {
+  readonly kind = 'etcd';
+  readonly #o: EtcdStoreOptions;
+  readonly #client: Etcd3;
+  readonly #routesPrefix: string;
+  readonly #activityPrefix: string;
+  readonly #replica: string;
+  readonly #state = new LocalState();
+  #watcher: Watcher | undefined;
+  #connected = false;
+  #lastError: string | undefined;
+  #closed = false;
+  #resyncing: Promise<void> | undefined;
+  /** Last activity values read or written, served when etcd is unreachable. */
+  readonly #activityCache = new Map<string, number>();
+
+  constructor(options: EtcdStoreOptions) {
+    this.#o = options;
+    const prefix = options.prefix.endsWith('/') ? options.prefix : options.prefix + '/';
+    this.#routesPrefix = prefix + 'routes';
+    this.#activityPrefix = prefix + 'activity';
+    this.#replica = options.replicaId ?? `${hostname()}-${process.pid}`;
+    const timeout = options.callTimeoutMs ?? 3000;
+    const opts: IOptions = {
+      hosts: options.endpoints.map((e) => (options.tls ? `https://${e}` : `http://${e}`)),
+      dialTimeout: timeout,
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+      ...(options.auth ? { auth: { username: options.auth.username, password: options.auth.password } } : {}),
+      ...(options.tls
+        ? {
+            credentials: {
+              rootCertificate: options.tls.ca ?? Buffer.alloc(0),
+              ...(options.tls.key ? { privateKey: options.tls.key } : {}),
+              ...(options.tls.cert ? { certChain: options.tls.cert } : {}),
+            },
+          }
+        : {}),
+    };
+    this.#client = new Etcd3(opts);
+  }
+
+  async start(): Promise<void> {
+    let delay = 100;
+    for (;;) {
+      try {
+        await this.#load();
+        break;
+      } catch (e) {
+        if (this.#closed) throw e;
+        this.#fail(e);
+        this.#o.log.error(`etcd unreachable at startup, retrying in ${delay} ms`, { endpoints: this.#o.endpoints.join(','), err: this.#lastError });
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, BACKOFF_MAX_MS);
+      }
+    }
+    await this.#watchFrom(this.#state.revision + 1);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#state.clearListeners();
+    await this.#watcher?.cancel().catch(() => {});
+    this.#client.close();
+  }
+
+  async snapshot(): Promise<StoreSnapshot> {
+    return this.#state.snapshot();
+  }
+
+  watch(afterRevision: number, listener: (event: WatchEvent) => void): Unsubscribe {
+    return this.#state.watch(afterRevision, listener);
+  }
+
+  async get(path: string): Promise<RouteData | undefined> {
+    return this.#state.routes.get(path);
+  }
+
+  async put(path: string, data: RouteData): Promise<number> {
+    const res = await this.#call('write', () => this.#client.put(this.#routesPrefix + path).value(JSON.stringify(data)).exec());
+    return this.#applied(Number(res.header.revision));
+  }
+
+  async delete(path: string): Promise<number | null> {
+    const key = this.#routesPrefix + path;
+    const res = await this.#call('delete', () =>
+      this.#client
+        .if(key, 'Version', '>', 0)
+        .then(this.#client.delete().key(key), this.#client.delete().prefix(`${this.#activityPrefix}${path}\0`))
+        .commit(),
+    );
+    this.#activityCache.delete(path);
+    return res.succeeded ? this.#applied(Number(res.header.revision)) : null;
+  }
+
+  /**
+   * Resolve once our watch has applied `revision` to the local mirror (read-your-writes for this
+   * replica), or after a bounded wait: the write itself has succeeded either way.
+   */
+  #applied(revision: number): Promise<number> {
+    if (this.#state.revision >= revision) return Promise.resolve(revision);
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        un();
+        resolve(revision);
+      };
+      const timer = setTimeout(done, 5000);
+      const un = this.#state.watch(this.#state.revision, () => {
+        if (this.#state.revision >= revision) done();
+      });
+    });
+  }
+
+  async writeActivity(batch: ReadonlyMap<string, number>): Promise<void> {
+    // Only what is newer than anything known for the path: readers take the maximum anyway, and
+    // this replica's own key must never move backwards.
+    const entries = [...batch].filter(([p, t]) => this.#state.routes.has(p) && (this.#activityCache.get(p) ?? 0) < t);
+    for (const [p, t] of entries) this.#activityCache.set(p, t);
+    for (let i = 0; i < entries.length; i += MAX_TXN_OPS) {
+      const chunk = entries.slice(i, i + MAX_TXN_OPS);
+      await this.#call('activity', () =>
+        this.#client
+          .if(this.#routesPrefix, 'Version', '>', -1) // always true: a txn is how etcd batches puts
+          .then(...chunk.map(([p, t]) => this.#client.put(`${this.#activityPrefix}${p}\0${this.#replica}`).value(String(t))))
+          .commit(),
+      );
+    }
+  }
+
+  async readActivity(): Promise<ReadonlyMap<string, number>> {
+    try {
+      const kvs = await this.#call('read', () => this.#client.getAll().prefix(this.#activityPrefix).exec());
+      const out = new Map<string, number>();
+      for (const kv of kvs.kvs) {
+        const key = kv.key.toString();
+        const path = key.slice(this.#activityPrefix.length, key.lastIndexOf('\0'));
+        const t = Number(kv.value.toString());
+        if (Number.isFinite(t) && (out.get(path) ?? 0) < t) out.set(path, t);
+      }
+      for (const [p, t] of out) if ((this.#activityCache.get(p) ?? 0) < t) this.#activityCache.set(p, t);
+      return out;
+    } catch {
+      return new Map(this.#activityCache); // etcd down: what this replica last knew
+    }
+  }
+
+  async activityOf(path: string): Promise<number | undefined> {
+    try {
+      const res = await this.#call('read', () => this.#client.getAll().prefix(`${this.#activityPrefix}${path}\0`).exec());
+      let best: number | undefined;
+      for (const kv of res.kvs) {
+        const t = Number(kv.value.toString());
+        if (Number.isFinite(t) && (best === undefined || t > best)) best = t;
+      }
+      return best;
+    } catch {
+      return this.#activityCache.get(path);
+    }
+  }
+
+  health(): StoreHealth {
+    return { kind: this.kind, connected: this.#connected, revision: this.#state.revision, lastError: this.#lastError };
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  async #call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      const r = await fn();
+      if (!this.#connected && this.#watcher !== undefined) void this.#resync('etcd reachable again');
+      return r;
+    } catch (e) {
+      this.#fail(e);
+      throw new SwitchyardError(ErrorCode.STORE_UNAVAILABLE, `route store (etcd) unavailable: ${this.#lastError}`, {
+        cause: e,
+        details: { op },
+      });
+    }
+  }
+
+  #fail(e: unknown): void {
+    this.#connected = false;
+    this.#lastError = (e as Error).message?.split('\n')[0] ?? String(e);
+  }
+
+  #parseKv(kv: IKeyValue): [string, RouteData] | undefined {
+    const key = kv.key.toString();
+    let path: string;
+    try {
+      path = validateRoutePath(key.slice(this.#routesPrefix.length));
+    } catch (e) {
+      this.#skip(`etcd key ${JSON.stringify(key)} skipped: ${(e as Error).message}`);
+      return undefined;
+    }
+    let data: unknown;
+    try {
+      data = JSON.parse(kv.value.toString());
+    } catch {
+      this.#skip(`etcd key ${JSON.stringify(key)} skipped: value is not JSON`);
+      return undefined;
+    }
+    if (typeof data !== 'object' || data === null || typeof (data as { target?: unknown }).target !== 'string') {
+      this.#skip(`etcd key ${JSON.stringify(key)} skipped: value needs a string "target"`);
+      return undefined;
+    }
+    return [path, data as RouteData];
+  }
+
+  #skip(reason: string): void {
+    this.#o.log.error(reason);
+    this.#o.onInvalid?.(reason);
+  }
+
+  /** Read the whole table; sets the mirror and revision. */
+  async #load(): Promise<Map<string, RouteData>> {
+    const res = await this.#client.getAll().prefix(this.#routesPrefix).exec();
+    const routes = new Map<string, RouteData>();
+    for (const kv of res.kvs) {
+      const parsed = this.#parseKv(kv);
+      if (parsed) routes.set(parsed[0], parsed[1]);
+    }
+    this.#state.routes = routes;
+    this.#state.revision = Number(res.header.revision);
+    this.#state.pruneActivity();
+    this.#connected = true;
+    this.#lastError = undefined;
+    return routes;
+  }
+
+  async #watchFrom(revision: number): Promise<void> {
+    const w = await this.#client.watch().prefix(this.#routesPrefix).startRevision(String(revision)).create();
+    this.#watcher = w;
+    w.on('data', (res) => {
+      if (w !== this.#watcher || res.events.length === 0) return;
+      const changes: RouteChange[] = [];
+      for (const ev of res.events) {
+        if (ev.type === 'Put') {
+          const parsed = this.#parseKv(ev.kv);
+          if (!parsed) continue;
+          this.#state.routes.set(parsed[0], parsed[1]);
+          changes.push({ type: 'put', path: parsed[0], data: parsed[1] });
+        } else {
+          const key = ev.kv.key.toString();
+          const path = key.slice(this.#routesPrefix.length);
+          if (this.#state.routes.delete(path)) changes.push({ type: 'delete', path });
+        }
+      }
+      const rev = Number(res.header.revision);
+      if (changes.length > 0) this.#state.emit({ type: 'changes', revision: rev, changes });
+      else this.#state.revision = Math.max(this.#state.revision, rev);
+    });
+    w.on('connected', () => {
+      if (!this.#connected) void this.#resync('watch reconnected');
+    });
+    w.on('disconnected', (e: Error) => {
+      if (this.#closed) return;
+      this.#fail(e);
+      this.#o.log.warn('etcd watch disconnected; serving the last table', { err: this.#lastError });
+    });
+    w.on('error', (e: Error) => {
+      if (this.#closed) return;
+      // A cancelled watch (e.g. compacted history): start again from a full read.
+      this.#o.log.warn('etcd watch cancelled; resyncing', { err: e.message });
+      void this.#resync('watch cancelled');
+    });
+  }
+
+  /** Full reload, published as a reset, and a new watch from the loaded revision. */
+  #resync(why: string): Promise<void> {
+    if (this.#resyncing) return this.#resyncing;
+    this.#resyncing = (async () => {
+      let delay = 100;
+      while (!this.#closed) {
+        try {
+          const old = this.#watcher;
+          this.#watcher = undefined;
+          await old?.cancel().catch(() => {});
+          const routes = await this.#load();
+          this.#state.emit({ type: 'reset', snapshot: { revision: this.#state.revision, routes: new Map(routes) } });
+          await this.#watchFrom(this.#state.revision + 1);
+          this.#o.log.info(`etcd resynced (${why})`, { revision: this.#state.revision, routes: routes.size });
+          return;
+        } catch (e) {
+          this.#fail(e);
+          await new Promise((r) => setTimeout(r, delay));
+          delay = Math.min(delay * 2, BACKOFF_MAX_MS);
+        }
+      }
+    })().finally(() => {
+      this.#resyncing = undefined;
+    });
+    return this.#resyncing;
+  }
+}
+
+export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
+  return new EtcdStore(options);
+}

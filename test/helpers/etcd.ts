@@ -1,0 +1,89 @@
+// Real etcd servers (Debian's etcd-server) on loopback ports, for store and HA tests.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, waitFor, type TestContextLike } from './servers.js';
+
+export interface EtcdMember {
+  name: string;
+  clientPort: number;
+  peerPort: number;
+  dataDir: string;
+  proc: ChildProcess | undefined;
+  log: string;
+}
+
+export interface EtcdCluster {
+  members: EtcdMember[];
+  /** "127.0.0.1:p1,127.0.0.1:p2,..." for --store etcd://... */
+  endpoints: string;
+  start(m: EtcdMember): Promise<void>;
+  stop(m: EtcdMember, signal?: NodeJS.Signals): Promise<void>;
+  /** The current leader, asked through `etcdctl endpoint status`. */
+  leader(): Promise<EtcdMember>;
+}
+
+async function healthy(port: number): Promise<boolean> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}/health`);
+    return r.status === 200 && ((await r.json()) as { health: string }).health === 'true';
+  } catch {
+    return false;
+  }
+}
+
+export async function startEtcd(t: TestContextLike, size = 1): Promise<EtcdCluster> {
+  const base = mkdtempSync(join(tmpdir(), 'swy-etcd-'));
+  const members: EtcdMember[] = [];
+  for (let i = 0; i < size; i++) {
+    members.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort(), dataDir: join(base, `m${i}`), proc: undefined, log: '' });
+  }
+  const initialCluster = members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
+  const cluster: EtcdCluster = {
+    members,
+    endpoints: members.map((m) => `127.0.0.1:${m.clientPort}`).join(','),
+    async start(m) {
+      const proc = spawn('etcd', [
+        '--name', m.name, '--data-dir', m.dataDir,
+        '--listen-client-urls', `http://127.0.0.1:${m.clientPort}`, '--advertise-client-urls', `http://127.0.0.1:${m.clientPort}`,
+        '--listen-peer-urls', `http://127.0.0.1:${m.peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peerPort}`,
+        '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', base,
+        '--heartbeat-interval', '50', '--election-timeout', '500', '--logger', 'zap', '--log-level', 'warn',
+      ], { stdio: ['ignore', 'pipe', 'pipe'] });
+      m.proc = proc;
+      proc.stdout!.on('data', (c: Buffer) => (m.log += c));
+      proc.stderr!.on('data', (c: Buffer) => (m.log += c));
+    },
+    async stop(m, signal = 'SIGTERM') {
+      const p = m.proc;
+      if (!p || p.exitCode !== null || p.signalCode !== null) return;
+      const exited = new Promise((r) => p.once('exit', r));
+      p.kill(signal);
+      await exited;
+      m.proc = undefined;
+    },
+    async leader() {
+      for (const m of members) {
+        if (!m.proc) continue;
+        try {
+          const r = await fetch(`http://127.0.0.1:${m.clientPort}/v3/maintenance/status`, { method: 'POST', body: '{}' });
+          const j = (await r.json()) as { header: { member_id: string }; leader: string };
+          if (j.leader && j.leader === j.header.member_id) return m;
+        } catch {
+          // member down
+        }
+      }
+      throw new Error('no leader');
+    },
+  };
+  await Promise.all(members.map((m) => cluster.start(m)));
+  t.after(async () => {
+    for (const m of members) await cluster.stop(m, 'SIGKILL');
+  });
+  await waitFor(async () => (await Promise.all(members.map((m) => healthy(m.clientPort)))).every(Boolean), 30_000, 'etcd healthy');
+  return cluster;
+}
+
+export { healthy as etcdHealthy };

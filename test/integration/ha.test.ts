@@ -1,0 +1,120 @@
+// High availability with real etcd and real Switchyard processes: three replicas share one table.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { startEtcd } from '../helpers/etcd.js';
+import { freePort, request, spawnSwitchyard, startBackend, waitFor, waitForPort, type Echo, type TestContextLike } from '../helpers/servers.js';
+
+const TOKEN = 'ha-token';
+
+interface Replica {
+  name: string;
+  port: number;
+  apiPort: number;
+  args: string[];
+  proc: ReturnType<typeof spawnSwitchyard>;
+}
+
+async function replica(t: TestContextLike, name: string, endpoints: string, prefix: string): Promise<Replica> {
+  const port = await freePort();
+  const apiPort = await freePort();
+  const args = ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
+    '--store', `etcd://${endpoints}`, '--store-prefix', prefix, '--replica-id', name, '--activity-flush-interval', '100'];
+  const proc = spawnSwitchyard(t, args, { CONFIGPROXY_AUTH_TOKEN: TOKEN });
+  await waitForPort(port, 20_000);
+  return { name, port, apiPort, args, proc };
+}
+
+const api = (r: Replica, method: string, path: string, body?: unknown) =>
+  request(`http://127.0.0.1:${r.apiPort}${path}`, {
+    method,
+    headers: { authorization: `token ${TOKEN}` },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+
+test('three replicas on one etcd: propagation, activity, kill -9, etcd outage and return', { timeout: 180_000 }, async (t) => {
+  const etcd = await startEtcd(t, 1);
+  const backend = await startBackend(t, 'B1');
+  const [a, b, c] = [await replica(t, 'a', etcd.endpoints, '/ha1/'), await replica(t, 'b', etcd.endpoints, '/ha1/'), await replica(t, 'c', etcd.endpoints, '/ha1/')];
+
+  // A route added through A is live on B and C.
+  const t0 = performance.now();
+  assert.equal((await api(a, 'POST', '/api/routes/user/mary', { target: backend.url, jupyterhub: true })).status, 201);
+  for (const r of [b, c]) {
+    await waitFor(async () => (await request(`http://127.0.0.1:${r.port}/user/mary/x`)).status === 200, 5000, `route on ${r.name}`);
+  }
+  const propagated = performance.now() - t0;
+  process.stderr.write(`# route added on A live on B and C after ${propagated.toFixed(1)} ms\n`);
+  assert.deepEqual(Object.keys((await api(c, 'GET', '/api/routes')).json() as object), ['/user/mary']);
+
+  // Activity seen by C is visible through A (idle culling under HA).
+  const created = Date.parse((await api(a, 'GET', '/api/routes/user/mary')).json<{ last_activity: string }>().last_activity);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal((await request(`http://127.0.0.1:${c.port}/user/mary/api`)).json<Echo>().name, 'B1');
+  await waitFor(async () => Date.parse((await api(a, 'GET', '/api/routes/user/mary')).json<{ last_activity: string }>().last_activity) > created, 5000, 'activity from C visible on A');
+  const since = new Date(Date.now() + 60_000).toISOString();
+  assert.deepEqual(Object.keys((await api(b, 'GET', `/api/routes?inactive_since=${since}`)).json() as object), ['/user/mary']);
+
+  // kill -9 B and restart it: table intact, served as soon as its port opens.
+  b.proc.proc.kill('SIGKILL');
+  await b.proc.exited;
+  const b2proc = spawnSwitchyard(t, b.args, { CONFIGPROXY_AUTH_TOKEN: TOKEN });
+  await waitForPort(b.port, 20_000);
+  assert.equal((await request(`http://127.0.0.1:${b.port}/user/mary/y`)).status, 200, 'no 404 window after restart');
+
+  // etcd stops: traffic continues; writes fail fast with 503; reads say they may be stale.
+  await etcd.stop(etcd.members[0]!, 'SIGKILL');
+  for (const r of [a, c]) assert.equal((await request(`http://127.0.0.1:${r.port}/user/mary/z`)).status, 200);
+  const failed = await api(a, 'POST', '/api/routes/user/bob', { target: backend.url });
+  assert.equal(failed.status, 503);
+  assert.match(failed.body, /route store \(etcd\) unavailable/);
+  const stale = await api(a, 'GET', '/api/routes');
+  assert.equal(stale.status, 200);
+  assert.equal(stale.headers['x-switchyard-stale'], 'true');
+  assert.equal((await api(a, 'GET', '/api/health')).status, 503);
+  assert.equal((await request(`http://127.0.0.1:${b.port}/user/mary/w`)).status, 200, 'restarted replica serves too');
+
+  // etcd returns: writes resume by themselves, and reach every replica.
+  await etcd.start(etcd.members[0]!);
+  await waitFor(async () => (await api(a, 'POST', '/api/routes/user/bob', { target: backend.url })).status === 201, 30_000, 'writes resume');
+  for (const r of [b, c]) {
+    await waitFor(async () => (await request(`http://127.0.0.1:${r.port}/user/bob/x`)).status === 200, 15_000, `bob on ${r.name}`);
+  }
+  await waitFor(async () => (await api(c, 'GET', '/api/health')).status === 200, 15_000, 'health ok again');
+  void b2proc;
+});
+
+test('three-member etcd loses its leader under load: zero failed proxied requests', { timeout: 180_000 }, async (t) => {
+  const etcd = await startEtcd(t, 3);
+  const backend = await startBackend(t, 'L');
+  const replicas = [await replica(t, 'x', etcd.endpoints, '/ha2/'), await replica(t, 'y', etcd.endpoints, '/ha2/')];
+  assert.equal((await api(replicas[0]!, 'POST', '/api/routes/user/l', { target: backend.url })).status, 201);
+  await waitFor(async () => (await request(`http://127.0.0.1:${replicas[1]!.port}/user/l`)).status === 200, 5000, 'route on y');
+
+  let ok = 0;
+  let bad = 0;
+  const deadline = Date.now() + 4000;
+  const load = (async () => {
+    let i = 0;
+    while (Date.now() < deadline) {
+      const r = replicas[i++ % 2]!;
+      try {
+        const res = await request(`http://127.0.0.1:${r.port}/user/l/req${i}`);
+        if (res.status === 200) ok++;
+        else bad++;
+      } catch {
+        bad++;
+      }
+    }
+  })();
+  await new Promise((r) => setTimeout(r, 500));
+  const leader = await etcd.leader();
+  await etcd.stop(leader, 'SIGKILL');
+  await load;
+  process.stderr.write(`# leader ${leader.name} killed under load: ${ok} ok, ${bad} failed\n`);
+  assert.ok(ok > 100, `load ran (${ok})`);
+  assert.equal(bad, 0);
+  // The cluster elects a new leader and writes work again through either replica.
+  await waitFor(async () => (await api(replicas[1]!, 'POST', '/api/routes/user/after', { target: backend.url })).status === 201, 30_000, 'write after election');
+  await waitFor(async () => (await request(`http://127.0.0.1:${replicas[0]!.port}/user/after`)).status === 200, 10_000, 'new route on x');
+});
