@@ -69,10 +69,12 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
       // The whole table is loaded before any public port opens: no 404 window at startup.
       await watcher.start();
       proxy.setTable(watcher.current());
+      store.reportApplied?.(watcher.current().version);
       metrics.tableSize.set(watcher.current().size);
       metrics.tableVersion.set(watcher.current().version);
       watcher.subscribe(({ table }) => {
         proxy.setTable(table);
+        store.reportApplied?.(table.version);
         metrics.tableSize.set(table.size);
         metrics.tableVersion.set(table.version);
       });

@@ -74,6 +74,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
 export function createApiServer(opts: ApiServerOptions): ApiServer {
   const { config, store, watcher, activity, metrics, log } = opts;
   const liveTimeout = opts.liveTimeoutMs ?? 10_000;
+  const replicaTimeout = 5_000;
   const tokenDigest = config.authToken ? digest(config.authToken) : undefined;
   if (!config.authToken) log.warn('REST API is not authenticated.');
 
@@ -132,7 +133,26 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     res.end(body);
   }
 
-  async function postRoute(req: IncomingMessage, res: ServerResponse, rawPath: string | undefined): Promise<void> {
+  /**
+   * Opt-in (`?wait=all` or `X-Switchyard-Wait: all`): answer only once every live replica serves
+   * `revision`. Stores without replicas have nothing more to wait for. 504 names the laggards.
+   */
+  async function waitForAllReplicas(req: IncomingMessage, url: URL, revision: number): Promise<void> {
+    const wanted = url.searchParams.get('wait') === 'all' || req.headers['x-switchyard-wait'] === 'all';
+    if (!wanted || store.replicas === undefined) return;
+    const ms = Number(url.searchParams.get('timeout') ?? replicaTimeout);
+    const deadline = Date.now() + (Number.isFinite(ms) && ms > 0 ? Math.min(ms, 60_000) : replicaTimeout);
+    for (;;) {
+      const lagging = (await store.replicas()).filter((r) => r.revision < revision).map((r) => r.id);
+      if (lagging.length === 0) return;
+      if (Date.now() >= deadline) {
+        throw new SwitchyardError(ErrorCode.STORE_TIMEOUT, `stored, but not yet live on replicas: ${lagging.join(', ')}`);
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  async function postRoute(req: IncomingMessage, res: ServerResponse, rawPath: string | undefined, url: URL): Promise<void> {
     const text = await readBody(req, config.apiMaxBody);
     let body: unknown;
     try {
@@ -156,13 +176,14 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     if (!(await watcher.waitForRevision(revision, liveTimeout))) {
       throw new SwitchyardError(ErrorCode.STORE_TIMEOUT, `route stored but not live within ${liveTimeout} ms`);
     }
+    await waitForAllReplicas(req, url, revision);
     metrics.routeChanges.inc({ type: 'put' });
     log.info(`Route added ${path} -> ${posted.target as string}`);
     res.writeHead(201, { 'content-length': 0 });
     res.end();
   }
 
-  async function deleteRoute(req: IncomingMessage, res: ServerResponse, rawPath: string | undefined): Promise<void> {
+  async function deleteRoute(req: IncomingMessage, res: ServerResponse, rawPath: string | undefined, url: URL): Promise<void> {
     requireAuth(req);
     const path = validateRoutePath(decodeApiPath(rawPath ?? '/'));
     const revision = await store.delete(path);
@@ -171,6 +192,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     if (!(await watcher.waitForRevision(revision, liveTimeout))) {
       throw new SwitchyardError(ErrorCode.STORE_TIMEOUT, `route deleted but not applied within ${liveTimeout} ms`);
     }
+    await waitForAllReplicas(req, url, revision);
     metrics.routeChanges.inc({ type: 'delete' });
     res.writeHead(204);
     res.end();
@@ -206,9 +228,9 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
       case 'GET':
         return getRoutes(req, res, url, rawPath);
       case 'POST':
-        return postRoute(req, res, rawPath);
+        return postRoute(req, res, rawPath, url);
       case 'DELETE':
-        return deleteRoute(req, res, rawPath);
+        return deleteRoute(req, res, rawPath, url);
       default:
         throw new SwitchyardError(ErrorCode.METHOD_NOT_ALLOWED, 'Method not supported');
     }

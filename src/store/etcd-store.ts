@@ -3,6 +3,8 @@
 // Layout under the key prefix (default /switchyard/):
 //   <prefix>routes<path>                 JSON route data, one key per route
 //   <prefix>activity<path>\0<replica>    last activity (ms since epoch) seen by one replica
+//   <prefix>replicas/<replica>           {"revision": n}: the table version this replica serves;
+//                                        on a lease, so a dead replica disappears after its TTL
 // The table version is the etcd revision, so every replica agrees on it.
 //
 // Contract (beyond RouteStore's):
@@ -16,14 +18,14 @@
 //  - Activity: each replica writes its own key per route in batched transactions; readers take
 //    the maximum over replicas, so idle culling sees activity from any replica.
 
-import { Etcd3, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
+import { Etcd3, type IKeyValue, type IOptions, type Lease, type Watcher } from 'etcd3';
 import { hostname } from 'node:os';
 import { ErrorCode, SwitchyardError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { validateRoutePath } from '../routing/route-path.js';
 import type { RouteChange, RouteData } from '../routing/table.js';
 import { LocalState } from './local-state.js';
-import type { RouteStore, StoreHealth, StoreSnapshot, Unsubscribe, WatchEvent } from './route-store.js';
+import type { ReplicaInfo, RouteStore, StoreHealth, StoreSnapshot, Unsubscribe, WatchEvent } from './route-store.js';
 
 export interface EtcdStoreOptions {
   readonly endpoints: readonly string[];
@@ -46,6 +48,11 @@ export class EtcdStore implements RouteStore {
   readonly #client: Etcd3;
   readonly #routesPrefix: string;
   readonly #activityPrefix: string;
+  readonly #replicasPrefix: string;
+  #lease: Lease | undefined;
+  #reportTarget = 0;
+  #reported = 0;
+  #reporting = false;
   readonly #replica: string;
   readonly #state = new LocalState();
   #watcher: Watcher | undefined;
@@ -61,6 +68,7 @@ export class EtcdStore implements RouteStore {
     const prefix = options.prefix.endsWith('/') ? options.prefix : options.prefix + '/';
     this.#routesPrefix = prefix + 'routes';
     this.#activityPrefix = prefix + 'activity';
+    this.#replicasPrefix = prefix + 'replicas/';
     this.#replica = options.replicaId ?? `${hostname()}-${process.pid}`;
     const timeout = options.callTimeoutMs ?? 3000;
     const opts: IOptions = {
@@ -102,6 +110,7 @@ export class EtcdStore implements RouteStore {
     this.#closed = true;
     this.#state.clearListeners();
     await this.#watcher?.cancel().catch(() => {});
+    await this.#lease?.revoke().catch(() => {});
     this.#client.close();
   }
 
@@ -197,6 +206,49 @@ export class EtcdStore implements RouteStore {
       return best;
     } catch {
       return this.#activityCache.get(path);
+    }
+  }
+
+  reportApplied(revision: number): void {
+    if (revision <= this.#reportTarget) return;
+    this.#reportTarget = revision;
+    if (!this.#reporting) void this.#report();
+  }
+
+  async replicas(): Promise<ReplicaInfo[]> {
+    const res = await this.#call('read', () => this.#client.getAll().prefix(this.#replicasPrefix).exec());
+    const out: ReplicaInfo[] = [];
+    for (const kv of res.kvs) {
+      try {
+        const v = JSON.parse(kv.value.toString()) as { revision: number };
+        out.push({ id: kv.key.toString().slice(this.#replicasPrefix.length), revision: Number(v.revision) });
+      } catch {
+        // a foreign or half-written key: not a replica
+      }
+    }
+    return out;
+  }
+
+  /** One in-flight registry write at a time; always ends on the newest applied revision. */
+  async #report(): Promise<void> {
+    this.#reporting = true;
+    try {
+      while (!this.#closed && this.#reported < this.#reportTarget) {
+        const rev = this.#reportTarget;
+        if (!this.#lease) {
+          this.#lease = this.#client.lease(10);
+          this.#lease.on('lost', () => {
+            this.#lease = undefined;
+            this.#reported = 0; // re-register on the next report
+          });
+        }
+        await this.#lease.put(this.#replicasPrefix + this.#replica).value(JSON.stringify({ revision: rev }));
+        this.#reported = rev;
+      }
+    } catch (e) {
+      this.#o.log.debug('replica registry write failed; retried on the next change or resync', { err: e });
+    } finally {
+      this.#reporting = false;
     }
   }
 
@@ -320,6 +372,8 @@ export class EtcdStore implements RouteStore {
           const routes = await this.#load();
           this.#state.emit({ type: 'reset', snapshot: { revision: this.#state.revision, routes: new Map(routes) } });
           await this.#watchFrom(this.#state.revision + 1);
+          this.#reported = 0;
+          if (this.#reportTarget > 0) void this.#report();
           this.#o.log.info(`etcd resynced (${why})`, { revision: this.#state.revision, routes: routes.size });
           return;
         } catch (e) {

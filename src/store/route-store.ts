@@ -48,4 +48,16 @@ export interface RouteStore {
   /** One path's activity: O(1), for GET /api/routes/<path>. */
   activityOf(path: string): Promise<number | undefined>;
   health(): StoreHealth;
+  /**
+   * Shared stores only: this replica's table now serves `revision` (published to other replicas
+   * so writers can wait for all of them). Single-process stores leave it out.
+   */
+  reportApplied?(revision: number): void;
+  /** Shared stores only: the live replicas and the revision each serves. */
+  replicas?(): Promise<ReplicaInfo[]>;
+}
+
+export interface ReplicaInfo {
+  readonly id: string;
+  readonly revision: number;
 }

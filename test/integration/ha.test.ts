@@ -55,6 +55,22 @@ test('three replicas on one etcd: propagation, activity, kill -9, etcd outage an
   const since = new Date(Date.now() + 60_000).toISOString();
   assert.deepEqual(Object.keys((await api(b, 'GET', `/api/routes?inactive_since=${since}`)).json() as object), ['/user/mary']);
 
+  // Opt-in: answer only when every live replica serves the change.
+  const w = await request(`http://127.0.0.1:${a.apiPort}/api/routes/user/wait?wait=all`, {
+    method: 'POST', headers: { authorization: `token ${TOKEN}` }, body: JSON.stringify({ target: backend.url }),
+  });
+  assert.equal(w.status, 201);
+  for (const r of [b, c]) assert.equal((await request(`http://127.0.0.1:${r.port}/user/wait`)).status, 200, `live on ${r.name} at 201`);
+  // A replica that cannot apply (stopped) is named in a 504 after the timeout.
+  c.proc.proc.kill('SIGSTOP');
+  const lag = await request(`http://127.0.0.1:${a.apiPort}/api/routes/user/lag?wait=all&timeout=500`, {
+    method: 'POST', headers: { authorization: `token ${TOKEN}` }, body: JSON.stringify({ target: backend.url }),
+  });
+  c.proc.proc.kill('SIGCONT');
+  assert.equal(lag.status, 504);
+  assert.match(lag.body, /not yet live on replicas: c/);
+  await waitFor(async () => (await request(`http://127.0.0.1:${c.port}/user/lag`)).status === 200, 5000, 'c catches up');
+
   // kill -9 B and restart it: table intact, served as soon as its port opens.
   b.proc.proc.kill('SIGKILL');
   await b.proc.exited;

@@ -1,0 +1,48 @@
+// --store file:PATH with the real process: restarts lose nothing, hand edits go live, a broken
+// edit keeps serving the last good table and shows in health and metrics.
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { freePort, request, spawnSwitchyard, startBackend, waitFor, waitForPort, type Echo } from '../helpers/servers.js';
+
+test('file store: survives restart, hand edits take effect, broken edits are contained', { timeout: 60_000 }, async (t) => {
+  const a = await startBackend(t, 'A');
+  const b = await startBackend(t, 'B');
+  const file = join(mkdtempSync(join(tmpdir(), 'swy-file-')), 'routes.toml');
+  const [port, apiPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+  const args = ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
+    '--metrics-port', String(metricsPort), '--metrics-ip', '127.0.0.1', '--store', `file:${file}`];
+  const env = { CONFIGPROXY_AUTH_TOKEN: 'f' };
+  const api = (method: string, path: string, body?: unknown) =>
+    request(`http://127.0.0.1:${apiPort}${path}`, { method, headers: { authorization: 'token f' }, body: body === undefined ? undefined : JSON.stringify(body) });
+
+  let p = spawnSwitchyard(t, args, env);
+  await waitForPort(port);
+  assert.equal((await api('POST', '/api/routes/user/mary', { target: a.url, jupyterhub: true })).status, 201);
+  assert.match(readFileSync(file, 'utf8'), /\[routes\."\/user\/mary"\]/);
+  p.proc.kill('SIGTERM');
+  assert.equal(await p.exited, 0);
+
+  p = spawnSwitchyard(t, args, env);
+  await waitForPort(port);
+  assert.equal((await request(`http://127.0.0.1:${port}/user/mary/x`)).json<Echo>().name, 'A', 'route survived the restart');
+
+  writeFileSync(file, `[routes."/user/mary"]\ntarget = "${a.url}"\n\n[routes."/user/bob"]\ntarget = "${b.url}"\n`);
+  await waitFor(async () => (await request(`http://127.0.0.1:${port}/user/bob/x`)).status === 200, 5000, 'hand edit live');
+  assert.equal((await request(`http://127.0.0.1:${port}/user/bob/x`)).json<Echo>().name, 'B');
+
+  writeFileSync(file, `[routes."/user/mary"]\ntarget = "${a.url}"\n[routes."/user/bob"\n`);
+  await waitFor(async () => (await api('GET', '/api/health')).status === 503, 5000, 'broken file in health');
+  const health = (await api('GET', '/api/health')).json<{ store: { lastError: string } }>();
+  assert.match(health.store.lastError, /does not parse as TOML \(line 3/);
+  assert.equal((await request(`http://127.0.0.1:${port}/user/bob/x`)).status, 200, 'last good table still served');
+  const metrics = (await request(`http://127.0.0.1:${metricsPort}/metrics`)).body;
+  assert.match(metrics, /switchyard_store_connected 0/);
+  assert.match(p.output(), /routes\.toml does not parse as TOML \(line 3, column \d+\): .*; keeping the last good table/);
+  assert.equal((await api('POST', '/api/routes/user/carl', { target: a.url })).status, 201, 'the API still writes (and repairs the file)');
+  assert.equal((await api('GET', '/api/health')).status, 200);
+  assert.deepEqual(Object.keys((await api('GET', '/api/routes')).json() as object).sort(), ['/user/bob', '/user/carl', '/user/mary']);
+});
