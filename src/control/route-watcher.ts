@@ -74,9 +74,7 @@ export function createRouteWatcher(options: RouteWatcherOptions): RouteWatcher {
 
   const fromSnapshot = (snap: StoreSnapshot): RoutingTable => {
     invalid.clear();
-    const puts: RouteChange[] = [];
-    for (const [path, data] of snap.routes) puts.push({ type: 'put', path, data });
-    return RoutingTable.empty(options.table).apply(puts, snap.revision, noteInvalid);
+    return RoutingTable.build(options.table, snap.routes, snap.revision, noteInvalid);
   };
 
   const flush = (): void => {

@@ -6,7 +6,7 @@
 
 import { pathSegments } from './route-path.js';
 import { parseTarget, type Upstream } from './target.js';
-import { EMPTY_TRIE, trieGet, trieMatch, trieRemove, trieSet, trieValues, type TrieNode } from './trie.js';
+import { EMPTY_TRIE, trieBuild, trieGet, trieMatch, trieRemove, trieSet, trieValues, type TrieNode } from './trie.js';
 
 /** What the API stores for a route: `target` plus any extra keys the client posted. */
 export type RouteData = Readonly<Record<string, unknown>> & { readonly target: string };
@@ -50,6 +50,33 @@ export class RoutingTable {
 
   static empty(options: TableOptions): RoutingTable {
     return new RoutingTable(0, EMPTY_TRIE, 0, options);
+  }
+
+  /**
+   * A whole table from a store snapshot in one pass (startup, resync). Entries whose target does
+   * not parse are reported and left out.
+   */
+  static build(
+    options: TableOptions,
+    routes: Iterable<readonly [string, RouteData]>,
+    version: number,
+    onInvalid?: (bad: InvalidRoute) => void,
+  ): RoutingTable {
+    const empty = RoutingTable.empty(options);
+    const entries: [string[], Route][] = [];
+    for (const [path, data] of routes) {
+      let upstream: Upstream;
+      try {
+        upstream = parseTarget(data.target);
+      } catch (e) {
+        onInvalid?.({ path, reason: e instanceof Error ? e.message : String(e) });
+        continue;
+      }
+      const segs = empty.keySegments(path);
+      const pathDepth = options.hostRouting && segs.length > 0 ? segs.length - 1 : segs.length;
+      entries.push([segs, Object.freeze({ path, upstream, data, pathDepth })]);
+    }
+    return new RoutingTable(version, trieBuild(entries), entries.length, options);
   }
 
   /** Trie segments for a key: with host routing the host segment is lowercased. */

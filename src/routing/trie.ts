@@ -95,6 +95,47 @@ export function trieRemove<T>(root: TrieNode<T>, segments: readonly string[], de
   return { value: root.value, children: childSet(root.children, key, keep ? next : undefined) };
 }
 
+interface MutableNode<T> {
+  value: T | undefined;
+  children: Map<string, MutableNode<T>> | undefined;
+}
+
+function freeze<T>(m: MutableNode<T>): TrieNode<T> {
+  if (m.children === undefined) return { value: m.value, children: undefined };
+  const kids = new Map<string, TrieNode<T>>();
+  for (const [k, v] of m.children) kids.set(k, freeze(v));
+  let children: Children<T>;
+  if (kids.size <= SHARD_THRESHOLD) children = { kind: 'flat', map: kids };
+  else {
+    const shards: Map<string, TrieNode<T>>[] = Array.from({ length: SHARDS }, () => new Map());
+    for (const [k, v] of kids) shards[shardOf(k)]!.set(k, v);
+    children = { kind: 'sharded', shards, size: kids.size };
+  }
+  return { value: m.value, children };
+}
+
+/**
+ * Build a trie from scratch in O(total segments): used for whole-table loads (startup, resync),
+ * where inserting one by one through trieSet would copy large fan-outs once per route.
+ */
+export function trieBuild<T>(entries: Iterable<readonly [readonly string[], T]>): TrieNode<T> {
+  const root: MutableNode<T> = { value: undefined, children: undefined };
+  for (const [segments, value] of entries) {
+    let n = root;
+    for (const seg of segments) {
+      n.children ??= new Map();
+      let c = n.children.get(seg);
+      if (c === undefined) {
+        c = { value: undefined, children: undefined };
+        n.children.set(seg, c);
+      }
+      n = c;
+    }
+    n.value = value;
+  }
+  return freeze(root);
+}
+
 /** Exact lookup. */
 export function trieGet<T>(root: TrieNode<T>, segments: readonly string[]): T | undefined {
   let node: TrieNode<T> | undefined = root;

@@ -40,6 +40,7 @@ export interface EtcdStoreOptions {
 }
 
 const MAX_TXN_OPS = 128; // etcd's default --max-txn-ops
+const PAGE = 5000; // keys per range page
 const BACKOFF_MAX_MS = 5000;
 
 export class EtcdStore implements RouteStore {
@@ -180,7 +181,7 @@ export class EtcdStore implements RouteStore {
 
   async readActivity(): Promise<ReadonlyMap<string, number>> {
     try {
-      const kvs = await this.#call('read', () => this.#client.getAll().prefix(this.#activityPrefix).exec());
+      const kvs = await this.#call('read', () => this.#rangeAll(this.#activityPrefix));
       const out = new Map<string, number>();
       for (const kv of kvs.kvs) {
         const key = kv.key.toString();
@@ -258,6 +259,27 @@ export class EtcdStore implements RouteStore {
 
   // ---------------------------------------------------------------- internals
 
+  /**
+   * Every key under `prefix`, read in pages at one revision: a single range response over gRPC's
+   * 4 MB message limit (≈ 40k routes) would fail, and pages keep memory bounded.
+   */
+  async #rangeAll(prefix: string): Promise<{ kvs: IKeyValue[]; revision: number }> {
+    const start = Buffer.from(prefix);
+    const end = Buffer.from(start);
+    end[end.length - 1]! += 1; // prefix end: last byte + 1 (prefixes here end in a printable byte)
+    const kvs: IKeyValue[] = [];
+    let key = start;
+    let revision: string | undefined;
+    for (;;) {
+      const res = await this.#client.kv.range({ key, range_end: end, limit: PAGE, ...(revision ? { revision } : {}) });
+      revision ??= res.header.revision;
+      kvs.push(...res.kvs);
+      if (!res.more || res.kvs.length === 0) break;
+      key = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.from([0])]);
+    }
+    return { kvs, revision: Number(revision) };
+  }
+
   async #call<T>(op: string, fn: () => Promise<T>): Promise<T> {
     try {
       const r = await fn();
@@ -307,14 +329,14 @@ export class EtcdStore implements RouteStore {
 
   /** Read the whole table; sets the mirror and revision. */
   async #load(): Promise<Map<string, RouteData>> {
-    const res = await this.#client.getAll().prefix(this.#routesPrefix).exec();
+    const res = await this.#rangeAll(this.#routesPrefix);
     const routes = new Map<string, RouteData>();
     for (const kv of res.kvs) {
       const parsed = this.#parseKv(kv);
       if (parsed) routes.set(parsed[0], parsed[1]);
     }
     this.#state.routes = routes;
-    this.#state.revision = Number(res.header.revision);
+    this.#state.revision = res.revision;
     this.#state.pruneActivity();
     this.#connected = true;
     this.#lastError = undefined;

@@ -97,3 +97,23 @@ test('RoutingTable: host routing matches hosts case-insensitively, keeps keys as
   assert.equal(r?.path, '/Example.COM/app');
   assert.equal(r?.pathDepth, 1);
 });
+
+test('RoutingTable.build equals one-by-one apply, and handles 100k routes', () => {
+  const routes: [string, { target: string }][] = [];
+  for (let i = 0; i < 2000; i++) routes.push([`/user/u${i}`, { target: `http://127.0.0.1:${1 + (i % 1000)}` }]);
+  routes.push(['/', { target: 'http://127.0.0.1:9' }], ['/bad', { target: 'nope' }]);
+  const bad: string[] = [];
+  const built = RoutingTable.build({ hostRouting: false }, routes, 7, (b) => bad.push(b.path));
+  const applied = RoutingTable.empty({ hostRouting: false }).apply(routes.map(([path, data]) => ({ type: 'put' as const, path, data })), 7);
+  assert.deepEqual(bad, ['/bad']);
+  assert.equal(built.size, applied.size);
+  for (const p of ['/user/u0/x', '/user/u1999', '/user/u2000', '/other']) {
+    assert.equal(built.match(p.slice(1).split('/'))?.path, applied.match(p.slice(1).split('/'))?.path, p);
+  }
+  const big: [string, { target: string }][] = [];
+  for (let i = 0; i < 100_000; i++) big.push([`/user/u${i}`, { target: 'http://127.0.0.1:1' }]);
+  const t = RoutingTable.build({ hostRouting: false }, big, 1);
+  assert.equal(t.size, 100_000);
+  assert.equal(t.match(['user', 'u99999', 'api'])?.path, '/user/u99999');
+  assert.equal(t.match(['user', 'u100000'])?.path, undefined);
+});
