@@ -49,6 +49,7 @@ export class FileStore implements RouteStore {
   readonly #debounceMs: number;
   readonly #state = new LocalState();
   #lastWritten: string | undefined;
+  readonly #fragments = new WeakMap<RouteData, { path: string; text: string }>();
   #lastError: string | undefined;
   #watcher: FSWatcher | undefined;
   #debounce: NodeJS.Timeout | undefined;
@@ -177,10 +178,28 @@ export class FileStore implements RouteStore {
     return { kind: this.kind, connected: this.#lastError === undefined, revision: this.#state.revision, lastError: this.#lastError };
   }
 
+  /**
+   * The whole file, from per-route fragments cached by data identity: a write re-serialises only
+   * the route that changed, then joins strings (the file is still rewritten whole, atomically).
+   */
   #serialize(routes: ReadonlyMap<string, RouteData>): string {
-    const obj = { routes: Object.fromEntries([...routes].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) };
-    if (this.#format === 'json') return JSON.stringify(obj, null, 2) + '\n';
-    return HEADER + stringifyToml(obj) + '\n';
+    const keys = [...routes.keys()].sort();
+    const parts: string[] = [];
+    for (const path of keys) {
+      const data = routes.get(path)!;
+      let frag = this.#fragments.get(data);
+      if (frag === undefined || frag.path !== path) {
+        const text =
+          this.#format === 'json'
+            ? `    ${JSON.stringify(path)}: ${JSON.stringify(data)}`
+            : stringifyToml({ routes: { [path]: data } }).trim() + '\n';
+        frag = { path, text };
+        this.#fragments.set(data, frag);
+      }
+      parts.push(frag.text);
+    }
+    if (this.#format === 'json') return `{\n  "routes": {\n${parts.join(',\n')}\n  }\n}\n`;
+    return HEADER + parts.join('\n');
   }
 
   /** Parse file text into routes; null (and #lastError set) when the file as a whole is unusable. */

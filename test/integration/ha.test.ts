@@ -103,9 +103,11 @@ test('three replicas on one etcd: propagation, activity, kill -9, etcd outage an
 test('three-member etcd loses its leader under load: zero failed proxied requests', { timeout: 180_000 }, async (t) => {
   const etcd = await startEtcd(t, 3);
   const backend = await startBackend(t, 'L');
-  const replicas = [await replica(t, 'x', etcd.endpoints, '/ha2/'), await replica(t, 'y', etcd.endpoints, '/ha2/')];
+  const replicas = [await replica(t, 'x', etcd.endpoints, '/ha2/'), await replica(t, 'y', etcd.endpoints, '/ha2/'), await replica(t, 'z', etcd.endpoints, '/ha2/')];
   assert.equal((await api(replicas[0]!, 'POST', '/api/routes/user/l', { target: backend.url })).status, 201);
-  await waitFor(async () => (await request(`http://127.0.0.1:${replicas[1]!.port}/user/l`)).status === 200, 5000, 'route on y');
+  for (const r of replicas.slice(1)) {
+    await waitFor(async () => (await request(`http://127.0.0.1:${r.port}/user/l`)).status === 200, 5000, `route on ${r.name}`);
+  }
 
   let ok = 0;
   let bad = 0;
@@ -113,7 +115,7 @@ test('three-member etcd loses its leader under load: zero failed proxied request
   const load = (async () => {
     let i = 0;
     while (Date.now() < deadline) {
-      const r = replicas[i++ % 2]!;
+      const r = replicas[i++ % replicas.length]!;
       try {
         const res = await request(`http://127.0.0.1:${r.port}/user/l/req${i}`);
         if (res.status === 200) ok++;
@@ -132,5 +134,7 @@ test('three-member etcd loses its leader under load: zero failed proxied request
   assert.equal(bad, 0);
   // The cluster elects a new leader and writes work again through either replica.
   await waitFor(async () => (await api(replicas[1]!, 'POST', '/api/routes/user/after', { target: backend.url })).status === 201, 30_000, 'write after election');
-  await waitFor(async () => (await request(`http://127.0.0.1:${replicas[0]!.port}/user/after`)).status === 200, 10_000, 'new route on x');
+  for (const r of [replicas[0]!, replicas[2]!]) {
+    await waitFor(async () => (await request(`http://127.0.0.1:${r.port}/user/after`)).status === 200, 10_000, `new route on ${r.name}`);
+  }
 });
