@@ -138,3 +138,35 @@ test('three-member etcd loses its leader under load: zero failed proxied request
     await waitFor(async () => (await request(`http://127.0.0.1:${r.port}/user/after`)).status === 200, 10_000, `new route on ${r.name}`);
   }
 });
+
+test('etcd with authentication: user from a flag, password from the environment only', { timeout: 120_000 }, async (t) => {
+  const etcd = await startEtcd(t, 1);
+  const { Etcd3 } = await import('etcd3');
+  const admin = new Etcd3({ hosts: `http://${etcd.endpoints}` });
+  await admin.role('root').create();
+  await admin.user('root').create('rootpw');
+  await admin.user('root').addRole('root');
+  await admin.auth.authEnable({});
+  admin.close();
+  const backend = await startBackend(t, 'AUTH');
+  const mk = async (password: string) => {
+    const port = await freePort();
+    const apiPort = await freePort();
+    const p = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
+      '--store', `etcd://${etcd.endpoints}`, '--etcd-username', 'root'], { CONFIGPROXY_AUTH_TOKEN: TOKEN, SWITCHYARD_ETCD_PASSWORD: password });
+    return { port, apiPort, p };
+  };
+  const wrong = await mk('not-the-password');
+  await waitFor(() => /etcd unreachable at startup, retrying/.test(wrong.p.output()), 15_000, 'wrong password refused');
+  assert.doesNotMatch(wrong.p.output(), /not-the-password/, 'the password is never logged');
+  const right = await mk('rootpw');
+  await waitForPort(right.port, 20_000);
+  const r = await request(`http://127.0.0.1:${right.apiPort}/api/routes/auth`, {
+    method: 'POST', headers: { authorization: `token ${TOKEN}` }, body: JSON.stringify({ target: backend.url }),
+  });
+  assert.equal(r.status, 201);
+  assert.equal((await request(`http://127.0.0.1:${right.port}/auth/x`)).json<Echo>().name, 'AUTH');
+  const noPw = spawnSwitchyard(t, ['--store', `etcd://${etcd.endpoints}`, '--etcd-username', 'root']);
+  assert.equal(await noPw.exited, 1);
+  assert.match(noPw.output(), /SWITCHYARD_ETCD_PASSWORD/);
+});
