@@ -40,7 +40,9 @@ export interface EtcdStoreOptions {
 }
 
 const MAX_TXN_OPS = 128; // etcd's default --max-txn-ops
-const PAGE = 5000; // keys per range page
+// Keys per range page. Pages are also capped by the gRPC receive limit raised below (64 MB), so
+// even routes with large data fit; fewer, larger pages load a 100k table faster.
+const PAGE = 20_000;
 const BACKOFF_MAX_MS = 5000;
 
 export class EtcdStore implements RouteStore {
@@ -75,6 +77,7 @@ export class EtcdStore implements RouteStore {
     const opts: IOptions = {
       hosts: options.endpoints.map((e) => (options.tls ? `https://${e}` : `http://${e}`)),
       dialTimeout: timeout,
+      grpcOptions: { 'grpc.max_receive_message_length': 64 * 1024 * 1024 },
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
       ...(options.auth ? { auth: { username: options.auth.username, password: options.auth.password } } : {}),
       ...(options.tls
