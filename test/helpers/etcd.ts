@@ -25,7 +25,18 @@ export interface EtcdCluster {
   leader(): Promise<EtcdMember>;
 }
 
-async function healthy(port: number): Promise<boolean> {
+async function healthy(port: number, scheme = 'http'): Promise<boolean> {
+  if (scheme === 'https') {
+    // fetch cannot trust a private CA here; a TLS handshake plus etcd's startup log is enough.
+    const tls = await import('node:tls');
+    return new Promise((resolve) => {
+      const s = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+  }
   try {
     const r = await fetch(`http://127.0.0.1:${port}/health`);
     return r.status === 200 && ((await r.json()) as { health: string }).health === 'true';
@@ -34,7 +45,8 @@ async function healthy(port: number): Promise<boolean> {
   }
 }
 
-export async function startEtcd(t: TestContextLike, size = 1): Promise<EtcdCluster> {
+export async function startEtcd(t: TestContextLike, size = 1, tls?: { cert: string; key: string }): Promise<EtcdCluster> {
+  const scheme = tls ? 'https' : 'http';
   const base = mkdtempSync(join(tmpdir(), 'swy-etcd-'));
   const members: EtcdMember[] = [];
   for (let i = 0; i < size; i++) {
@@ -47,7 +59,8 @@ export async function startEtcd(t: TestContextLike, size = 1): Promise<EtcdClust
     async start(m) {
       const proc = spawn('etcd', [
         '--name', m.name, '--data-dir', m.dataDir,
-        '--listen-client-urls', `http://127.0.0.1:${m.clientPort}`, '--advertise-client-urls', `http://127.0.0.1:${m.clientPort}`,
+        '--listen-client-urls', `${scheme}://127.0.0.1:${m.clientPort}`, '--advertise-client-urls', `${scheme}://127.0.0.1:${m.clientPort}`,
+        ...(tls ? ['--cert-file', tls.cert, '--key-file', tls.key] : []),
         '--listen-peer-urls', `http://127.0.0.1:${m.peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peerPort}`,
         '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', base,
         '--heartbeat-interval', '50', '--election-timeout', '500', '--logger', 'zap', '--log-level', 'warn',
@@ -82,7 +95,7 @@ export async function startEtcd(t: TestContextLike, size = 1): Promise<EtcdClust
   t.after(async () => {
     for (const m of members) await cluster.stop(m, 'SIGKILL');
   });
-  await waitFor(async () => (await Promise.all(members.map((m) => healthy(m.clientPort)))).every(Boolean), 30_000, 'etcd healthy');
+  await waitFor(async () => (await Promise.all(members.map((m) => healthy(m.clientPort, scheme)))).every(Boolean), 30_000, 'etcd healthy');
   return cluster;
 }
 

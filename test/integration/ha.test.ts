@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startEtcd } from '../helpers/etcd.js';
+import { testCert } from '../helpers/tls.js';
 import { freePort, request, spawnSwitchyard, startBackend, waitFor, waitForPort, type Echo, type TestContextLike } from '../helpers/servers.js';
 
 const TOKEN = 'ha-token';
@@ -169,4 +170,23 @@ test('etcd with authentication: user from a flag, password from the environment 
   const noPw = spawnSwitchyard(t, ['--store', `etcd://${etcd.endpoints}`, '--etcd-username', 'root']);
   assert.equal(await noPw.exited, 1);
   assert.match(noPw.output(), /SWITCHYARD_ETCD_PASSWORD/);
+});
+
+test('etcd over TLS: --etcd-ca trusts the server, plain connections are refused', { timeout: 120_000 }, async (t) => {
+  const cert = testCert();
+  const etcd = await startEtcd(t, 1, { cert: cert.cert, key: cert.key });
+  const backend = await startBackend(t, 'TLS');
+  const port = await freePort();
+  const apiPort = await freePort();
+  spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
+    '--store', `etcd://${etcd.endpoints}`, '--etcd-ca', cert.cert], { CONFIGPROXY_AUTH_TOKEN: TOKEN });
+  await waitForPort(port, 20_000);
+  const r = await request(`http://127.0.0.1:${apiPort}/api/routes/tls`, {
+    method: 'POST', headers: { authorization: `token ${TOKEN}` }, body: JSON.stringify({ target: backend.url }),
+  });
+  assert.equal(r.status, 201);
+  assert.equal((await request(`http://127.0.0.1:${port}/tls/x`)).json<Echo>().name, 'TLS');
+  const plain = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', String(await freePort()), '--api-port', String(await freePort()),
+    '--store', `etcd://${etcd.endpoints}`]);
+  await waitFor(() => /etcd unreachable at startup, retrying/.test(plain.output()), 15_000, 'plain client refused');
 });
