@@ -85,3 +85,35 @@ test('etcd: compacting history while watching loses no change', async () => {
   await s.close();
   raw.close();
 });
+
+test('etcd: a watch resumed past compacted history resyncs the whole table', { timeout: 120_000 }, async (t) => {
+  const cluster = await startEtcd(t, 3);
+  const [m0, m1] = [cluster.members[0]!, cluster.members[1]!];
+  const logs: string[] = [];
+  const s = createEtcdStore({
+    endpoints: [`127.0.0.1:${m0.clientPort}`],
+    prefix: '/compact/',
+    log: createLogger({ level: 'info', write: (l) => logs.push(l) }),
+    replicaId: 'r',
+  });
+  await s.start();
+  await s.put('/a', { target: 'http://127.0.0.1:1' });
+  const events: WatchEvent[] = [];
+  s.watch((await s.snapshot()).revision, (e) => events.push(e));
+  // Our only endpoint goes away; meanwhile the table changes and history is compacted.
+  await cluster.stop(m0, 'SIGKILL');
+  const raw = new Etcd3({ hosts: `http://127.0.0.1:${m1.clientPort}` });
+  await raw.put('/compact/routes/b').value(JSON.stringify({ target: 'http://127.0.0.1:2' }));
+  await raw.delete().key('/compact/routes/a');
+  const rev = Number((await raw.put('/compact/routes/c').value(JSON.stringify({ target: 'http://127.0.0.1:3' })).exec()).header.revision);
+  await raw.kv.compact({ revision: String(rev), physical: true });
+  raw.close();
+  await cluster.start(m0);
+  await waitFor(async () => {
+    const keys = [...(await s.snapshot()).routes.keys()].sort().join(',');
+    return keys === '/b,/c';
+  }, 60_000, 'table resynced to /b,/c');
+  assert.ok(events.some((e) => e.type === 'reset'), 'consumers got a reset');
+  assert.ok(logs.some((l) => /etcd resynced/.test(l)), logs.join('\n'));
+  await s.close();
+});
