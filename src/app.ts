@@ -7,6 +7,8 @@ import { createRouteWatcher } from './control/route-watcher.js';
 import { createApiServer, createMetricsServer } from './api/api-server.js';
 import { createProxyDataPlane } from './dataplane/proxy/proxy-server.js';
 import { createRedirectServer } from './dataplane/proxy/redirect-server.js';
+import { createWorkerPool } from './dataplane/proxy/worker-pool.js';
+import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { createStore } from './store/create-store.js';
@@ -34,15 +36,46 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
     onInvalid: () => metrics.invalidRoutes.inc(),
   });
   const activity = createActivityTracker({ store, intervalMs: config.activityFlushInterval, log });
-  const proxy = createProxyDataPlane({
+  // The data plane: the proxy in this process, or --workers N processes fed by a pool.
+  const pool =
+    config.workers > 1
+      ? createWorkerPool({
+          count: config.workers,
+          log,
+          listen: config.proxyListen,
+          current: () => watcher.current(),
+          onActivity: (path, at) => activity.recordAt(path, at),
+        })
+      : undefined;
+  const proxy = pool
+    ? undefined
+    : createProxyDataPlane({
+        config,
+        initialTable: watcher.current(),
+        recordActivity: (path) => activity.record(path),
+        metrics,
+        log,
+      });
+  const api = createApiServer({
     config,
-    initialTable: watcher.current(),
-    recordActivity: (path) => activity.record(path),
+    store,
+    watcher,
+    activity,
     metrics,
     log,
+    ...(pool
+      ? { waitLive: async (r: number, ms: number) => (await watcher.waitForRevision(r, ms)) && pool.waitApplied(r, ms) }
+      : {}),
   });
-  const api = createApiServer({ config, store, watcher, activity, metrics, log });
-  const metricsServer = config.metricsListen ? createMetricsServer({ config, metrics, log }) : undefined;
+  const render = pool
+    ? async () => {
+        // Workers' counters and histograms summed with this process's (prom-client's cluster aggregation).
+        const all = [await metrics.registry.getMetricsAsJSON(), ...(await pool.workerMetrics())];
+        const merged = AggregatorRegistry.aggregate(all as object[]);
+        return { contentType: merged.contentType, body: await merged.metrics() };
+      }
+    : () => metrics.render();
+  const metricsServer = config.metricsListen ? createMetricsServer({ config, render, log }) : undefined;
   const redirect =
     config.redirectPort !== undefined && config.proxyListen.kind === 'tcp'
       ? createRedirectServer({
@@ -68,19 +101,21 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
       }
       // The whole table is loaded before any public port opens: no 404 window at startup.
       await watcher.start();
-      proxy.setTable(watcher.current());
+      proxy?.setTable(watcher.current());
       store.reportApplied?.(watcher.current().version);
       metrics.tableSize.set(watcher.current().size);
       metrics.tableVersion.set(watcher.current().version);
-      watcher.subscribe(({ table }) => {
-        proxy.setTable(table);
+      watcher.subscribe((update) => {
+        const { table } = update;
+        proxy?.setTable(table);
+        pool?.publish(update);
         store.reportApplied?.(table.version);
         metrics.tableSize.set(table.size);
         metrics.tableVersion.set(table.version);
       });
       activity.start();
       await api.start();
-      await proxy.start();
+      await (proxy ?? pool)!.start();
       await metricsServer?.start();
       await redirect?.start();
       started = true;
@@ -94,7 +129,7 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
     async close() {
       const drain = config.drainTimeout;
       await Promise.allSettled([
-        proxy.close(drain),
+        (proxy ?? pool)!.close(drain),
         api.close(Math.min(drain, 2000)),
         metricsServer?.close(),
         redirect?.close(),
@@ -104,7 +139,7 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
       await store.close();
     },
     ports() {
-      return { proxy: port(proxy.server), api: port(api.server), metrics: metricsServer && port(metricsServer.server) };
+      return { proxy: proxy && port(proxy.server), api: port(api.server), metrics: metricsServer && port(metricsServer.server) };
     },
   };
 }

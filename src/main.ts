@@ -3,7 +3,9 @@
 //   exit 0: clean stop after SIGTERM/SIGINT (in-flight requests drained)
 //   exit 1: bad configuration or a port that cannot be opened
 
+import cluster from 'node:cluster';
 import { unlinkSync, writeFileSync } from 'node:fs';
+import { runWorker } from './worker.js';
 import { buildConfig } from './config/config.js';
 import { helpText, parseArgv } from './config/flags.js';
 import { createApp } from './app.js';
@@ -34,6 +36,10 @@ async function main(argv: string[]): Promise<void> {
   }
 
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
+  if (cluster.isWorker) {
+    runWorker(config, log.child({ worker: cluster.worker?.id }));
+    return;
+  }
   const app = createApp(config, { log });
   try {
     await app.start();

@@ -1,5 +1,6 @@
 // Listening and graceful closing, shared by every server the process runs.
 
+import cluster from 'node:cluster';
 import { existsSync, unlinkSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Server as NetServer } from 'node:net';
@@ -16,7 +17,8 @@ export function listenOn(server: NetServer, target: ListenTarget): Promise<void>
     };
     if (target.kind === 'unix') {
       // A stale socket file from a crashed run would make listen fail with EADDRINUSE.
-      if (existsSync(target.path)) unlinkSync(target.path);
+      // (Not in a cluster worker: the primary owns the socket and cleared it before forking.)
+      if (!cluster.isWorker && existsSync(target.path)) unlinkSync(target.path);
       server.listen(target.path, done);
     } else if (target.host === undefined) {
       server.listen(target.port, done);

@@ -30,6 +30,11 @@ export interface ApiServerOptions {
   readonly activity: ActivityTracker;
   readonly metrics: Metrics;
   readonly log: Logger;
+  /**
+   * Resolves true once `revision` is live on every data plane of this replica (default: the
+   * watcher has published it, which is enough for the in-process proxy).
+   */
+  readonly waitLive?: (revision: number, timeoutMs: number) => Promise<boolean>;
   /** How long a write may take to become live before the API answers 504. */
   readonly liveTimeoutMs?: number;
 }
@@ -74,6 +79,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
 export function createApiServer(opts: ApiServerOptions): ApiServer {
   const { config, store, watcher, activity, metrics, log } = opts;
   const liveTimeout = opts.liveTimeoutMs ?? 10_000;
+  const waitLive = opts.waitLive ?? ((r: number, ms: number) => watcher.waitForRevision(r, ms));
   const replicaTimeout = 5_000;
   const tokenDigest = config.authToken ? digest(config.authToken) : undefined;
   if (!config.authToken) log.warn('REST API is not authenticated.');
@@ -173,7 +179,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     log.info(`Adding route ${path} -> ${posted.target as string}`);
     const revision = await store.put(path, data as RouteData);
     activity.record(path);
-    if (!(await watcher.waitForRevision(revision, liveTimeout))) {
+    if (!(await waitLive(revision, liveTimeout))) {
       throw new SwitchyardError(ErrorCode.STORE_TIMEOUT, `route stored but not live within ${liveTimeout} ms`);
     }
     await waitForAllReplicas(req, url, revision);
@@ -189,7 +195,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     const revision = await store.delete(path);
     if (revision === null) throw new SwitchyardError(ErrorCode.ROUTE_NOT_FOUND, 'Not Found');
     log.info(`Removing route ${path}`);
-    if (!(await watcher.waitForRevision(revision, liveTimeout))) {
+    if (!(await waitLive(revision, liveTimeout))) {
       throw new SwitchyardError(ErrorCode.STORE_TIMEOUT, `route deleted but not applied within ${liveTimeout} ms`);
     }
     await waitForAllReplicas(req, url, revision);
@@ -273,14 +279,18 @@ export interface MetricsServer {
 }
 
 /** CHP's metrics server: GET /metrics in Prometheus text format, 404 for anything else. */
-export function createMetricsServer(opts: { config: Pick<Config, 'metricsListen'>; metrics: Metrics; log: Logger }): MetricsServer {
+export function createMetricsServer(opts: {
+  config: Pick<Config, 'metricsListen'>;
+  render: () => Promise<{ contentType: string; body: string }>;
+  log: Logger;
+}): MetricsServer {
   const server = http.createServer((req, res) => {
     if ((req.url ?? '').split('?', 1)[0] !== '/metrics') {
       res.writeHead(404);
       res.end('Not Found');
       return;
     }
-    opts.metrics.render().then(
+    opts.render().then(
       ({ contentType, body }) => {
         res.writeHead(200, { 'content-type': contentType });
         res.end(body);

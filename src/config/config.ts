@@ -2,6 +2,7 @@
 // named by flags; everything downstream takes plain values.
 
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { ErrorCode, SwitchyardError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel } from '../observability/logger.js';
 import { parseTarget } from '../routing/target.js';
@@ -69,6 +70,8 @@ export interface Config {
   readonly store: string;
   readonly storeOptions: StoreOptions;
   readonly drainTimeout: number;
+  /** Data-plane worker processes; 1 = the proxy runs in the main process. */
+  readonly workers: number;
   readonly activityFlushInterval: number;
   readonly apiMaxBody: number;
 }
@@ -292,10 +295,17 @@ export function buildConfig(args: ParsedArgs, env: NodeJS.ProcessEnv): Config {
     store,
     storeOptions,
     drainTimeout: positive('drain-timeout', int('drain-timeout')) ?? 10_000,
+    workers: workerCount(int('workers')),
     activityFlushInterval: Math.max(10, positive('activity-flush-interval', int('activity-flush-interval')) ?? 5000),
     apiMaxBody: Math.max(1024, positive('api-max-body', int('api-max-body')) ?? 1 << 20),
   };
   return deepFreeze(config);
+}
+
+function workerCount(n: number | undefined): number {
+  if (n === undefined) return 1;
+  if (n < 0 || n > 256) throw invalid(`--workers must be between 0 and 256, got ${n}`);
+  return n === 0 ? availableParallelism() : n;
 }
 
 function deepFreeze<T>(o: T): T {

@@ -10,6 +10,8 @@ import type { RouteStore } from '../store/route-store.js';
 
 export interface ActivityTracker {
   record(path: string): void;
+  /** Record activity seen elsewhere (a data-plane worker) at time `at`. */
+  recordAt(path: string, at: number): void;
   /** Write pending activity to the store now. */
   flush(): Promise<void>;
   /** Latest activity per path: store's values merged with this process's unflushed ones. */
@@ -51,6 +53,9 @@ export function createActivityTracker(options: ActivityOptions): ActivityTracker
   return {
     record(path) {
       pending.set(path, now());
+    },
+    recordAt(path, at) {
+      if ((pending.get(path) ?? 0) < at) pending.set(path, at);
     },
     flush,
     async read() {

@@ -1,0 +1,161 @@
+// Primary side of --workers N: forks N data-plane workers that share the public port, keeps each
+// on the current table (a snapshot once, then deltas), and gathers what flows back: applied
+// versions (so "201" can mean live on every worker), route activity, and metrics.
+//
+// Contract: `start()` resolves when every worker has the table and listens; `waitApplied(v)`
+// resolves when every live worker applied version >= v; a worker that dies is replaced and gets
+// the current table before it listens. `close(drainMs)` asks workers to drain, then stops them.
+
+import cluster, { type Worker } from 'node:cluster';
+import { existsSync, unlinkSync } from 'node:fs';
+import type { TableUpdate } from '../../control/route-watcher.js';
+import type { Logger } from '../../observability/logger.js';
+import type { RoutingTable } from '../../routing/table.js';
+import type { ListenTarget } from '../../config/config.js';
+import type { ToPrimary, ToWorker } from './worker-protocol.js';
+
+export interface WorkerPoolOptions {
+  readonly count: number;
+  readonly log: Logger;
+  readonly listen: ListenTarget;
+  readonly current: () => RoutingTable;
+  readonly onActivity: (path: string, at: number) => void;
+}
+
+interface Member {
+  worker: Worker;
+  applied: number;
+  listening: boolean;
+  /** Got its snapshot: only then do deltas make sense to it. */
+  synced: boolean;
+}
+
+export function createWorkerPool(o: WorkerPoolOptions) {
+  const members = new Map<number, Member>();
+  const waiters = new Set<() => void>();
+  const metricWaits = new Map<number, (json: unknown) => void>();
+  let nextMetricsId = 1;
+  let stopping = false;
+
+  const send = (w: Worker, m: ToWorker): void => {
+    if (w.isConnected()) w.send(m);
+  };
+  const minApplied = (): number => {
+    let min = Infinity;
+    for (const m of members.values()) min = Math.min(min, m.applied);
+    return min === Infinity ? 0 : min;
+  };
+  const notify = (): void => {
+    for (const w of waiters) w();
+  };
+
+  const snapshot = (table: RoutingTable): ToWorker => ({
+    t: 'table',
+    version: table.version,
+    routes: [...table.routes()].map((r) => [r.path, r.data] as const),
+  });
+
+  const fork = (): Member => {
+    const worker = cluster.fork();
+    const m: Member = { worker, applied: -1, listening: false, synced: false };
+    members.set(worker.id, m);
+    worker.on('message', (msg: ToPrimary) => {
+      switch (msg.t) {
+        case 'ready':
+          // Its message handler is installed (messages sent earlier would be lost). The current
+          // table already holds every delta published before this point.
+          send(worker, snapshot(o.current()));
+          m.synced = true;
+          break;
+        case 'applied':
+          m.applied = Math.max(m.applied, msg.version);
+          notify();
+          break;
+        case 'listening':
+          m.listening = true;
+          notify();
+          break;
+        case 'activity':
+          for (const [path, at] of msg.entries) o.onActivity(path, at);
+          break;
+        case 'metrics':
+          metricWaits.get(msg.id)?.(msg.json);
+          break;
+      }
+    });
+    worker.on('exit', (code, signal) => {
+      members.delete(worker.id);
+      notify();
+      if (!stopping) {
+        o.log.error(`data-plane worker ${worker.process.pid} exited (${signal ?? code}); starting a new one`);
+        fork();
+      }
+    });
+    return m;
+  };
+
+  const until = (cond: () => boolean, timeoutMs: number): Promise<boolean> => {
+    if (cond()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (!cond()) return;
+        clearTimeout(timer);
+        waiters.delete(check);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        resolve(false);
+      }, timeoutMs);
+      waiters.add(check);
+    });
+  };
+
+  return {
+    async start(): Promise<void> {
+      if (o.listen.kind === 'unix' && existsSync(o.listen.path)) unlinkSync(o.listen.path);
+      for (let i = 0; i < o.count; i++) fork();
+      const ok = await until(() => members.size === o.count && [...members.values()].every((m) => m.listening), 60_000);
+      if (!ok) throw new Error('data-plane workers did not start listening within 60 s');
+    },
+    publish(update: TableUpdate): void {
+      const msg: ToWorker = update.changes === null ? snapshot(update.table) : { t: 'changes', version: update.table.version, changes: update.changes };
+      for (const m of members.values()) if (m.synced) send(m.worker, msg);
+    },
+    waitApplied(version: number, timeoutMs: number): Promise<boolean> {
+      return until(() => minApplied() >= version, timeoutMs);
+    },
+    /** Every worker's metrics as prom-client JSON (a worker that does not answer in 1 s is left out). */
+    async workerMetrics(): Promise<unknown[]> {
+      const all = [...members.values()].map(
+        (m) =>
+          new Promise<unknown>((resolve) => {
+            const id = nextMetricsId++;
+            const timer = setTimeout(() => {
+              metricWaits.delete(id);
+              resolve(undefined);
+            }, 1000);
+            metricWaits.set(id, (json) => {
+              clearTimeout(timer);
+              metricWaits.delete(id);
+              resolve(json);
+            });
+            send(m.worker, { t: 'metrics', id });
+          }),
+      );
+      return (await Promise.all(all)).filter((j) => j !== undefined);
+    },
+    async close(drainMs: number): Promise<void> {
+      stopping = true;
+      const exits = [...members.values()].map((m) => new Promise<void>((r) => (m.worker.isDead() ? r() : m.worker.once('exit', () => r()))));
+      for (const m of members.values()) send(m.worker, { t: 'drain', ms: drainMs });
+      const timer = setTimeout(() => {
+        for (const m of members.values()) m.worker.process.kill('SIGKILL');
+      }, drainMs + 2000);
+      await Promise.all(exits);
+      clearTimeout(timer);
+    },
+  };
+}
+
+export type WorkerPool = ReturnType<typeof createWorkerPool>;

@@ -1,0 +1,17 @@
+// Messages between the primary (control plane: store, watcher, API, metrics) and the data-plane
+// workers (--workers N). Tables travel as a full snapshot once, then as deltas.
+
+import type { RouteChange, RouteData } from '../../routing/table.js';
+
+export type ToWorker =
+  | { readonly t: 'table'; readonly version: number; readonly routes: readonly (readonly [string, RouteData])[] }
+  | { readonly t: 'changes'; readonly version: number; readonly changes: readonly RouteChange[] }
+  | { readonly t: 'metrics'; readonly id: number }
+  | { readonly t: 'drain'; readonly ms: number };
+
+export type ToPrimary =
+  | { readonly t: 'ready' }
+  | { readonly t: 'applied'; readonly version: number }
+  | { readonly t: 'listening' }
+  | { readonly t: 'activity'; readonly entries: readonly (readonly [string, number])[] }
+  | { readonly t: 'metrics'; readonly id: number; readonly json: unknown };
