@@ -24,8 +24,8 @@ import { ErrorCode, SwitchyardError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { validateRoutePath } from '../routing/route-path.js';
 import type { RouteChange, RouteData } from '../routing/table.js';
-import { LocalState } from './local-state.js';
-import type { ReplicaInfo, RouteStore, StoreHealth, StoreSnapshot, Unsubscribe, WatchEvent } from './route-store.js';
+import { MirroredStore } from './local-state.js';
+import type { ReplicaInfo, RouteStore, StoreHealth } from './route-store.js';
 
 export interface EtcdStoreOptions {
   readonly endpoints: readonly string[];
@@ -45,7 +45,7 @@ const MAX_TXN_OPS = 128; // etcd's default --max-txn-ops
 const PAGE = 20_000;
 const BACKOFF_MAX_MS = 5000;
 
-export class EtcdStore implements RouteStore {
+export class EtcdStore extends MirroredStore implements RouteStore {
   readonly kind = 'etcd';
   readonly #o: EtcdStoreOptions;
   readonly #client: Etcd3;
@@ -57,7 +57,6 @@ export class EtcdStore implements RouteStore {
   #reported = 0;
   #reporting = false;
   readonly #replica: string;
-  readonly #state = new LocalState();
   #watcher: Watcher | undefined;
   #connected = false;
   #lastError: string | undefined;
@@ -67,6 +66,7 @@ export class EtcdStore implements RouteStore {
   readonly #activityCache = new Map<string, number>();
 
   constructor(options: EtcdStoreOptions) {
+    super();
     this.#o = options;
     const prefix = options.prefix.endsWith('/') ? options.prefix : options.prefix + '/';
     this.#routesPrefix = prefix + 'routes';
@@ -107,27 +107,15 @@ export class EtcdStore implements RouteStore {
         delay = Math.min(delay * 2, BACKOFF_MAX_MS);
       }
     }
-    await this.#watchFrom(this.#state.revision + 1);
+    await this.#watchFrom(this.state.revision + 1);
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    this.#state.clearListeners();
+    this.state.clearListeners();
     await this.#watcher?.cancel().catch(() => {});
     await this.#lease?.revoke().catch(() => {});
     this.#client.close();
-  }
-
-  async snapshot(): Promise<StoreSnapshot> {
-    return this.#state.snapshot();
-  }
-
-  watch(afterRevision: number, listener: (event: WatchEvent) => void): Unsubscribe {
-    return this.#state.watch(afterRevision, listener);
-  }
-
-  async get(path: string): Promise<RouteData | undefined> {
-    return this.#state.routes.get(path);
   }
 
   async put(path: string, data: RouteData): Promise<number> {
@@ -152,7 +140,7 @@ export class EtcdStore implements RouteStore {
    * replica), or after a bounded wait: the write itself has succeeded either way.
    */
   #applied(revision: number): Promise<number> {
-    if (this.#state.revision >= revision) return Promise.resolve(revision);
+    if (this.state.revision >= revision) return Promise.resolve(revision);
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -160,8 +148,8 @@ export class EtcdStore implements RouteStore {
         resolve(revision);
       };
       const timer = setTimeout(done, 5000);
-      const un = this.#state.watch(this.#state.revision, () => {
-        if (this.#state.revision >= revision) done();
+      const un = this.state.watch(this.state.revision, () => {
+        if (this.state.revision >= revision) done();
       });
     });
   }
@@ -169,7 +157,7 @@ export class EtcdStore implements RouteStore {
   async writeActivity(batch: ReadonlyMap<string, number>): Promise<void> {
     // Only what is newer than anything known for the path: readers take the maximum anyway, and
     // this replica's own key must never move backwards.
-    const entries = [...batch].filter(([p, t]) => this.#state.routes.has(p) && (this.#activityCache.get(p) ?? 0) < t);
+    const entries = [...batch].filter(([p, t]) => this.state.routes.has(p) && (this.#activityCache.get(p) ?? 0) < t);
     for (const [p, t] of entries) this.#activityCache.set(p, t);
     for (let i = 0; i < entries.length; i += MAX_TXN_OPS) {
       const chunk = entries.slice(i, i + MAX_TXN_OPS);
@@ -257,7 +245,7 @@ export class EtcdStore implements RouteStore {
   }
 
   health(): StoreHealth {
-    return { kind: this.kind, connected: this.#connected, revision: this.#state.revision, lastError: this.#lastError };
+    return { kind: this.kind, connected: this.#connected, revision: this.state.revision, lastError: this.#lastError };
   }
 
   // ---------------------------------------------------------------- internals
@@ -338,9 +326,9 @@ export class EtcdStore implements RouteStore {
       const parsed = this.#parseKv(kv);
       if (parsed) routes.set(parsed[0], parsed[1]);
     }
-    this.#state.routes = routes;
-    this.#state.revision = res.revision;
-    this.#state.pruneActivity();
+    this.state.routes = routes;
+    this.state.revision = res.revision;
+    this.state.pruneActivity();
     this.#connected = true;
     this.#lastError = undefined;
     return routes;
@@ -356,17 +344,17 @@ export class EtcdStore implements RouteStore {
         if (ev.type === 'Put') {
           const parsed = this.#parseKv(ev.kv);
           if (!parsed) continue;
-          this.#state.routes.set(parsed[0], parsed[1]);
+          this.state.routes.set(parsed[0], parsed[1]);
           changes.push({ type: 'put', path: parsed[0], data: parsed[1] });
         } else {
           const key = ev.kv.key.toString();
           const path = key.slice(this.#routesPrefix.length);
-          if (this.#state.routes.delete(path)) changes.push({ type: 'delete', path });
+          if (this.state.routes.delete(path)) changes.push({ type: 'delete', path });
         }
       }
       const rev = Number(res.header.revision);
-      if (changes.length > 0) this.#state.emit({ type: 'changes', revision: rev, changes });
-      else this.#state.revision = Math.max(this.#state.revision, rev);
+      if (changes.length > 0) this.state.emit({ type: 'changes', revision: rev, changes });
+      else this.state.revision = Math.max(this.state.revision, rev);
     });
     w.on('connected', () => {
       if (!this.#connected) void this.#resync('watch reconnected');
@@ -395,11 +383,11 @@ export class EtcdStore implements RouteStore {
           this.#watcher = undefined;
           await old?.cancel().catch(() => {});
           const routes = await this.#load();
-          this.#state.emit({ type: 'reset', snapshot: { revision: this.#state.revision, routes: new Map(routes) } });
-          await this.#watchFrom(this.#state.revision + 1);
+          this.state.emit({ type: 'reset', snapshot: { revision: this.state.revision, routes: new Map(routes) } });
+          await this.#watchFrom(this.state.revision + 1);
           this.#reported = 0;
           if (this.#reportTarget > 0) void this.#report();
-          this.#o.log.info(`etcd resynced (${why})`, { revision: this.#state.revision, routes: routes.size });
+          this.#o.log.info(`etcd resynced (${why})`, { revision: this.state.revision, routes: routes.size });
           return;
         } catch (e) {
           this.#fail(e);

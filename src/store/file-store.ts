@@ -24,8 +24,8 @@ import { ErrorCode, SwitchyardError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { validateRoutePath } from '../routing/route-path.js';
 import type { RouteChange, RouteData } from '../routing/table.js';
-import { LocalState } from './local-state.js';
-import type { RouteStore, StoreHealth, StoreSnapshot, Unsubscribe, WatchEvent } from './route-store.js';
+import { MirroredStore } from './local-state.js';
+import type { RouteStore, StoreHealth } from './route-store.js';
 
 export interface FileStoreOptions {
   readonly path: string;
@@ -39,7 +39,7 @@ export interface FileStoreOptions {
 const HEADER = '# Switchyard routes. Edit freely: changes take effect when the file is saved.\n' +
   '# One table per route:  [routes."/user/mary"]  target = "http://10.0.1.5:12345"\n\n';
 
-export class FileStore implements RouteStore {
+export class FileStore extends MirroredStore implements RouteStore {
   readonly kind = 'file';
   readonly #path: string;
   readonly #activityPath: string;
@@ -47,7 +47,6 @@ export class FileStore implements RouteStore {
   readonly #log: Logger;
   readonly #onInvalid: ((reason: string) => void) | undefined;
   readonly #debounceMs: number;
-  readonly #state = new LocalState();
   #lastWritten: string | undefined;
   readonly #fragments = new WeakMap<RouteData, { path: string; text: string }>();
   #lastError: string | undefined;
@@ -56,6 +55,7 @@ export class FileStore implements RouteStore {
   #writes: Promise<unknown> = Promise.resolve();
 
   constructor(options: FileStoreOptions) {
+    super();
     this.#path = options.path;
     this.#activityPath = options.path + '.activity.json';
     this.#format = options.path.endsWith('.json') ? 'json' : 'toml';
@@ -78,16 +78,16 @@ export class FileStore implements RouteStore {
         // Refuse to start on a broken file rather than serve an empty table and overwrite it.
         throw new SwitchyardError(ErrorCode.CONFIG_INVALID, `route file ${this.#path}: ${this.#lastError}`);
       }
-      this.#state.routes = parsed;
+      this.state.routes = parsed;
       this.#lastWritten = text;
     }
     try {
       const act = JSON.parse(await readFile(this.#activityPath, 'utf8')) as Record<string, number>;
-      for (const [p, t] of Object.entries(act)) if (this.#state.routes.has(p) && typeof t === 'number') this.#state.activity.set(p, t);
+      for (const [p, t] of Object.entries(act)) if (this.state.routes.has(p) && typeof t === 'number') this.state.activity.set(p, t);
     } catch {
       // no activity yet, or an unreadable sidecar: activity restarts from route creation
     }
-    this.#state.revision = 1;
+    this.state.revision = 1;
     // Watch the directory: an atomic rename replaces the file's inode, which a file watch loses.
     this.#watcher = watch(dirname(this.#path), (_event, name) => {
       if (name !== null && name.toString() !== basename(this.#path)) return;
@@ -101,19 +101,7 @@ export class FileStore implements RouteStore {
     this.#watcher?.close();
     clearTimeout(this.#debounce);
     await this.#writes;
-    this.#state.clearListeners();
-  }
-
-  async snapshot(): Promise<StoreSnapshot> {
-    return this.#state.snapshot();
-  }
-
-  watch(afterRevision: number, listener: (event: WatchEvent) => void): Unsubscribe {
-    return this.#state.watch(afterRevision, listener);
-  }
-
-  async get(path: string): Promise<RouteData | undefined> {
-    return this.#state.routes.get(path);
+    this.state.clearListeners();
   }
 
   async put(path: string, data: RouteData): Promise<number> {
@@ -127,7 +115,7 @@ export class FileStore implements RouteStore {
   delete(path: string): Promise<number | null> {
     return this.#mutate((routes) => {
       if (!routes.delete(path)) return null;
-      this.#state.activity.delete(path);
+      this.state.activity.delete(path);
       return { type: 'delete', path };
     });
   }
@@ -138,7 +126,7 @@ export class FileStore implements RouteStore {
    */
   #mutate(change: (routes: Map<string, RouteData>) => RouteChange | null): Promise<number | null> {
     const op = this.#writes.then(async () => {
-      const next = new Map(this.#state.routes);
+      const next = new Map(this.state.routes);
       const c = change(next);
       if (c === null) return null;
       const text = this.#serialize(next);
@@ -150,8 +138,8 @@ export class FileStore implements RouteStore {
         throw this.#unavailable('write', e);
       }
       this.#lastError = undefined;
-      this.#state.routes = next;
-      return this.#state.emit({ type: 'changes', revision: this.#state.revision + 1, changes: [c] });
+      this.state.routes = next;
+      return this.state.emit({ type: 'changes', revision: this.state.revision + 1, changes: [c] });
     });
     this.#writes = op.then(
       () => {},
@@ -161,21 +149,21 @@ export class FileStore implements RouteStore {
   }
 
   async writeActivity(batch: ReadonlyMap<string, number>): Promise<void> {
-    const changed = this.#state.mergeActivity(batch);
-    this.#state.pruneActivity();
-    if (changed) await this.#atomicWrite(this.#activityPath, JSON.stringify(Object.fromEntries(this.#state.activity)));
+    const changed = this.state.mergeActivity(batch);
+    this.state.pruneActivity();
+    if (changed) await this.#atomicWrite(this.#activityPath, JSON.stringify(Object.fromEntries(this.state.activity)));
   }
 
   async readActivity(): Promise<ReadonlyMap<string, number>> {
-    return new Map(this.#state.activity);
+    return new Map(this.state.activity);
   }
 
   async activityOf(path: string): Promise<number | undefined> {
-    return this.#state.activity.get(path);
+    return this.state.activity.get(path);
   }
 
   health(): StoreHealth {
-    return { kind: this.kind, connected: this.#lastError === undefined, revision: this.#state.revision, lastError: this.#lastError };
+    return { kind: this.kind, connected: this.#lastError === undefined, revision: this.state.revision, lastError: this.#lastError };
   }
 
   /**
@@ -259,10 +247,10 @@ export class FileStore implements RouteStore {
       return;
     }
     this.#lastWritten = text;
-    this.#state.routes = parsed;
-    this.#state.pruneActivity();
+    this.state.routes = parsed;
+    this.state.pruneActivity();
     this.#log.info(`route file ${this.#path} changed: ${parsed.size} routes loaded`);
-    this.#state.emit({ type: 'reset', snapshot: { revision: this.#state.revision + 1, routes: new Map(parsed) } });
+    this.state.emit({ type: 'reset', snapshot: { revision: this.state.revision + 1, routes: new Map(parsed) } });
   }
 
   async #atomicWrite(path: string, text: string): Promise<void> {

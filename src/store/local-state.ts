@@ -55,3 +55,23 @@ export class LocalState {
     this.#listeners.clear();
   }
 }
+
+/**
+ * Base for stores whose reads are served from a LocalState (all of them: memory and file keep
+ * their whole state there, etcd its mirror): snapshot, watch and get are the same everywhere.
+ */
+export abstract class MirroredStore {
+  protected readonly state = new LocalState();
+
+  async snapshot(): Promise<StoreSnapshot> {
+    return this.state.snapshot();
+  }
+
+  watch(afterRevision: number, listener: (event: WatchEvent) => void): Unsubscribe {
+    return this.state.watch(afterRevision, listener);
+  }
+
+  async get(path: string): Promise<RouteData | undefined> {
+    return this.state.routes.get(path);
+  }
+}
