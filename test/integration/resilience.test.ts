@@ -1,0 +1,146 @@
+// Hostile and broken peers against the real process: memory and file descriptors stay bounded and
+// return to baseline; other requests keep being served. (CHP's socket leak under failing upstreams,
+// its issues #434 and #557, took hubs down.)
+
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { test } from 'node:test';
+import { freePort, listen0, request, spawnSwitchyard, waitFor, waitForPort } from '../helpers/servers.js';
+
+const fds = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
+const rssMb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
+
+async function proxy(t: Parameters<typeof spawnSwitchyard>[0], extra: string[] = []) {
+  const [port, apiPort] = [await freePort(), await freePort()];
+  const p = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
+    '--log-level', 'error', ...extra], { CONFIGPROXY_AUTH_TOKEN: 'r' });
+  await waitForPort(port);
+  const add = (path: string, target: string) =>
+    request(`http://127.0.0.1:${apiPort}/api/routes${path}`, { method: 'POST', headers: { authorization: 'token r' }, body: JSON.stringify({ target }) });
+  return { port, pid: p.proc.pid!, add };
+}
+
+/** `total` GETs over `conc` keep-alive connections; returns status counts. */
+async function hammer(port: number, path: string, total: number, conc: number): Promise<Map<number, number>> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: conc });
+  const counts = new Map<number, number>();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < total) {
+      next++;
+      const status = await new Promise<number>((resolve) => {
+        http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        }).on('error', () => resolve(-1));
+      });
+      counts.set(status, (counts.get(status) ?? 0) + 1);
+    }
+  };
+  await Promise.all(Array.from({ length: conc }, worker));
+  agent.destroy();
+  return counts;
+}
+
+test('100,000 failed upstream connections: every one a 503, fds and RSS back to baseline', { timeout: 240_000 }, async (t) => {
+  const dead = await freePort(); // nothing listens here: ECONNREFUSED
+  const ok = http.createServer((_q, s) => s.end('fine'));
+  const okPort = await listen0(ok);
+  t.after(() => new Promise((r) => ok.close(r)));
+  const p = await proxy(t);
+  await p.add('/dead', `http://127.0.0.1:${dead}`);
+  await p.add('/ok', `http://127.0.0.1:${okPort}`);
+  await hammer(p.port, '/dead/warm', 2000, 16);
+  await new Promise((r) => setTimeout(r, 500));
+  const fd0 = fds(p.pid);
+  const rss0 = rssMb(p.pid);
+  const counts = await hammer(p.port, '/dead/x', 100_000, 32);
+  assert.deepEqual([...counts], [[503, 100_000]]);
+  assert.equal((await request(`http://127.0.0.1:${p.port}/ok/y`)).body, 'fine', 'other routes unaffected');
+  await waitFor(() => fds(p.pid) <= fd0 + 2, 10_000, `fds back to baseline (${fd0})`);
+  const rss1 = rssMb(p.pid);
+  process.stderr.write(`# 100k failed upstream connections: fds ${fd0} -> ${fds(p.pid)}, RSS ${rss0.toFixed(0)} -> ${rss1.toFixed(0)} MB\n`);
+  assert.ok(rss1 - rss0 < 40, `RSS grew ${(rss1 - rss0).toFixed(1)} MB`);
+});
+
+test('hanging upstreams: --proxy-timeout answers 503 for each, sockets are released', { timeout: 60_000 }, async (t) => {
+  const held: net.Socket[] = [];
+  const hang = net.createServer((s) => held.push(s)); // accepts, never answers
+  const hangPort = await listen0(hang);
+  t.after(() => {
+    for (const s of held) s.destroy();
+    return new Promise((r) => hang.close(r));
+  });
+  const p = await proxy(t, ['--proxy-timeout', '500']);
+  await p.add('/hang', `http://127.0.0.1:${hangPort}`);
+  const fd0 = fds(p.pid);
+  const counts = await hammer(p.port, '/hang/x', 400, 200);
+  assert.deepEqual([...counts], [[503, 400]]);
+  await waitFor(() => fds(p.pid) <= fd0 + 2, 10_000, 'fds back to baseline');
+});
+
+test('a client that never reads a large response: proxy memory stays bounded, others served', { timeout: 60_000 }, async (t) => {
+  const block = Buffer.alloc(1024 * 1024, 1);
+  const big = http.createServer((_q, res) => {
+    let n = 0;
+    const pump = (): void => {
+      while (n < 200) {
+        n++;
+        if (!res.write(block)) return void res.once('drain', pump);
+      }
+      res.end();
+    };
+    pump();
+  });
+  const bigPort = await listen0(big);
+  t.after(() => {
+    big.closeAllConnections();
+    return new Promise((r) => big.close(r));
+  });
+  const ok = http.createServer((_q, s) => s.end('fine'));
+  const okPort = await listen0(ok);
+  t.after(() => new Promise((r) => ok.close(r)));
+  const p = await proxy(t);
+  await p.add('/big', `http://127.0.0.1:${bigPort}`);
+  await p.add('/ok', `http://127.0.0.1:${okPort}`);
+  const rss0 = rssMb(p.pid);
+  const stalled: net.Socket[] = [];
+  for (let i = 0; i < 10; i++) {
+    const s = net.connect(p.port, '127.0.0.1');
+    s.write('GET /big/x HTTP/1.1\r\nHost: h\r\n\r\n');
+    s.pause(); // never read
+    stalled.push(s);
+  }
+  t.after(() => stalled.forEach((s) => s.destroy()));
+  await new Promise((r) => setTimeout(r, 3000));
+  const rss1 = rssMb(p.pid);
+  process.stderr.write(`# 10 clients not reading 200 MB each: proxy RSS ${rss0.toFixed(0)} -> ${rss1.toFixed(0)} MB\n`);
+  assert.ok(rss1 - rss0 < 64, `RSS grew ${(rss1 - rss0).toFixed(1)} MB for 2 GB of unread responses`);
+  assert.equal((await request(`http://127.0.0.1:${p.port}/ok/y`)).body, 'fine');
+});
+
+test('slowloris: header trickles slower than --timeout are cut while others are served', { timeout: 60_000 }, async (t) => {
+  const ok = http.createServer((_q, s) => s.end('fine'));
+  const okPort = await listen0(ok);
+  t.after(() => new Promise((r) => ok.close(r)));
+  const p = await proxy(t, ['--timeout', '1000']);
+  await p.add('/ok', `http://127.0.0.1:${okPort}`);
+  const fd0 = fds(p.pid);
+  const slow: net.Socket[] = [];
+  let closed = 0;
+  for (let i = 0; i < 200; i++) {
+    const s = net.connect(p.port, '127.0.0.1');
+    s.on('error', () => {});
+    s.on('close', () => closed++);
+    s.write('GET /ok/x HTTP/1.1\r\nHost: h\r\n');
+    slow.push(s);
+  }
+  t.after(() => slow.forEach((s) => s.destroy()));
+  const trickle = setInterval(() => slow.forEach((s) => !s.destroyed && s.write('X-a: b\r\n')), 1500);
+  t.after(() => clearInterval(trickle));
+  assert.equal((await request(`http://127.0.0.1:${p.port}/ok/y`)).body, 'fine', 'served while 200 slow clients hang on');
+  await waitFor(() => closed === 200, 15_000, 'slow clients cut');
+  await waitFor(() => fds(p.pid) <= fd0 + 2, 10_000, 'fds back to baseline');
+});
