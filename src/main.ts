@@ -41,6 +41,25 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const app = createApp(config, { log });
+  // Signals are handled from here on, also while starting (workers can take a moment to listen).
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      log.warn(`${signal} again: exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    log.warn(`${signal}: draining connections (at most ${config.drainTimeout} ms), then exiting`);
+    app.close().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        log.error('error while stopping', { err: e });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
   try {
     await app.start();
   } catch (e) {
@@ -62,24 +81,6 @@ async function main(argv: string[]): Promise<void> {
     });
   }
 
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) {
-      log.warn(`${signal} again: exiting now`);
-      process.exit(1);
-    }
-    stopping = true;
-    log.warn(`${signal}: draining connections (at most ${config.drainTimeout} ms), then exiting`);
-    app.close().then(
-      () => process.exit(0),
-      (e: unknown) => {
-        log.error('error while stopping', { err: e });
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
   // As CHP: once running, an unexpected exception is logged and the proxy keeps serving.
   process.on('uncaughtException', (e) => log.error(`Uncaught Exception: ${e.message}`, { stack: e.stack }));
 }

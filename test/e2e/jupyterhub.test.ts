@@ -113,7 +113,8 @@ c.JupyterHub.load_roles = [{'name': 'tester', 'scopes': ['admin:users', 'admin:s
   try {
     await waitForPort(port, 60_000);
     await waitFor(async () => (await fetch(`${base}/hub/api`).catch(() => null))?.status === 200, 60_000, 'hub API through the proxy');
-    assert.match(log, /\[Switchyard\] info: Proxying http:\/\/127\.0\.0\.1:\d+/, 'JupyterHub started Switchyard');
+    // Printed once every data-plane worker listens (the port opens with the first one).
+    await waitFor(() => /\[Switchyard\] info: Proxying http:\/\/127\.0\.0\.1:\d+/.test(log), 30_000, 'JupyterHub started Switchyard');
 
     // The hub talks to Switchyard's API with the token it passed down; without it: 403.
     assert.equal((await fetch(`http://127.0.0.1:${apiPort}/api/routes`)).status, 403);

@@ -95,7 +95,7 @@ export async function startEtcd(t: TestContextLike, size = 1, tls?: { cert: stri
   t.after(async () => {
     for (const m of members) await cluster.stop(m, 'SIGKILL');
   });
-  await waitFor(async () => (await Promise.all(members.map((m) => healthy(m.clientPort, scheme)))).every(Boolean), 30_000, 'etcd healthy');
+  await waitFor(async () => (await Promise.all(members.map((m) => healthy(m.clientPort, scheme)))).every(Boolean), 60_000, 'etcd healthy');
   return cluster;
 }
 

@@ -125,7 +125,8 @@ export async function startSwitchyard(
   env: Record<string, string> = { CONFIGPROXY_AUTH_TOKEN: 'secret' },
 ): Promise<InProcess> {
   const logs: string[] = [];
-  const args = parseArgv(['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0', ...argv]);
+  // In this process: never fork data-plane workers from the test runner.
+  const args = parseArgv(['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0', '--workers', '1', ...argv]);
   const config = buildConfig(args, env);
   const log = createLogger({ level: 'debug', write: (l) => logs.push(l) });
   const app = createApp(config, { log });

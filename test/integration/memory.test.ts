@@ -38,7 +38,8 @@ test('1 GB upload and 1 GB download with flat proxy memory', { timeout: 240_000 
   t.after(() => new Promise((r) => sink.close(r)));
   const port = await freePort();
   const apiPort = await freePort();
-  const p = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
+  // One process (--workers 1), so the RSS we read is the data plane's.
+  const p = spawnSwitchyard(t, ['--workers', '1', '--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
     '--default-target', `http://127.0.0.1:${sinkPort}`]);
   await waitForPort(port);
   // Warm up the code paths, then take the baseline.

@@ -14,7 +14,8 @@ const rssMb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync
 
 async function proxy(t: Parameters<typeof spawnSwitchyard>[0], extra: string[] = []) {
   const [port, apiPort] = [await freePort(), await freePort()];
-  const p = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
+  // One process (--workers 1), so the fds and RSS we read are the data plane's.
+  const p = spawnSwitchyard(t, ['--workers', '1', '--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
     '--log-level', 'error', ...extra], { CONFIGPROXY_AUTH_TOKEN: 'r' });
   await waitForPort(port);
   const add = (path: string, target: string) =>

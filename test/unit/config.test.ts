@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import { test } from 'node:test';
 import { buildConfig } from '../../src/config/config.js';
 import { parseArgv } from '../../src/config/flags.js';
@@ -16,6 +17,8 @@ test('CHP defaults', () => {
   assert.equal(c.keepAliveTimeout, 5000);
   assert.equal(c.logLevel, 'info');
   assert.equal(c.authToken, undefined);
+  assert.equal(c.workers, 1, 'proxy in the main process by default');
+  assert.equal(cfg(['--workers', '0']).workers, availableParallelism(), '0: one per core');
   assert.ok(Object.isFrozen(c));
 });
 
