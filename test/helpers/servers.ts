@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
+import type { Writable } from 'node:stream';
 import net, { type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
@@ -19,6 +20,19 @@ export interface Closable {
 }
 export interface TestContextLike {
   after(fn: () => unknown): void;
+}
+
+/** Write `count` copies of `block` with backpressure (waits for 'drain'), then end. */
+export function writeBlocks(res: Writable, block: Buffer, count: number): void {
+  let n = 0;
+  const pump = (): void => {
+    while (n < count) {
+      n++;
+      if (!res.write(block)) return void res.once('drain', pump);
+    }
+    res.end();
+  };
+  pump();
 }
 
 export async function listen0(server: net.Server, host = '127.0.0.1'): Promise<number> {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { test } from 'node:test';
-import { freePort, listen0, request, spawnSwitchyard, waitForPort } from '../helpers/servers.js';
+import { freePort, listen0, writeBlocks, request, spawnSwitchyard, waitForPort } from '../helpers/servers.js';
 
 const GB = 1024 * 1024 * 1024;
 
@@ -19,15 +19,7 @@ test('1 GB upload and 1 GB download with flat proxy memory', { timeout: 240_000 
   const sink = http.createServer((req, res) => {
     if (req.url === '/big/down') {
       res.writeHead(200, { 'content-length': String(GB) });
-      let n = 0;
-      const pump = (): void => {
-        while (n < 1024) {
-          n++;
-          if (!res.write(block)) return void res.once('drain', pump);
-        }
-        res.end();
-      };
-      pump();
+      writeBlocks(res, block, 1024);
       return;
     }
     let len = 0;

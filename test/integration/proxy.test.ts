@@ -9,7 +9,7 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { freePort, listen0, rawRequest, request, startBackend, startSwitchyard, waitFor, type Echo } from '../helpers/servers.js';
+import { freePort, listen0, writeBlocks, rawRequest, request, startBackend, startSwitchyard, waitFor, type Echo } from '../helpers/servers.js';
 import { testCert } from '../helpers/tls.js';
 
 test('longest-prefix routing by whole segment, default target, query kept', async (t) => {
@@ -212,16 +212,7 @@ test('bodies stream both ways intact: 64 MB upload and download', async (t) => {
   const a = await startBackend(t, 'U', (req, res) => {
     if (req.url?.startsWith('/u/down')) {
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      const block = Buffer.alloc(1024 * 1024, 7);
-      let n = 0;
-      const pump = (): void => {
-        while (n < 64) {
-          n++;
-          if (!res.write(block)) return void res.once('drain', pump);
-        }
-        res.end();
-      };
-      pump();
+      writeBlocks(res, Buffer.alloc(1024 * 1024, 7), 64);
       return true;
     }
     if (req.url?.startsWith('/u/up')) {

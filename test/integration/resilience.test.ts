@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { test } from 'node:test';
-import { freePort, listen0, request, spawnSwitchyard, waitFor, waitForPort } from '../helpers/servers.js';
+import { freePort, listen0, writeBlocks, request, spawnSwitchyard, waitFor, waitForPort } from '../helpers/servers.js';
 
 const fds = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
 const rssMb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
@@ -84,17 +84,7 @@ test('hanging upstreams: --proxy-timeout answers 503 for each, sockets are relea
 
 test('a client that never reads a large response: proxy memory stays bounded, others served', { timeout: 60_000 }, async (t) => {
   const block = Buffer.alloc(1024 * 1024, 1);
-  const big = http.createServer((_q, res) => {
-    let n = 0;
-    const pump = (): void => {
-      while (n < 200) {
-        n++;
-        if (!res.write(block)) return void res.once('drain', pump);
-      }
-      res.end();
-    };
-    pump();
-  });
+  const big = http.createServer((_q, res) => writeBlocks(res, block, 200));
   const bigPort = await listen0(big);
   t.after(() => {
     big.closeAllConnections();
