@@ -15,6 +15,17 @@
 #                 not a strict floor; SKIP_NODEMIN=1 to skip)
 #   $PROXY_NAME, $PROXY_NAME-10k, $PROXY_NAME-10k-rand   when PROXY_CMD is set (treated exactly like CHP)
 #   EXTRA_TARGETS="name=http://127.0.0.1:18900/user/u1/api,..."  already-running targets (no CPU accounting)
+#   $name-100k    CHP and $PROXY_NAME holding ROUTES_HUGE=100,000 routes, path /user/u50000/api (SKIP_100K=1)
+# Scenarios on the one-route configs (direct, nginx, chp, node-min, $PROXY_NAME), every rep:
+#   1mb      wrk -c16 against .../bytes/1048576: 1 MiB responses
+#   close    wrk -c$CONNS with "Connection: close": a new client connection per request
+#   churn    wrk -c$CONNS while bench/routes.js adds/removes routes at CHURN_RATE=100 changes/s
+#            through the REST API (CHP-like proxies only; results in churn.*.json)
+# Once, after the reps:
+#   transfer bench/transfer.js: one TRANSFER_MB=100 MiB download and upload, RSS sampled every 50 ms
+#   ws-hold  bench/ws_bench.js with WS_HOLD=10000 websockets held open: RSS per connection, echo p99
+#            (this machine's hard fd limit is 20,000: a single-process proxy needs 2 fds per
+#            websocket, so CHP and node-min cannot hold 10,000 here; failures are reported)
 # plus: route-API load rate (POST 10k routes), GET /api/routes latency with 10k routes,
 #       websocket open/echo through each proxy (SKIP_WS=1 to skip).
 #
@@ -27,6 +38,8 @@
 #   ROUTE_CONC=1 WS_CONNS=1000 WS_CONC=100 WS_RTT=2000 SKIP_WS=0 SKIP_NGINX=0 SKIP_CHP=0
 #   SKIP_10K=0 SKIP_RAND=0 SKIP_NODEMIN=0 CHP_LOG_LEVEL=info CHP_ARGS="" PROXY_CMD="" PROXY_NAME=proxy
 #   PROXY_ARGS="" EXTRA_TARGETS="" QUIET_MAX=15 QUIET_WAIT=60 BENCH_NICE=-10 OUTDIR=bench/results/<timestamp>
+#   ROUTES_HUGE=100000 HUGE_CONC=8 SKIP_100K=0 SKIP_SCENARIOS=0 CHURN_RATE=100 TRANSFER_MB=100
+#   WS_HOLD=10000 SKIP_HOLD=0
 # other_cpu_pct in the results = machine CPU used by processes not started here during a run
 # (this machine can be shared); runs with high values are depressed.
 #
@@ -54,6 +67,14 @@ SKIP_CHP=${SKIP_CHP:-0}
 SKIP_10K=${SKIP_10K:-0}
 SKIP_RAND=${SKIP_RAND:-0}
 SKIP_NODEMIN=${SKIP_NODEMIN:-0}
+ROUTES_HUGE=${ROUTES_HUGE:-100000}
+HUGE_CONC=${HUGE_CONC:-8}
+SKIP_100K=${SKIP_100K:-0}
+SKIP_SCENARIOS=${SKIP_SCENARIOS:-0}
+CHURN_RATE=${CHURN_RATE:-100}
+TRANSFER_MB=${TRANSFER_MB:-100}
+WS_HOLD=${WS_HOLD:-10000}
+SKIP_HOLD=${SKIP_HOLD:-0}
 QUIET_MAX=${QUIET_MAX:-15}     # % of machine considered "quiet" before starting
 QUIET_WAIT=${QUIET_WAIT:-60}  # max seconds to wait for quiet
 # Priority of every process started here (services, wrk, clients). On a shared machine a
@@ -79,6 +100,7 @@ export CONFIGPROXY_AUTH_TOKEN=$TOKEN
 OUTDIR=${OUTDIR:-$HERE/results/$(date +%Y%m%d-%H%M%S)}
 TEST_PATH=/user/u1/api
 BIG_PATH=/user/u$((ROUTES / 2))/api
+HUGE_PATH=/user/u$((ROUTES_HUGE / 2))/api
 
 # ---- ports (all 127.0.0.1, 18000-18999) ----
 IP=127.0.0.1
@@ -88,8 +110,10 @@ P_WSBACKEND=18003    # ws echo backend "W"
 P_NGINX=18080
 P_CHP=18100          # API = +1
 P_CHP10K=18110
+P_CHP100K=18120
 P_PROXY=18200
 P_PROXY10K=18210
+P_PROXY100K=18220
 P_NODEMIN=18300    # bench/node-min-proxy.js (naive plain-Node reference)
 P_NODEMIN10K=18310
 
@@ -215,10 +239,11 @@ start_chp_like() {
   log "$name up on :$port (api :$((port + 1))) in ${startup} ms, pgid ${PGID[$name]}"
 }
 
-load_routes() { # NAME API_PORT
-  log "$1: POSTing $ROUTES routes (conc $ROUTE_CONC) ..."
-  "${NICE[@]}" node "$HERE/routes.js" --api "http://$IP:$2" --token "$TOKEN" --count "$ROUTES" \
-    --conc "$ROUTE_CONC" --target "http://$IP:$P_BACKEND" --prefix /user/u >"$OUTDIR/routes.$1.json" \
+load_routes() { # NAME API_PORT [COUNT] [CONC]
+  local count=${3:-$ROUTES} conc=${4:-$ROUTE_CONC}
+  log "$1: POSTing $count routes (conc $conc) ..."
+  "${NICE[@]}" node "$HERE/routes.js" --api "http://$IP:$2" --token "$TOKEN" --count "$count" \
+    --conc "$conc" --target "http://$IP:$P_BACKEND" --prefix /user/u >"$OUTDIR/routes.$1.json" \
     || die "routes.js failed for $1"
   log "$1: $(node -e 'const j=require(process.argv[1]); console.log(j.load.routes_per_s+" routes/s, GET /api/routes p50 "+j.get_all.p50_ms+" ms ("+j.get_all.bytes+" B)")' "$OUTDIR/routes.$1.json")"
 }
@@ -229,16 +254,16 @@ register() { CONFIGS+=("$1|$2|${3:-}|${4:-}"); }
 
 echo -e "config\tmode\trep\trps\tmean_us\tp50_us\tp90_us\tp99_us\tmax_us\trequests\tsock_errors\tnon2xx\tproxy_cpu_pct\tbackend_cpu_pct\tmachine_busy_pct\tproxy_us_per_req\tbackend_us_per_req\twrk_cpu_pct\tother_cpu_pct\tthreads\tconns\tduration" >"$TSV"
 
-# run_wrk NAME MODE REP THREADS CONNS DURATION URL "PGIDS" "ENV"
+# run_wrk NAME MODE REP THREADS CONNS DURATION URL "PGIDS" "ENV" ["WRK ARGS" (word-split)]
 run_wrk() {
-  local name=$1 mode=$2 rep=$3 t=$4 c=$5 d=$6 url=$7 pgs=$8 envs=$9
+  local name=$1 mode=$2 rep=$3 t=$4 c=$5 d=$6 url=$7 pgs=$8 envs=$9 wargs=${10:-}
   local raw="$OUTDIR/raw/$name.$mode.r$rep.txt"
   local bpg=${PGID[backend]}
   local pt0 bt0 m0 m1 w0 w1
   pt0=$( [ -n "$pgs" ] && pg_ticks $pgs || echo 0 ); bt0=$(pg_ticks "$bpg"); m0=$(machine_jiffies); w0=$(date +%s%N)
   # subshell so that `times` reports exactly wrk's CPU (its only child)
   # shellcheck disable=SC2086
-  ( env $envs "${NICE[@]}" wrk -t"$t" -c"$c" -d"$d" --latency -s "$HERE/wrk-report.lua" "$url" >"$raw" 2>&1; times >"$raw.times" ) || true
+  ( env $envs "${NICE[@]}" wrk -t"$t" -c"$c" -d"$d" --latency $wargs -s "$HERE/wrk-report.lua" "$url" >"$raw" 2>&1; times >"$raw.times" ) || true
   w1=$(date +%s%N); m1=$(machine_jiffies)
   local wt; wt=$(awk -v hz="$CLK_TCK" 'NR==2 { s=0; for (i=1;i<=2;i++) { split($i, a, "m"); sub(/s$/, "", a[2]); s += a[1]*60 + a[2] } printf "%d", s*hz }' "$raw.times" 2>/dev/null || echo 0)
   local pt1 bt1
@@ -275,6 +300,24 @@ bench_target() {
   sleep 1
   run_wrk "$name" c1 "$rep" 1 1 "$LAT_DURATION" "$url" "$pgs" "$envs"
   sleep 1
+}
+
+# scenarios NAME BASE_URL "PGIDS" API_PORT REP: 1 MiB responses, a connection per request, route churn
+scenarios() {
+  local name=$1 base=$2 pgs=$3 api=$4 rep=$5
+  run_wrk "$name" 1mb "$rep" "$THREADS" 16 "$DURATION" "$base/user/u1/bytes/1048576" "$pgs" ""
+  sleep 1
+  run_wrk "$name" close "$rep" "$THREADS" "$CONNS" "$DURATION" "$base$TEST_PATH" "$pgs" "" "-H Connection:close"
+  sleep 2   # let TIME_WAIT sockets from the close run not crowd the next one
+  if [ -n "$api" ]; then
+    "${NICE[@]}" node "$HERE/routes.js" --api "http://$IP:$api" --token "$TOKEN" --churn "$CHURN_RATE" \
+      --seconds "${DURATION%s}" --prefix /churn/c --target "http://$IP:$P_BACKEND" \
+      >"$OUTDIR/churn.$name.r$rep.json" 2>"$OUTDIR/logs/churn.$name.r$rep.err" &
+    local churn_pid=$!
+    run_wrk "$name" churn "$rep" "$THREADS" "$CONNS" "$DURATION" "$base$TEST_PATH" "$pgs" ""
+    wait "$churn_pid" || log "churn client failed for $name (see logs)"
+    sleep 1
+  fi
 }
 
 ws_bench() { # NAME URL REP
@@ -319,6 +362,7 @@ command -v node >/dev/null || die "node not found"
   echo "http-proxy-3: $(node -p 'require(process.argv[1]+"/node_modules/http-proxy-3/package.json").version' "$HERE" 2>/dev/null)"
   echo "ws: $(node -p 'require(process.argv[1]+"/node_modules/ws/package.json").version' "$HERE" 2>/dev/null)"
   echo "knobs: DURATION=$DURATION LAT_DURATION=$LAT_DURATION THREADS=$THREADS CONNS=$CONNS REPS=$REPS ROUTES=$ROUTES ROUTE_CONC=$ROUTE_CONC WS_CONNS=$WS_CONNS WS_CONC=$WS_CONC CHP_LOG_LEVEL=$CHP_LOG_LEVEL BENCH_NICE=$BENCH_NICE"
+  echo "scenarios: ROUTES_HUGE=$ROUTES_HUGE SKIP_100K=$SKIP_100K SKIP_SCENARIOS=$SKIP_SCENARIOS CHURN_RATE=$CHURN_RATE TRANSFER_MB=$TRANSFER_MB WS_HOLD=$WS_HOLD SKIP_HOLD=$SKIP_HOLD fd limit: $(ulimit -n)"
   echo "PROXY_CMD: ${PROXY_CMD:-<unset>} PROXY_ARGS: ${PROXY_ARGS:-}"
 } >"$OUTDIR/env.txt"
 quiet_check
@@ -331,17 +375,18 @@ start_svc wsbackend node "$HERE/backend.js" $P_WSBACKEND W ws
 wait_http $P_BACKEND "${PGID[backend]}"; wait_http $P_BACKEND_DEF "${PGID[backend_def]}"; wait_http $P_WSBACKEND "${PGID[wsbackend]}"
 expect_body "http://$IP:$P_BACKEND$TEST_PATH" "ok A $TEST_PATH"
 register direct "http://$IP:$P_BACKEND$TEST_PATH"
+BASES_PRE=("direct|http://$IP:$P_BACKEND||")
 
 if [ "$SKIP_NGINX" != 1 ]; then
   port_busy $P_NGINX && die "port $P_NGINX already in use"
   NGX="$RUNDIR/nginx"; mkdir -p "$NGX/tmp"
   cat >"$NGX/nginx.conf" <<EOF
 worker_processes auto;
-worker_rlimit_nofile 16384;
+worker_rlimit_nofile 20000;
 daemon off;
 pid $NGX/nginx.pid;
 error_log $NGX/error.log warn;
-events { worker_connections 8192; }
+events { worker_connections 16000; }
 http {
   access_log off;
   client_body_temp_path $NGX/tmp/body;
@@ -359,7 +404,7 @@ http {
   }
   upstream wsbackend { server $IP:$P_WSBACKEND; }
   server {
-    listen $IP:$P_NGINX;
+    listen $IP:$P_NGINX reuseport;
     location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;
@@ -386,10 +431,12 @@ EOF
   printf '%s\t%s\t%s\n' nginx $(( $(now_ms) - t0 )) "$(pg_rss_kb "${PGID[nginx]}")" >>"$PROC_TSV.start"
   expect_body "http://$IP:$P_NGINX$TEST_PATH" "ok A $TEST_PATH"
   register nginx "http://$IP:$P_NGINX$TEST_PATH" "${PGID[nginx]}"
+  BASES_PRE+=("nginx|http://$IP:$P_NGINX|${PGID[nginx]}|")
 fi
 
-setup_chp_like() { # NAME PORT PORT10K CMD...
-  local name=$1 port=$2 port10k=$3; shift 3
+BASES=()     # "name|base url|pgids|api port": the configs the scenarios run on
+setup_chp_like() { # NAME PORT PORT10K PORT100K("" = none) CMD...
+  local name=$1 port=$2 port10k=$3 port100k=$4; shift 4
   start_chp_like "$name" "$port" "$@"
   register "$name" "http://$IP:$port$TEST_PATH" "${PGID[$name]}"
   if [ "$SKIP_10K" != 1 ]; then
@@ -399,19 +446,26 @@ setup_chp_like() { # NAME PORT PORT10K CMD...
     register "$name-10k" "http://$IP:$port10k$BIG_PATH" "${PGID[$name-10k]}"
     [ "$SKIP_RAND" = 1 ] || register "$name-10k-rand" "http://$IP:$port10k/" "${PGID[$name-10k]}" "WRK_RANDOM_USERS=$ROUTES"
   fi
+  if [ "$SKIP_100K" != 1 ] && [ -n "$port100k" ]; then
+    start_chp_like "$name-100k" "$port100k" "$@"
+    load_routes "$name-100k" $((port100k + 1)) "$ROUTES_HUGE" "$HUGE_CONC"
+    expect_body "http://$IP:$port100k$HUGE_PATH" "ok A $HUGE_PATH"
+    register "$name-100k" "http://$IP:$port100k$HUGE_PATH" "${PGID[$name-100k]}"
+  fi
+  BASES+=("$name|http://$IP:$port|${PGID[$name]}|$((port + 1))")
 }
 
 if [ "$SKIP_CHP" != 1 ]; then
   # shellcheck disable=SC2086
-  setup_chp_like chp $P_CHP $P_CHP10K node "$CHP_BIN" --log-level "$CHP_LOG_LEVEL" $CHP_ARGS
+  setup_chp_like chp $P_CHP $P_CHP10K $P_CHP100K node "$CHP_BIN" --log-level "$CHP_LOG_LEVEL" $CHP_ARGS
 fi
 if [ "$SKIP_NODEMIN" != 1 ]; then
-  setup_chp_like node-min $P_NODEMIN $P_NODEMIN10K node "$HERE/node-min-proxy.js"
+  setup_chp_like node-min $P_NODEMIN $P_NODEMIN10K "" node "$HERE/node-min-proxy.js"
 fi
 if [ -n "$PROXY_CMD" ]; then
   # word-split PROXY_CMD on purpose (e.g. "node dist/cli.js")
   # shellcheck disable=SC2086
-  setup_chp_like "$PROXY_NAME" $P_PROXY $P_PROXY10K $PROXY_CMD $PROXY_ARGS
+  setup_chp_like "$PROXY_NAME" $P_PROXY $P_PROXY10K $P_PROXY100K $PROXY_CMD $PROXY_ARGS
 fi
 if [ -n "$EXTRA_TARGETS" ]; then
   IFS=',' read -r -a _extra <<<"$EXTRA_TARGETS"
@@ -428,11 +482,11 @@ done
 
 WS_TARGETS=()
 if [ "$SKIP_WS" != 1 ]; then
-  WS_TARGETS+=("direct|ws://$IP:$P_WSBACKEND/user/w1/ws")
-  [ "$SKIP_NGINX" = 1 ] || WS_TARGETS+=("nginx|ws://$IP:$P_NGINX/user/w1/ws")
-  [ "$SKIP_CHP" = 1 ] || WS_TARGETS+=("chp|ws://$IP:$P_CHP/user/w1/ws")
-  [ "$SKIP_NODEMIN" = 1 ] || WS_TARGETS+=("node-min|ws://$IP:$P_NODEMIN/user/w1/ws")
-  [ -z "$PROXY_CMD" ] || WS_TARGETS+=("$PROXY_NAME|ws://$IP:$P_PROXY/user/w1/ws")
+  WS_TARGETS+=("direct|ws://$IP:$P_WSBACKEND/user/w1/ws|")
+  [ "$SKIP_NGINX" = 1 ] || WS_TARGETS+=("nginx|ws://$IP:$P_NGINX/user/w1/ws|${PGID[nginx]}")
+  [ "$SKIP_CHP" = 1 ] || WS_TARGETS+=("chp|ws://$IP:$P_CHP/user/w1/ws|${PGID[chp]}")
+  [ "$SKIP_NODEMIN" = 1 ] || WS_TARGETS+=("node-min|ws://$IP:$P_NODEMIN/user/w1/ws|${PGID[node-min]}")
+  [ -z "$PROXY_CMD" ] || WS_TARGETS+=("$PROXY_NAME|ws://$IP:$P_PROXY/user/w1/ws|${PGID[$PROXY_NAME]}")
 fi
 
 for ((rep = 1; rep <= REPS; rep++)); do
@@ -442,10 +496,35 @@ for ((rep = 1; rep <= REPS; rep++)); do
     bench_target "$name" "$url" "$pgs" "$rep" "$envs"
   done
   for entry in "${WS_TARGETS[@]}"; do
-    IFS='|' read -r name url <<<"$entry"
+    IFS='|' read -r name url _ <<<"$entry"
     ws_bench "$name" "$url" "$rep"
   done
+  if [ "$SKIP_SCENARIOS" != 1 ]; then
+    for entry in "${BASES_PRE[@]}" "${BASES[@]}"; do
+      IFS='|' read -r name base pgs api <<<"$entry"
+      scenarios "$name" "$base" "$pgs" "$api" "$rep"
+    done
+  fi
 done
+
+if [ "$SKIP_SCENARIOS" != 1 ]; then
+  for entry in "${BASES_PRE[@]}" "${BASES[@]}"; do
+    IFS='|' read -r name base pgs _ <<<"$entry"
+    "${NICE[@]}" node "$HERE/transfer.js" --base "$base/user/u1" --mb "$TRANSFER_MB" --pgid "${pgs:-0}" \
+      >"$OUTDIR/transfer.$name.json" 2>"$OUTDIR/logs/transfer.$name.err" || { log "transfer failed for $name (see logs)"; rm -f "$OUTDIR/transfer.$name.json"; continue; }
+    log "transfer $name: $(node -e 'const j=require(process.argv[1]); console.log("down "+j.download.mib_per_s+" MiB/s, up "+j.upload.mib_per_s+" MiB/s, RSS "+j.rss_start_kb+" -> peak +"+j.rss_growth_pct+"%")' "$OUTDIR/transfer.$name.json")"
+    sleep 1
+  done
+fi
+if [ "$SKIP_WS" != 1 ] && [ "$SKIP_HOLD" != 1 ]; then
+  for entry in "${WS_TARGETS[@]}"; do
+    IFS='|' read -r name url pg <<<"$entry"
+    timeout 300 "${NICE[@]}" node "$HERE/ws_bench.js" --url "$url" --conns "$WS_HOLD" --conc 200 --rtt 500 --pgid "${pg:-0}" \
+      >"$OUTDIR/wshold.$name.json" 2>"$OUTDIR/logs/wshold.$name.err" || { log "ws-hold failed for $name (see logs)"; rm -f "$OUTDIR/wshold.$name.json"; sleep 5; continue; }
+    log "ws-hold $name: $(node -e 'const j=require(process.argv[1]); console.log("opened "+(j.conns-j.open.failed)+"/"+j.conns+", RSS +"+(j.rss ? Math.round((j.rss.open_idle_kb-j.rss.before_kb)/1024) : "-")+" MiB, echo p99 "+j.echo_seq.p99_ms+" ms")' "$OUTDIR/wshold.$name.json")"
+    sleep 5   # TIME_WAIT and the proxies' own cleanup
+  done
+fi
 
 # ---------------------------------------------------------------- wrap up
 echo -e "name\tstartup_ms\trss_kb_start\trss_kb_end" >"$PROC_TSV"

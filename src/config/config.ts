@@ -303,9 +303,9 @@ export function buildConfig(args: ParsedArgs, env: NodeJS.ProcessEnv): Config {
 }
 
 function workerCount(n: number | undefined): number {
-  // Default 1 for now: with one worker per core, spawned-process tests on this 2-vCPU machine got
-  // slow enough under the full suite to time out; revisit with issue 4 (see bench/README.md).
-  if (n === undefined) return 1;
+  // Default: one data-plane process per core (0 means the same). 1 keeps the proxy in the main
+  // process: no IPC hop for route changes, the cheapest choice on a one-core machine.
+  if (n === undefined) n = 0;
   if (n < 0 || n > 256) throw invalid(`--workers must be between 0 and 256, got ${n}`);
   return n === 0 ? availableParallelism() : n;
 }

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
@@ -66,6 +66,10 @@ test('pid file written, SIGTERM drains in-flight requests, refuses new ones, rem
   await waitForPort(port);
   await waitFor(() => existsSync(pidFile), 5000, 'pid file');
   assert.equal(readFileSync(pidFile, 'utf8'), String(p.proc.pid));
+  // No --workers: one data-plane process per core (this process forks them; 1 core = no fork).
+  const kids = () => readFileSync(`/proc/${p.proc.pid}/task/${p.proc.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  const cores = availableParallelism();
+  await waitFor(() => kids().length === (cores > 1 ? cores : 0), 10_000, `${cores} workers by default`);
   const inflight = request(`http://127.0.0.1:${port}/slow`);
   await new Promise((r) => setTimeout(r, 200));
   p.proc.kill('SIGTERM');

@@ -17,7 +17,7 @@ test('CHP defaults', () => {
   assert.equal(c.keepAliveTimeout, 5000);
   assert.equal(c.logLevel, 'info');
   assert.equal(c.authToken, undefined);
-  assert.equal(c.workers, 1, 'proxy in the main process by default');
+  assert.equal(c.workers, availableParallelism(), 'one data-plane worker per core by default');
   assert.equal(cfg(['--workers', '0']).workers, availableParallelism(), '0: one per core');
   assert.ok(Object.isFrozen(c));
 });
