@@ -389,6 +389,7 @@ error_log $NGX/error.log warn;
 events { worker_connections 16000; }
 http {
   access_log off;
+  client_max_body_size 0;   # the 100 MiB upload scenario (default 1m would answer 413)
   client_body_temp_path $NGX/tmp/body;
   proxy_temp_path $NGX/tmp/proxy;
   fastcgi_temp_path $NGX/tmp/fastcgi;

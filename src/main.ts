@@ -5,10 +5,8 @@
 
 import cluster from 'node:cluster';
 import { unlinkSync, writeFileSync } from 'node:fs';
-import { runWorker } from './worker.js';
 import { buildConfig } from './config/config.js';
 import { helpText, parseArgv } from './config/flags.js';
-import { createApp } from './app.js';
 import { isSwitchyardError } from './errors.js';
 import { createLogger } from './observability/logger.js';
 import { VERSION } from './version.js';
@@ -37,9 +35,12 @@ async function main(argv: string[]): Promise<void> {
 
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
   if (cluster.isWorker) {
+    // Each role loads only its own modules: a worker never loads the API, stores or etcd client.
+    const { runWorker } = await import('./worker.js');
     runWorker(config, log.child({ worker: cluster.worker?.id }));
     return;
   }
+  const { createApp } = await import('./app.js');
   const app = createApp(config, { log });
   // Signals are handled from here on, also while starting (workers can take a moment to listen).
   let stopping = false;

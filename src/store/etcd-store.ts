@@ -18,7 +18,13 @@
 //  - Activity: each replica writes its own key per route in batched transactions; readers take
 //    the maximum over replicas, so idle culling sees activity from any replica.
 
-import { Etcd3, type IKeyValue, type IOptions, type Lease, type Watcher } from 'etcd3';
+import type * as etcd3 from 'etcd3';
+import type { Etcd3, IKeyValue, IOptions, Lease, Watcher } from 'etcd3';
+import { createRequire } from 'node:module';
+
+// etcd3 (and the gRPC stack under it, ~30 MB of RSS) is loaded only when an etcd store is created:
+// memory- and file-store processes, and data-plane workers, never pay for it.
+const loadEtcd3 = (): typeof etcd3 => createRequire(import.meta.url)('etcd3') as typeof etcd3;
 import { hostname } from 'node:os';
 import { ErrorCode, SwitchyardError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -90,7 +96,7 @@ export class EtcdStore extends MirroredStore implements RouteStore {
           }
         : {}),
     };
-    this.#client = new Etcd3(opts);
+    this.#client = new (loadEtcd3().Etcd3)(opts);
   }
 
   async start(): Promise<void> {
