@@ -14,6 +14,8 @@ import { createMetrics } from './observability/metrics.js';
 import { createStore } from './store/create-store.js';
 import type { RouteStore } from './store/route-store.js';
 import type { AddressInfo } from 'node:net';
+import type { EnvoyPlane } from './dataplane/envoy/envoy-plane.js';
+import { hostname } from 'node:os';
 
 export interface App {
   start(): Promise<void>;
@@ -21,7 +23,7 @@ export interface App {
   close(): Promise<void>;
   readonly store: RouteStore;
   /** Bound TCP ports (useful with port 0 in tests). */
-  ports(): { proxy?: number; api?: number; metrics?: number };
+  ports(): { proxy?: number; api?: number; metrics?: number; xds?: number };
 }
 
 export function createApp(config: Config, deps: { log: Logger; store?: RouteStore }): App {
@@ -56,8 +58,11 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
         metrics,
         log,
       });
+  // The xDS control plane (--xds-port): loaded on start, only when asked for (gRPC + Envoy protos).
+  let envoy: EnvoyPlane | undefined;
   const api = createApiServer({
     config,
+    ...(config.xds ? { xdsStatus: () => envoy?.status() ?? { starting: true } } : {}),
     store,
     watcher,
     activity,
@@ -109,11 +114,24 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
         const { table } = update;
         proxy?.setTable(table);
         pool?.publish(update);
+        envoy?.setTable(table);
         store.reportApplied?.(table.version);
         metrics.tableSize.set(table.size);
         metrics.tableVersion.set(table.version);
       });
       activity.start();
+      if (config.xds) {
+        const { createEnvoyPlane } = await import('./dataplane/envoy/envoy-plane.js');
+        envoy = createEnvoyPlane({
+          config,
+          xds: config.xds,
+          initialTable: watcher.current(),
+          log,
+          metrics,
+          identifier: `switchyard ${config.storeOptions.replicaId ?? `${hostname()}-${process.pid}`}`,
+        });
+        await envoy.start();
+      }
       await api.start();
       await (proxy ?? pool)!.start();
       await metricsServer?.start();
@@ -133,13 +151,14 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
         api.close(Math.min(drain, 2000)),
         metricsServer?.close(),
         redirect?.close(),
+        envoy?.close(),
       ]);
       if (started) await activity.close();
       await watcher.close();
       await store.close();
     },
     ports() {
-      return { proxy: proxy && port(proxy.server), api: port(api.server), metrics: metricsServer && port(metricsServer.server) };
+      return { proxy: proxy && port(proxy.server), api: port(api.server), metrics: metricsServer && port(metricsServer.server), xds: envoy?.port() };
     },
   };
 }

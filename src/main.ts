@@ -5,6 +5,7 @@
 
 import cluster from 'node:cluster';
 import { unlinkSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { buildConfig } from './config/config.js';
 import { helpText, parseArgv } from './config/flags.js';
 import { isSwitchyardError } from './errors.js';
@@ -23,10 +24,15 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(VERSION + '\n');
       return;
     }
-    if (args.command !== undefined) {
+    if (args.command !== undefined && args.command !== 'envoy-bootstrap') {
       throw new Error(`unknown command '${args.command}' (see --help)`);
     }
     config = buildConfig(args, process.env);
+    if (args.command === 'envoy-bootstrap') {
+      const { envoyBootstrapYaml } = await import('./dataplane/envoy/bootstrap.js');
+      process.stdout.write(envoyBootstrapYaml(config.envoyBootstrap, hostname()));
+      return;
+    }
   } catch (e) {
     process.stderr.write(`switchyard: error: ${(e as Error).message}\n`);
     process.exitCode = 1;

@@ -37,6 +37,8 @@ export interface ApiServerOptions {
   readonly waitLive?: (revision: number, timeoutMs: number) => Promise<boolean>;
   /** How long a write may take to become live before the API answers 504. */
   readonly liveTimeoutMs?: number;
+  /** The xDS control plane's state (GET /api/xds), when --xds-port is set. */
+  readonly xdsStatus?: () => unknown;
 }
 
 export interface ApiServer {
@@ -225,6 +227,13 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
           invalidRoutes: Object.fromEntries(watcher.invalidRoutes()),
         }),
       );
+      return;
+    }
+    if (url.pathname === '/api/xds' && opts.xdsStatus) {
+      if (req.method !== 'GET') throw new SwitchyardError(ErrorCode.METHOD_NOT_ALLOWED, 'Method not supported');
+      requireAuth(req);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(opts.xdsStatus()));
       return;
     }
     const m = ROUTES_RE.exec(url.pathname);

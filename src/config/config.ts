@@ -74,6 +74,33 @@ export interface Config {
   readonly workers: number;
   readonly activityFlushInterval: number;
   readonly apiMaxBody: number;
+  /** The xDS control plane (--xds-port); undefined when off. */
+  readonly xds: XdsConfig | undefined;
+  /** Options of `switchyard envoy-bootstrap` (paths are on the Envoy host, not read here). */
+  readonly envoyBootstrap: EnvoyBootstrapConfig;
+}
+
+export interface XdsConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: { readonly key: Buffer; readonly cert: Buffer; readonly clientCa: Buffer | undefined } | undefined;
+  readonly listenerAddress: string;
+  readonly listenerPort: number;
+  readonly accessLogPath: string;
+  readonly upstreamCaFile: string;
+  readonly grpcListenerNames: readonly string[];
+}
+
+export interface EnvoyBootstrapConfig {
+  readonly xdsHost: string;
+  readonly xdsPort: number;
+  readonly nodeId: string | undefined;
+  readonly nodeCluster: string;
+  readonly adminIp: string;
+  readonly adminPort: number;
+  readonly ca: string | undefined;
+  readonly cert: string | undefined;
+  readonly key: string | undefined;
 }
 
 // OpenSSL cipher names, CHP's default order: modern AEAD suites first, no RC4 unless asked.
@@ -263,6 +290,44 @@ export function buildConfig(args: ParsedArgs, env: NodeJS.ProcessEnv): Config {
   }
   const storeOptions: StoreOptions = { prefix: str('store-prefix') ?? '/switchyard/', replicaId: str('replica-id'), etcdAuth, etcdTls };
 
+  const xdsIp = str('xds-ip') ?? '127.0.0.1';
+  const xdsPort = int('xds-port') === undefined ? undefined : port('xds-port', int('xds-port')!);
+  if ((has('xds-ssl-key') || has('xds-ssl-cert') || has('xds-ssl-client-ca')) && !(has('xds-ssl-key') && has('xds-ssl-cert'))) {
+    throw invalid('--xds-ssl-key and --xds-ssl-cert go together (and --xds-ssl-client-ca needs both)');
+  }
+  const xds: XdsConfig | undefined =
+    xdsPort === undefined
+      ? undefined
+      : {
+          host: xdsIp,
+          port: xdsPort,
+          tls: has('xds-ssl-key')
+            ? {
+                key: readFile('xds-ssl-key', str('xds-ssl-key')!),
+                cert: readFile('xds-ssl-cert', str('xds-ssl-cert')!),
+                clientCa: has('xds-ssl-client-ca') ? readFile('xds-ssl-client-ca', str('xds-ssl-client-ca')!) : undefined,
+              }
+            : undefined,
+          listenerAddress: str('envoy-listen-ip') ?? '0.0.0.0',
+          listenerPort: int('envoy-listen-port') === undefined ? 8000 : port('envoy-listen-port', int('envoy-listen-port')!),
+          accessLogPath: str('envoy-access-log') ?? '/dev/stdout',
+          upstreamCaFile: str('envoy-upstream-ca') ?? '/etc/ssl/certs/ca-certificates.crt',
+          grpcListenerNames: (v['xds-grpc-name'] as string[] | undefined) ?? ['switchyard'],
+        };
+  if (has('envoy-xds-cert') !== has('envoy-xds-key')) throw invalid('--envoy-xds-cert and --envoy-xds-key go together');
+  if (has('envoy-xds-cert') && !has('envoy-xds-ca')) throw invalid('--envoy-xds-cert needs --envoy-xds-ca (mutual TLS is TLS first)');
+  const envoyBootstrap: EnvoyBootstrapConfig = {
+    xdsHost: str('envoy-xds-host') ?? (xdsIp === '0.0.0.0' || xdsIp === '::' ? '127.0.0.1' : xdsIp),
+    xdsPort: xdsPort ?? 18000,
+    nodeId: str('envoy-node-id'),
+    nodeCluster: str('envoy-node-cluster') ?? 'switchyard',
+    adminIp: str('envoy-admin-ip') ?? '127.0.0.1',
+    adminPort: int('envoy-admin-port') === undefined ? 9901 : port('envoy-admin-port', int('envoy-admin-port')!),
+    ca: str('envoy-xds-ca'),
+    cert: str('envoy-xds-cert'),
+    key: str('envoy-xds-key'),
+  };
+
   const protocolRewrite = str('protocol-rewrite');
   const config: Config = {
     proxyListen,
@@ -298,6 +363,8 @@ export function buildConfig(args: ParsedArgs, env: NodeJS.ProcessEnv): Config {
     workers: workerCount(int('workers')),
     activityFlushInterval: Math.max(10, positive('activity-flush-interval', int('activity-flush-interval')) ?? 5000),
     apiMaxBody: Math.max(1024, positive('api-max-body', int('api-max-body')) ?? 1 << 20),
+    xds,
+    envoyBootstrap,
   };
   return deepFreeze(config);
 }

@@ -77,6 +77,24 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'drain-timeout', kind: 'int', arg: 'ms', help: 'On SIGTERM, wait at most this long for in-flight requests (default: 10000)', group: 'switchyard' },
   { name: 'activity-flush-interval', kind: 'int', arg: 'ms', help: 'How often recorded route activity is written to the store (default: 5000)', group: 'switchyard' },
   { name: 'api-max-body', kind: 'int', arg: 'bytes', help: 'Largest accepted API request body; larger gets 413 (default: 1048576)', group: 'switchyard' },
+  { name: 'xds-port', kind: 'int', arg: 'n', help: 'Serve the table to Envoy / proxyless gRPC over xDS v3 (ADS) on this port (default: off)', group: 'switchyard' },
+  { name: 'xds-ip', kind: 'string', arg: 'ip', help: 'IP of the xDS server (default: 127.0.0.1)', group: 'switchyard' },
+  { name: 'xds-ssl-key', kind: 'string', arg: 'keyfile', help: 'TLS key of the xDS server (with --xds-ssl-cert)', group: 'switchyard' },
+  { name: 'xds-ssl-cert', kind: 'string', arg: 'certfile', help: 'TLS certificate of the xDS server', group: 'switchyard' },
+  { name: 'xds-ssl-client-ca', kind: 'string', arg: 'ca-file', help: 'Require xDS client certificates signed by this CA (mutual TLS)', group: 'switchyard' },
+  { name: 'envoy-listen-ip', kind: 'string', arg: 'ip', help: 'Address Envoy\'s HTTP listener binds, sent over LDS (default: 0.0.0.0)', group: 'switchyard' },
+  { name: 'envoy-listen-port', kind: 'int', arg: 'n', help: 'Port of Envoy\'s HTTP listener, sent over LDS (default: 8000)', group: 'switchyard' },
+  { name: 'envoy-access-log', kind: 'string', arg: 'path', help: 'Envoy access log path on the Envoy host; "" for none (default: /dev/stdout)', group: 'switchyard' },
+  { name: 'envoy-upstream-ca', kind: 'string', arg: 'ca-file', help: 'CA bundle on the Envoy host for https targets (default: /etc/ssl/certs/ca-certificates.crt)', group: 'switchyard' },
+  { name: 'xds-grpc-name', kind: 'repeat', arg: 'name', help: 'api_listener name for proxyless gRPC clients (xds:///NAME); repeatable (default: switchyard)', group: 'switchyard' },
+  { name: 'envoy-node-id', kind: 'string', arg: 'id', help: 'envoy-bootstrap: node id (default: envoy-<hostname>)', group: 'switchyard' },
+  { name: 'envoy-node-cluster', kind: 'string', arg: 'name', help: 'envoy-bootstrap: node cluster (default: switchyard)', group: 'switchyard' },
+  { name: 'envoy-admin-ip', kind: 'string', arg: 'ip', help: 'envoy-bootstrap: admin interface address (default: 127.0.0.1)', group: 'switchyard' },
+  { name: 'envoy-admin-port', kind: 'int', arg: 'n', help: 'envoy-bootstrap: admin interface port (default: 9901)', group: 'switchyard' },
+  { name: 'envoy-xds-host', kind: 'string', arg: 'host', help: 'envoy-bootstrap: host Envoy dials for xDS (default: --xds-ip, or 127.0.0.1 if that is a wildcard)', group: 'switchyard' },
+  { name: 'envoy-xds-ca', kind: 'string', arg: 'ca-file', help: 'envoy-bootstrap: CA (path on the Envoy host) that signed the xDS server certificate: connect with TLS', group: 'switchyard' },
+  { name: 'envoy-xds-cert', kind: 'string', arg: 'certfile', help: 'envoy-bootstrap: client certificate (path on the Envoy host) for mutual TLS', group: 'switchyard' },
+  { name: 'envoy-xds-key', kind: 'string', arg: 'keyfile', help: 'envoy-bootstrap: client key (path on the Envoy host) for mutual TLS', group: 'switchyard' },
 ];
 
 export type FlagValue = string | number | boolean | string[];
@@ -159,7 +177,7 @@ export function parseArgv(argv: readonly string[]): ParsedArgs {
 export function helpText(version: string): string {
   const lines = [
     `Usage: switchyard [options]`,
-    `       switchyard envoy-bootstrap [options]   (planned)`,
+    `       switchyard envoy-bootstrap [options]   print an Envoy bootstrap (YAML) for this control plane`,
     '',
     `Switchyard ${version}: a drop-in replacement for configurable-http-proxy.`,
     '',

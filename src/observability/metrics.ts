@@ -34,6 +34,12 @@ export interface Metrics {
   readonly tableSize: Gauge;
   readonly tableVersion: Gauge;
   readonly storeErrors: Counter<'op'>;
+  readonly xdsPushes: Counter<'type'>;
+  readonly xdsAcks: Counter<'type'>;
+  readonly xdsNacks: Counter<'type'>;
+  readonly xdsClients: Gauge;
+  readonly xdsUntranslatable: Gauge;
+  readonly xdsSnapshots: Counter;
   /** Where the store gauges read from (set once by the composition root). */
   setStoreHealth(fn: () => { connected: boolean; revision: number }): void;
   render(): Promise<{ contentType: string; body: string }>;
@@ -134,6 +140,18 @@ export function createMetrics(): Metrics {
     registers: [registry],
   });
 
+  const xdsType = { labelNames: ['type'] as const, registers: [registry] };
+  const xdsPushes = new Counter({ name: 'switchyard_xds_pushes_total', help: 'xDS responses sent, by resource type (cds, eds, lds, rds)', ...xdsType });
+  const xdsAcks = new Counter({ name: 'switchyard_xds_acks_total', help: 'xDS responses acknowledged by clients, by type', ...xdsType });
+  const xdsNacks = new Counter({ name: 'switchyard_xds_nacks_total', help: 'xDS responses rejected (NACKed) by clients, by type', ...xdsType });
+  const xdsClients = new Gauge({ name: 'switchyard_xds_clients', help: 'Connected xDS streams', registers: [registry] });
+  const xdsUntranslatable = new Gauge({
+    name: 'switchyard_xds_untranslatable_routes',
+    help: 'Routes left out of the xDS snapshot because Envoy cannot express their target (see GET /api/xds)',
+    registers: [registry],
+  });
+  const xdsSnapshots = new Counter({ name: 'switchyard_xds_snapshots_total', help: 'xDS snapshots built from routing table versions', registers: [registry] });
+
   let storeHealth: (() => { connected: boolean; revision: number }) | undefined;
   new Gauge({
     name: 'switchyard_store_connected',
@@ -165,6 +183,12 @@ export function createMetrics(): Metrics {
     tableSize,
     tableVersion,
     storeErrors,
+    xdsPushes,
+    xdsAcks,
+    xdsNacks,
+    xdsClients,
+    xdsUntranslatable,
+    xdsSnapshots,
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };
     },
