@@ -12,6 +12,8 @@ import { createXdsServer, type XdsServer } from '../../src/dataplane/envoy/xds-s
 import { createLogger } from '../../src/observability/logger.js';
 import { RoutingTable, type RouteData } from '../../src/routing/table.js';
 import { waitFor } from '../helpers/servers.js';
+import { testCert } from '../helpers/tls.js';
+import { readFileSync } from 'node:fs';
 
 const OPTS: TranslateOptions = {
   prependPath: true, includePrefix: true, hostRouting: false, listenerAddress: '0.0.0.0', listenerPort: 8000,
@@ -39,8 +41,8 @@ class RawClient {
   readonly call: grpc.ClientDuplexStream<Buffer, Buffer>;
   readonly client: grpc.Client;
   ended = false;
-  constructor(port: number, path = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources') {
-    this.client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  constructor(port: number, path = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources', creds = grpc.credentials.createInsecure()) {
+    this.client = new grpc.Client(`127.0.0.1:${port}`, creds);
     this.call = this.client.makeBidiStreamRequest(path, (b: Buffer) => b, (b: Buffer) => b);
     this.call.on('data', (b: Buffer) => this.got.push(Res.toObject(Res.decode(b), { ...TO_OBJECT, bytes: Buffer }) as Response));
     this.call.on('error', () => { this.ended = true; });
@@ -157,4 +159,19 @@ test('per-type services (CDS, RDS) and equal versions on two replicas holding on
   c1.subscribe(TYPE.listener);
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(c1.got.length, 1);
+});
+
+test('TLS: the control plane over grpcs, plaintext clients refused', async (t) => {
+  const cert = testCert();
+  const tls = { key: readFileSync(cert.key), cert: readFileSync(cert.cert) };
+  const s = createXdsServer({ host: '127.0.0.1', port: 0, initial: snap([['/a', 'http://10.0.0.1:1']]), log, identifier: 'tls', tls });
+  await s.start();
+  t.after(() => s.close());
+  const secure = new RawClient(s.port()!, undefined, grpc.credentials.createSsl(readFileSync(cert.cert)));
+  const plain = new RawClient(s.port()!);
+  t.after(() => { secure.close(); plain.close(); });
+  secure.subscribe(TYPE.listener);
+  plain.subscribe(TYPE.listener);
+  await waitFor(() => secure.got.length === 1 && plain.ended, 10_000, 'TLS client served, plaintext client failed');
+  assert.equal(plain.got.length, 0);
 });
