@@ -380,12 +380,14 @@ BASES_PRE=("direct|http://$IP:$P_BACKEND||")
 if [ "$SKIP_NGINX" != 1 ]; then
   port_busy $P_NGINX && die "port $P_NGINX already in use"
   NGX="$RUNDIR/nginx"; mkdir -p "$NGX/tmp"
+  # nginx workers run as an unprivileged user: they must reach the temp dir (large responses spill there)
+  chmod a+rx "$RUNDIR" "$NGX"; chmod 1777 "$NGX/tmp"
   cat >"$NGX/nginx.conf" <<EOF
 worker_processes auto;
 worker_rlimit_nofile 20000;
 daemon off;
 pid $NGX/nginx.pid;
-error_log $NGX/error.log warn;
+error_log $OUTDIR/logs/nginx-error.log warn;
 events { worker_connections 16000; }
 http {
   access_log off;
