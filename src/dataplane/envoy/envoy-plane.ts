@@ -8,8 +8,8 @@ import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { RoutingTable } from '../../routing/table.js';
 import { TYPE, type TypeUrl } from './protos.js';
-import { buildSnapshot, type Snapshot } from './snapshot.js';
-import { translateTable, type TranslateOptions } from './translate.js';
+import { createSnapshotBuilder, type Snapshot } from './snapshot.js';
+import type { TranslateOptions } from './translate.js';
 import { createXdsServer, type XdsServer } from './xds-server.js';
 
 export interface EnvoyPlane {
@@ -48,14 +48,14 @@ export function createEnvoyPlane(opts: {
   const { log, metrics } = opts;
   const tOpts = translateOptions(opts.config, opts.xds);
   let reported = new Set<string>();
+  const builder = createSnapshotBuilder(tOpts);
 
   const build = (table: RoutingTable): Snapshot => {
-    const res = translateTable(table, tOpts);
-    const snap = buildSnapshot(res, table.version);
+    const snap = builder(table);
     metrics.xdsSnapshots.inc();
-    metrics.xdsUntranslatable.set(res.untranslatable.length);
+    metrics.xdsUntranslatable.set(snap.untranslatable.length);
     const now = new Set<string>();
-    for (const u of res.untranslatable) {
+    for (const u of snap.untranslatable) {
       now.add(u.path);
       if (!reported.has(u.path)) log.warn(`xDS: route ${u.path} -> ${u.target} left out of the Envoy configuration: ${u.reason}`);
     }

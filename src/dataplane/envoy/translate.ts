@@ -114,7 +114,16 @@ interface VhostRoutes {
   readonly entries: { depth: number; path: string; route: Route }[];
 }
 
-export function translateTable(table: RoutingTable, o: TranslateOptions): EnvoyResources {
+/** Virtual hosts in their final order, each with its routes in match order (deepest first). */
+export interface RoutePlan {
+  readonly virtualHosts: { name: string; domains: string[]; routes: { path: string; route: Route }[] }[];
+  /** Cluster name -> a route that uses it (for the target's origin), in name order. */
+  readonly clusterOf: Map<string, Route>;
+  readonly hostKeys: string[];
+  readonly untranslatable: Untranslatable[];
+}
+
+export function planTable(table: RoutingTable, o: Pick<TranslateOptions, 'hostRouting'>): RoutePlan {
   const untranslatable: Untranslatable[] = [];
   const vhosts = new Map<string, VhostRoutes>();
   const clusterOf = new Map<string, Route>();
@@ -138,71 +147,90 @@ export function translateTable(table: RoutingTable, o: TranslateOptions): EnvoyR
     const cn = clusterName(route);
     if (!clusterOf.has(cn)) clusterOf.set(cn, route);
   }
-
-  const routeEntries = (e: { path: string; route: Route }): Record<string, unknown>[] => {
-    const cluster = clusterName(e.route);
-    const base = o.prependPath ? e.route.upstream.pathname : '/';
-    const action = (rewrite: string | undefined, matched: string): Record<string, unknown> => ({
-      cluster,
-      timeout: { seconds: 0 },
-      ...(o.proxyTimeoutMs !== undefined ? { idle_timeout: duration(o.proxyTimeoutMs) } : {}),
-      ...(rewrite !== undefined && rewrite !== matched ? { prefix_rewrite: rewrite } : {}),
-    });
-    if (e.path === '/') {
-      // Root key: everything; only the target path may change it.
-      return [{ name: `${e.route.path} (prefix)`, match: { prefix: '/' }, route: action(joinPath(base, '/'), '/') }];
-    }
-    const exactTo = o.includePrefix ? joinPath(base, e.path) : base;
-    const prefixTo = o.includePrefix ? joinPath(base, e.path + '/') : joinPath(base, '/');
-    return [
-      { name: `${e.route.path} (exact)`, match: { path: e.path }, route: action(exactTo, e.path) },
-      { name: `${e.route.path} (prefix)`, match: { prefix: e.path + '/' }, route: action(prefixTo, e.path + '/') },
-    ];
-  };
-
   // Named hosts first (sorted), "*" last: Envoy picks the most specific domain anyway, but a
   // stable order keeps the encoding, and so the version, deterministic.
   const hostKeys = [...vhosts.keys()].filter((k) => k !== '*').sort();
-  const virtual_hosts: Record<string, unknown>[] = [];
-  for (const k of [...hostKeys, '*']) {
+  const virtualHosts = [...hostKeys, '*'].map((k) => {
     const vh = vhosts.get(k);
     const entries = vh ? [...vh.entries].sort((a, b) => b.depth - a.depth || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)) : [];
-    virtual_hosts.push({
-      name: k === '*' ? 'default' : `host:${k}`,
-      domains: k === '*' ? ['*'] : [k, `${k}:*`],
-      routes: entries.flatMap(routeEntries),
-    });
-  }
-  const routes: Resource[] = [{ name: ROUTE_CONFIG_NAME, virtual_hosts }];
+    return { name: k === '*' ? 'default' : `host:${k}`, domains: k === '*' ? ['*'] : [k, `${k}:*`], routes: entries };
+  });
+  const sorted = new Map([...clusterOf.keys()].sort().map((n) => [n, clusterOf.get(n)!] as const));
+  return { virtualHosts, clusterOf: sorted, hostKeys, untranslatable };
+}
 
+/** The Envoy route entries (RouteConfiguration.virtual_hosts[].routes[]) for one table route. */
+export function routeEntries(e: { path: string; route: Route }, o: TranslateOptions): Record<string, unknown>[] {
+  const cluster = clusterName(e.route);
+  const base = o.prependPath ? e.route.upstream.pathname : '/';
+  const action = (rewrite: string | undefined, matched: string): Record<string, unknown> => ({
+    cluster,
+    timeout: { seconds: 0 },
+    ...(o.proxyTimeoutMs !== undefined ? { idle_timeout: duration(o.proxyTimeoutMs) } : {}),
+    ...(rewrite !== undefined && rewrite !== matched ? { prefix_rewrite: rewrite } : {}),
+  });
+  if (e.path === '/') {
+    // Root key: everything; only the target path may change it.
+    return [{ name: `${e.route.path} (prefix)`, match: { prefix: '/' }, route: action(joinPath(base, '/'), '/') }];
+  }
+  const exactTo = o.includePrefix ? joinPath(base, e.path) : base;
+  const prefixTo = o.includePrefix ? joinPath(base, e.path + '/') : joinPath(base, '/');
+  return [
+    { name: `${e.route.path} (exact)`, match: { path: e.path }, route: action(exactTo, e.path) },
+    { name: `${e.route.path} (prefix)`, match: { prefix: e.path + '/' }, route: action(prefixTo, e.path + '/') },
+  ];
+}
+
+export function translateTable(table: RoutingTable, o: TranslateOptions): EnvoyResources {
+  const plan = planTable(table, o);
+  const routes: Resource[] = [
+    {
+      name: ROUTE_CONFIG_NAME,
+      virtual_hosts: plan.virtualHosts.map((vh) => ({ name: vh.name, domains: vh.domains, routes: vh.routes.flatMap((e) => routeEntries(e, o)) })),
+    },
+  ];
+  const { clusters, endpoints } = clusterResources(plan, o);
+  return { clusters, endpoints, listeners: listenerResources(plan, o), routes, untranslatable: plan.untranslatable };
+}
+
+/** Cluster (and, for IP targets, ClusterLoadAssignment) for one cluster name. */
+export function clusterFor(name: string, route: Route, o: TranslateOptions): { cluster: Resource; endpoint: Resource | undefined } {
+  const u = route.upstream;
+  const ip = isIP(u.hostname) !== 0;
+  const lbEndpoints = [{ endpoint: { address: { socket_address: { address: u.hostname, port_value: u.port } } }, load_balancing_weight: { value: 1 } }];
+  const assignment = { cluster_name: name, endpoints: [{ locality: {}, load_balancing_weight: { value: 1 }, lb_endpoints: lbEndpoints }] };
+  const cluster: Record<string, unknown> = {
+    name,
+    connect_timeout: { seconds: 5 },
+    lb_policy: 'ROUND_ROBIN',
+    ...(ip
+      ? { type: 'EDS', eds_cluster_config: { eds_config: ADS_SOURCE } }
+      : { type: 'LOGICAL_DNS', dns_lookup_family: 'V4_PREFERRED', load_assignment: assignment }),
+  };
+  if (u.protocol === 'https:') {
+    cluster.transport_socket = {
+      name: 'envoy.transport_sockets.tls',
+      typed_config: ANY('envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', {
+        ...(ip ? {} : { sni: u.hostname }),
+        common_tls_context: { validation_context: { trusted_ca: { filename: o.upstreamCaFile } } },
+      }),
+    };
+  }
+  return { cluster, endpoint: ip ? assignment : undefined };
+}
+
+function clusterResources(plan: RoutePlan, o: TranslateOptions): { clusters: Resource[]; endpoints: Resource[] } {
   const clusters: Resource[] = [];
   const endpoints: Resource[] = [];
-  for (const name of [...clusterOf.keys()].sort()) {
-    const u = clusterOf.get(name)!.upstream;
-    const ip = isIP(u.hostname) !== 0;
-    const lbEndpoints = [{ endpoint: { address: { socket_address: { address: u.hostname, port_value: u.port } } }, load_balancing_weight: { value: 1 } }];
-    const assignment = { cluster_name: name, endpoints: [{ locality: {}, load_balancing_weight: { value: 1 }, lb_endpoints: lbEndpoints }] };
-    const cluster: Record<string, unknown> = {
-      name,
-      connect_timeout: { seconds: 5 },
-      lb_policy: 'ROUND_ROBIN',
-      ...(ip
-        ? { type: 'EDS', eds_cluster_config: { eds_config: ADS_SOURCE } }
-        : { type: 'LOGICAL_DNS', dns_lookup_family: 'V4_PREFERRED', load_assignment: assignment }),
-    };
-    if (u.protocol === 'https:') {
-      cluster.transport_socket = {
-        name: 'envoy.transport_sockets.tls',
-        typed_config: ANY('envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', {
-          ...(ip ? {} : { sni: u.hostname }),
-          common_tls_context: { validation_context: { trusted_ca: { filename: o.upstreamCaFile } } },
-        }),
-      };
-    }
-    clusters.push(cluster);
-    if (ip) endpoints.push(assignment);
+  for (const [name, route] of plan.clusterOf) {
+    const r = clusterFor(name, route, o);
+    clusters.push(r.cluster);
+    if (r.endpoint) endpoints.push(r.endpoint);
   }
+  return { clusters, endpoints };
+}
 
+export function listenerResources(plan: Pick<RoutePlan, 'hostKeys'>, o: TranslateOptions): Resource[] {
   const router = { name: 'envoy.filters.http.router', typed_config: ANY('envoy.extensions.filters.http.router.v3.Router', {}) };
   const rds = { rds: { route_config_name: ROUTE_CONFIG_NAME, config_source: ADS_SOURCE } };
   const listeners: Resource[] = [
@@ -245,12 +273,12 @@ export function translateTable(table: RoutingTable, o: TranslateOptions): EnvoyR
     },
   ];
   const apiNames = new Set(o.grpcListenerNames);
-  for (const k of hostKeys) apiNames.add(k);
+  for (const k of plan.hostKeys) apiNames.add(k);
   for (const name of [...apiNames].sort()) {
     listeners.push({
       name,
       api_listener: { api_listener: ANY(HCM_TYPE, { stat_prefix: 'switchyard_grpc', ...rds, http_filters: [router] }) },
     });
   }
-  return { clusters, endpoints, listeners, routes, untranslatable };
+  return listeners;
 }
