@@ -97,32 +97,37 @@ test('etcd: a watch resumed past compacted history resyncs the whole table', { t
     replicaId: 'r',
   });
   await s.start();
-  t.after(() => s.close()); // also when an assertion fails: an open client would hang the file
-  await s.put('/a', { target: 'http://127.0.0.1:1' });
-  const events: WatchEvent[] = [];
-  s.watch((await s.snapshot()).revision, (e) => events.push(e));
-  // Our only endpoint goes away; meanwhile the table changes and history is compacted.
-  await cluster.stop(m0, 'SIGKILL');
-  const raw = new Etcd3({ hosts: `http://127.0.0.1:${m1.clientPort}` });
-  await raw.put('/compact/routes/b').value(JSON.stringify({ target: 'http://127.0.0.1:2' }));
-  await raw.delete().key('/compact/routes/a');
-  const rev = Number((await raw.put('/compact/routes/c').value(JSON.stringify({ target: 'http://127.0.0.1:3' })).exec()).header.revision);
-  await raw.kv.compact({ revision: String(rev), physical: true });
-  raw.close();
-  await cluster.start(m0);
-  await waitFor(async () => {
-    const keys = [...(await s.snapshot()).routes.keys()].sort().join(',');
-    return keys === '/b,/c';
-  }, 60_000, 'table resynced to /b,/c');
-  if (events.some((e) => e.type === 'reset')) {
-    // The usual path: the resumed watch hits compacted history; the store reloads and says so.
-    assert.ok(logs.some((l) => /etcd resynced/.test(l)), logs.join('\n'));
-    t.diagnostic('watch hit compacted history: full resync');
-  } else {
-    // A race seen once in CI-like runs: the restarted member served the resumed watch before it
-    // applied the compaction, so the missed changes arrived as events. Still consistent:
-    const seen = events.flatMap((e) => (e.type === 'changes' ? e.changes.map((c) => `${c.type} ${c.path}`) : []));
-    assert.ok(seen.includes('delete /a') && seen.includes('put /b') && seen.includes('put /c'), seen.join(', '));
-    t.diagnostic('watch resumed before the compaction applied: changes replayed as events');
+  try {
+    await s.put('/a', { target: 'http://127.0.0.1:1' });
+    const events: WatchEvent[] = [];
+    s.watch((await s.snapshot()).revision, (e) => events.push(e));
+    // Our only endpoint goes away; meanwhile the table changes and history is compacted.
+    await cluster.stop(m0, 'SIGKILL');
+    const raw = new Etcd3({ hosts: `http://127.0.0.1:${m1.clientPort}` });
+    await raw.put('/compact/routes/b').value(JSON.stringify({ target: 'http://127.0.0.1:2' }));
+    await raw.delete().key('/compact/routes/a');
+    const rev = Number((await raw.put('/compact/routes/c').value(JSON.stringify({ target: 'http://127.0.0.1:3' })).exec()).header.revision);
+    await raw.kv.compact({ revision: String(rev), physical: true });
+    raw.close();
+    await cluster.start(m0);
+    await waitFor(async () => {
+      const keys = [...(await s.snapshot()).routes.keys()].sort().join(',');
+      return keys === '/b,/c';
+    }, 60_000, 'table resynced to /b,/c');
+    if (events.some((e) => e.type === 'reset')) {
+      // The usual path: the resumed watch hits compacted history; the store reloads and says so.
+      assert.ok(logs.some((l) => /etcd resynced/.test(l)), logs.join('\n'));
+      t.diagnostic('watch hit compacted history: full resync');
+    } else {
+      // A race seen once in CI-like runs: the restarted member served the resumed watch before it
+      // applied the compaction, so the missed changes arrived as events. Still consistent:
+      const seen = events.flatMap((e) => (e.type === 'changes' ? e.changes.map((c) => `${c.type} ${c.path}`) : []));
+      assert.ok(seen.includes('delete /a') && seen.includes('put /b') && seen.includes('put /c'), seen.join(', '));
+      t.diagnostic('watch resumed before the compaction applied: changes replayed as events');
+    }
+  } finally {
+    // Also when an assertion fails (an open client would hang the file), and while etcd still runs:
+    // t.after hooks stop etcd first, and closing against a dead cluster waits on its lease.
+    await s.close();
   }
 });
