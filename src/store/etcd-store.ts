@@ -119,8 +119,12 @@ export class EtcdStore extends MirroredStore implements RouteStore {
   async close(): Promise<void> {
     this.#closed = true;
     this.state.clearListeners();
-    await this.#watcher?.cancel().catch(() => {});
-    await this.#lease?.revoke().catch(() => {});
+    // Bounded: with etcd unreachable, cancelling the watch stream or revoking the lease can wait
+    // forever, and a SIGTERM must still end the process (the lease then expires on its own).
+    const bounded = (p: Promise<unknown> | undefined): Promise<unknown> =>
+      p ? Promise.race([p.catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]) : Promise.resolve();
+    await bounded(this.#watcher?.cancel());
+    await bounded(this.#lease?.revoke());
     this.#client.close();
   }
 

@@ -131,3 +131,17 @@ test('etcd: a watch resumed past compacted history resyncs the whole table', { t
     await s.close();
   }
 });
+
+test('etcd: close() ends promptly when etcd is gone (a SIGTERM during an outage still exits)', { timeout: 60_000 }, async (t) => {
+  const cluster = await startEtcd(t, 1);
+  const s = createEtcdStore({ endpoints: cluster.endpoints.split(','), prefix: '/gone/', log: silent, replicaId: 'g' });
+  await s.start();
+  await s.put('/a', { target: 'http://127.0.0.1:1' });
+  s.watch((await s.snapshot()).revision, () => {});
+  s.reportApplied?.((await s.snapshot()).revision); // registers this replica on a lease
+  await new Promise((r) => setTimeout(r, 300));
+  await cluster.stop(cluster.members[0]!, 'SIGKILL');
+  const t0 = Date.now();
+  await s.close();
+  assert.ok(Date.now() - t0 < 8000, `close took ${Date.now() - t0} ms`);
+});
