@@ -11,6 +11,23 @@ import { EMPTY_TRIE, trieBuild, trieGet, trieMatch, trieRemove, trieSet, trieVal
 /** What the API stores for a route: `target` plus any extra keys the client posted. */
 export type RouteData = Readonly<Record<string, unknown>> & { readonly target: string };
 
+// Parsed targets shared between routes with the same target string (JupyterHub tables are many
+// routes to few targets, and Upstream objects are frozen): 100k routes to one target hold one
+// Upstream instead of 100k. Bounded: cleared when it reaches MAX_CACHED distinct targets.
+const MAX_CACHED = 50_000;
+const upstreams = new Map<string, Upstream>();
+
+function upstreamOf(target: unknown): Upstream {
+  if (typeof target === 'string') {
+    const hit = upstreams.get(target);
+    if (hit) return hit;
+  }
+  const u = parseTarget(target);
+  if (upstreams.size >= MAX_CACHED) upstreams.clear();
+  upstreams.set(u.target, u);
+  return u;
+}
+
 export interface Route {
   /** Canonical key, as the API shows it (decoded, no trailing slash). */
   readonly path: string;
@@ -67,7 +84,7 @@ export class RoutingTable {
     for (const [path, data] of routes) {
       let upstream: Upstream;
       try {
-        upstream = parseTarget(data.target);
+        upstream = upstreamOf(data.target);
       } catch (e) {
         onInvalid?.({ path, reason: e instanceof Error ? e.message : String(e) });
         continue;
@@ -105,7 +122,7 @@ export class RoutingTable {
       }
       let upstream: Upstream;
       try {
-        upstream = parseTarget(ch.data.target);
+        upstream = upstreamOf(ch.data.target);
       } catch (e) {
         onInvalid?.({ path: ch.path, reason: e instanceof Error ? e.message : String(e) });
         continue;
