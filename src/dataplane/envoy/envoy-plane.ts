@@ -7,7 +7,7 @@ import type { Config, XdsConfig } from '../../config/config.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { RoutingTable } from '../../routing/table.js';
-import { TYPE, type TypeUrl } from './protos.js';
+import { SHORT } from './protos.js';
 import { createSnapshotBuilder, type Snapshot } from './snapshot.js';
 import type { TranslateOptions } from './translate.js';
 import { createXdsServer, type XdsServer } from './xds-server.js';
@@ -20,7 +20,6 @@ export interface EnvoyPlane {
   port(): number | undefined;
 }
 
-const SHORT: Record<TypeUrl, string> = { [TYPE.cluster]: 'cds', [TYPE.endpoint]: 'eds', [TYPE.listener]: 'lds', [TYPE.route]: 'rds' };
 
 export function translateOptions(config: Pick<Config, 'prependPath' | 'includePrefix' | 'hostRouting' | 'proxyTimeout' | 'timeout'>, x: XdsConfig): TranslateOptions {
   return {

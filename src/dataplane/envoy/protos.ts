@@ -20,6 +20,8 @@ export const TYPE = {
 } as const;
 export type TypeUrl = (typeof TYPE)[keyof typeof TYPE];
 export const PUSH_ORDER: readonly TypeUrl[] = [TYPE.cluster, TYPE.endpoint, TYPE.listener, TYPE.route];
+/** Short names used in logs, metrics labels and status. */
+export const SHORT: Record<TypeUrl, string> = { [TYPE.cluster]: 'cds', [TYPE.endpoint]: 'eds', [TYPE.listener]: 'lds', [TYPE.route]: 'rds' };
 
 const FILES = [
   'envoy/service/discovery/v3/ads.proto',

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import protobuf from 'protobufjs';
 import type { Route, RoutingTable } from '../../routing/table.js';
-import { PUSH_ORDER, TYPE, messageType, toAny, type TypeUrl } from './protos.js';
+import { TYPE, messageType, toAny, type TypeUrl } from './protos.js';
 import {
   ROUTE_CONFIG_NAME,
   clusterFor,
@@ -134,4 +134,3 @@ export function buildSnapshot(res: EnvoyResources, tableVersion: number): Snapsh
   };
 }
 
-export { PUSH_ORDER };

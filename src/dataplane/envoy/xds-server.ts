@@ -18,7 +18,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../observability/logger.js';
-import { PUSH_ORDER, TO_OBJECT, TYPE, messageType, type TypeUrl } from './protos.js';
+import { PUSH_ORDER, SHORT, TO_OBJECT, TYPE, messageType, type TypeUrl } from './protos.js';
 import type { EncodedResource, Snapshot } from './snapshot.js';
 
 export interface XdsMetricsSink {
@@ -95,7 +95,6 @@ interface DiscoveryRequest {
   error_detail?: { code?: number; message?: string };
 }
 
-const SHORT: Record<TypeUrl, string> = { [TYPE.cluster]: 'cds', [TYPE.endpoint]: 'eds', [TYPE.listener]: 'lds', [TYPE.route]: 'rds' };
 const WILDCARD_TYPES = new Set<string>([TYPE.cluster, TYPE.listener]);
 
 export function createXdsServer(o: XdsServerOptions): XdsServer {
