@@ -16,6 +16,9 @@ import type { RouteStore } from './store/route-store.js';
 import type { AddressInfo } from 'node:net';
 import type { EnvoyPlane } from './dataplane/envoy/envoy-plane.js';
 import { hostname } from 'node:os';
+import { createDashboard, type Dashboard } from './api/dashboard.js';
+import { RouteStatsAggregate, RouteStatsRecorder, renderRouteMetrics } from './observability/route-stats.js';
+import { createAccessLog } from './observability/access-log.js';
 
 export interface App {
   start(): Promise<void>;
@@ -38,6 +41,8 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
     onInvalid: () => metrics.invalidRoutes.inc(),
   });
   const activity = createActivityTracker({ store, intervalMs: config.activityFlushInterval, log });
+  // Per-route figures (dashboard, --metrics-route-labels): recorded by each data plane, summed here.
+  const routeStats = new RouteStatsAggregate();
   // The data plane: the proxy in this process, or --workers N processes fed by a pool.
   const pool =
     config.workers > 1
@@ -47,8 +52,12 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
           listen: config.proxyListen,
           current: () => watcher.current(),
           onActivity: (path, at) => activity.recordAt(path, at),
+          onRouteStats: (entries) => routeStats.add(entries),
         })
       : undefined;
+  const localStats = pool ? undefined : new RouteStatsRecorder();
+  const accessLog =
+    config.accessLog && !pool ? createAccessLog({ ...config.accessLog, onError: (e) => log.error(`access log: ${e.message}`) }) : undefined;
   const proxy = pool
     ? undefined
     : createProxyDataPlane({
@@ -57,12 +66,54 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
         recordActivity: (path) => activity.record(path),
         metrics,
         log,
+        ...(localStats ? { routeStats: localStats } : {}),
+        ...(accessLog ? { accessLog } : {}),
       });
   // The xDS control plane (--xds-port): loaded on start, only when asked for (gRPC + Envoy protos).
   let envoy: EnvoyPlane | undefined;
+  const dashboard: Dashboard | undefined = config.dashboard
+    ? createDashboard({
+        authToken: config.authToken,
+        secureCookie: config.apiSsl !== undefined,
+        store,
+        watcher,
+        activity,
+        stats: routeStats,
+        xdsStatus: config.xds ? () => envoy?.status() ?? { starting: true } : undefined,
+        log,
+        processInfo: () => {
+          if (!pool) return { workers: [], connections: metrics.stats.activeConnections, websockets: metrics.stats.activeWebsockets };
+          const workers = pool.workers();
+          let connections = 0;
+          let websockets = 0;
+          for (const w of workers) {
+            connections += w.vitals?.connections ?? 0;
+            websockets += w.vitals?.websockets ?? 0;
+          }
+          return { workers, connections, websockets };
+        },
+      })
+    : undefined;
+  // One loop turns recorded per-route deltas into live figures and feeds the dashboard.
+  let statsTimer: NodeJS.Timeout | undefined;
+  let statsAt = performance.now();
+  let prunedAt = -1;
+  const statsTick = (): void => {
+    if (localStats) routeStats.add(localStats.take());
+    const now = performance.now();
+    const changed = routeStats.tick((now - statsAt) / 1000);
+    statsAt = now;
+    const table = watcher.current();
+    if (table.version !== prunedAt) {
+      prunedAt = table.version;
+      routeStats.prune((p) => table.get(p) !== undefined);
+    }
+    dashboard?.tick(changed);
+  };
   const api = createApiServer({
     config,
     ...(config.xds ? { xdsStatus: () => envoy?.status() ?? { starting: true } } : {}),
+    ...(dashboard ? { dashboard } : {}),
     store,
     watcher,
     activity,
@@ -80,7 +131,13 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
         return { contentType: merged.contentType, body: await merged.metrics() };
       }
     : () => metrics.render();
-  const metricsServer = config.metricsListen ? createMetricsServer({ config, render, log }) : undefined;
+  const renderAll = config.metricsRouteLabels
+    ? async () => {
+        const r = await render();
+        return { contentType: r.contentType, body: r.body + renderRouteMetrics(routeStats.totals) };
+      }
+    : render;
+  const metricsServer = config.metricsListen ? createMetricsServer({ config, render: renderAll, log }) : undefined;
   const redirect =
     config.redirectPort !== undefined && config.proxyListen.kind === 'tcp'
       ? createRedirectServer({
@@ -118,8 +175,11 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
         store.reportApplied?.(table.version);
         metrics.tableSize.set(table.size);
         metrics.tableVersion.set(table.version);
+        dashboard?.onTable(update);
       });
       activity.start();
+      statsTimer = setInterval(statsTick, config.dashboardIntervalMs);
+      statsTimer.unref();
       if (config.xds) {
         const { createEnvoyPlane } = await import('./dataplane/envoy/envoy-plane.js');
         envoy = createEnvoyPlane({
@@ -146,6 +206,8 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
     },
     async close() {
       const drain = config.drainTimeout;
+      if (statsTimer) clearInterval(statsTimer);
+      dashboard?.close();
       await Promise.allSettled([
         (proxy ?? pool)!.close(drain),
         api.close(Math.min(drain, 2000)),
@@ -153,6 +215,7 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
         redirect?.close(),
         envoy?.close(),
       ]);
+      await accessLog?.close();
       if (started) await activity.close();
       await watcher.close();
       await store.close();

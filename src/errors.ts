@@ -25,6 +25,8 @@ export const ErrorCode = {
   QUERY_INVALID: 'SWY_QUERY_INVALID',
   /** Missing or wrong API token. */
   AUTH_FAILED: 'SWY_AUTH_FAILED',
+  /** No valid dashboard session or token (log in first); a failed dashboard login. */
+  UNAUTHENTICATED: 'SWY_UNAUTHENTICATED',
   /** The path exists but not for this method. */
   METHOD_NOT_ALLOWED: 'SWY_METHOD_NOT_ALLOWED',
   /** No such API resource. */

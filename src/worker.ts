@@ -7,6 +7,8 @@ import type { ToPrimary, ToWorker } from './dataplane/proxy/worker-protocol.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { RoutingTable } from './routing/table.js';
+import { RouteStatsRecorder } from './observability/route-stats.js';
+import { createAccessLog } from './observability/access-log.js';
 
 const ACTIVITY_FLUSH_MS = 200;
 
@@ -17,13 +19,29 @@ export function runWorker(config: Config, log: Logger): void {
   const metrics = createMetrics();
   let table = RoutingTable.empty({ hostRouting: config.hostRouting });
   let pending = new Map<string, number>();
+  const routeStats = new RouteStatsRecorder();
+  // Each worker appends to the access log itself (whole lines, O_APPEND: see access-log.ts).
+  const accessLog = config.accessLog
+    ? createAccessLog({ ...config.accessLog, onError: (e) => log.error(`access log: ${e.message}`) })
+    : undefined;
   const proxy = createProxyDataPlane({
     config,
     initialTable: table,
     recordActivity: (path) => pending.set(path, Date.now()),
     metrics,
     log,
+    routeStats,
+    ...(accessLog ? { accessLog } : {}),
   });
+  const statsTimer = setInterval(() => {
+    const m = process.memoryUsage();
+    send({
+      t: 'stats',
+      routes: routeStats.take(),
+      proc: { pid: process.pid, rss: m.rss, heapUsed: m.heapUsed, connections: metrics.stats.activeConnections, websockets: metrics.stats.activeWebsockets },
+    });
+  }, Math.max(config.dashboardIntervalMs, 50));
+  statsTimer.unref();
   const flush = setInterval(() => {
     if (pending.size === 0) return;
     const entries = [...pending];
@@ -47,8 +65,10 @@ export function runWorker(config: Config, log: Logger): void {
         return;
       case 'drain':
         clearInterval(flush);
-        void proxy.close(msg.ms).then(() => {
+        clearInterval(statsTimer);
+        void proxy.close(msg.ms).then(async () => {
           if (pending.size > 0) send({ t: 'activity', entries: [...pending] });
+          await accessLog?.close();
           process.disconnect();
           process.exit(0);
         });

@@ -22,6 +22,7 @@ import { parseTarget } from '../routing/target.js';
 import type { RouteStore } from '../store/route-store.js';
 import { sendError } from './http-errors.js';
 import { closeServer, listenOn } from '../net.js';
+import type { Dashboard } from './dashboard.js';
 
 export interface ApiServerOptions {
   readonly config: Pick<Config, 'apiListen' | 'apiSsl' | 'authToken' | 'hostRouting' | 'apiMaxBody'>;
@@ -39,6 +40,8 @@ export interface ApiServerOptions {
   readonly liveTimeoutMs?: number;
   /** The xDS control plane's state (GET /api/xds), when --xds-port is set. */
   readonly xdsStatus?: () => unknown;
+  /** Serves /dashboard/ (api/dashboard.ts) unless --no-dashboard. */
+  readonly dashboard?: Dashboard;
 }
 
 export interface ApiServer {
@@ -179,11 +182,13 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     for (const [k, v] of Object.entries(posted)) if (k !== 'last_activity') data[k] = v;
     if (config.hostRouting && path !== '/') data.host = path.split('/')[1];
     log.info(`Adding route ${path} -> ${posted.target as string}`);
+    const t0 = performance.now();
     const revision = await store.put(path, data as RouteData);
     activity.record(path);
     if (!(await waitLive(revision, liveTimeout))) {
       throw new SwitchyardError(ErrorCode.STORE_TIMEOUT, `route stored but not live within ${liveTimeout} ms`);
     }
+    metrics.routePropagation.observe((performance.now() - t0) / 1000);
     await waitForAllReplicas(req, url, revision);
     metrics.routeChanges.inc({ type: 'put' });
     log.info(`Route added ${path} -> ${posted.target as string}`);
@@ -194,12 +199,14 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
   async function deleteRoute(req: IncomingMessage, res: ServerResponse, rawPath: string | undefined, url: URL): Promise<void> {
     requireAuth(req);
     const path = validateRoutePath(decodeApiPath(rawPath ?? '/'));
+    const t0 = performance.now();
     const revision = await store.delete(path);
     if (revision === null) throw new SwitchyardError(ErrorCode.ROUTE_NOT_FOUND, 'Not Found');
     log.info(`Removing route ${path}`);
     if (!(await waitLive(revision, liveTimeout))) {
       throw new SwitchyardError(ErrorCode.STORE_TIMEOUT, `route deleted but not applied within ${liveTimeout} ms`);
     }
+    metrics.routePropagation.observe((performance.now() - t0) / 1000);
     await waitForAllReplicas(req, url, revision);
     metrics.routeChanges.inc({ type: 'delete' });
     res.writeHead(204);
@@ -212,6 +219,9 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
       url = new URL(req.url ?? '/', 'http://api.invalid');
     } catch {
       throw new SwitchyardError(ErrorCode.NOT_FOUND, 'Not Found');
+    }
+    if (opts.dashboard && (url.pathname === '/dashboard' || url.pathname.startsWith('/dashboard/'))) {
+      return opts.dashboard.handle(req, res, url);
     }
     if (url.pathname === '/api/health') {
       if (req.method !== 'GET') throw new SwitchyardError(ErrorCode.METHOD_NOT_ALLOWED, 'Method not supported');

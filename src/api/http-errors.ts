@@ -14,6 +14,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   [ErrorCode.BODY_TOO_LARGE]: 413,
   [ErrorCode.QUERY_INVALID]: 400,
   [ErrorCode.AUTH_FAILED]: 403,
+  [ErrorCode.UNAUTHENTICATED]: 401,
   [ErrorCode.METHOD_NOT_ALLOWED]: 405,
   [ErrorCode.NOT_FOUND]: 404,
   [ErrorCode.STORE_UNAVAILABLE]: 503,

@@ -76,6 +76,13 @@ export interface Config {
   readonly apiMaxBody: number;
   /** The xDS control plane (--xds-port); undefined when off. */
   readonly xds: XdsConfig | undefined;
+  /** --access-log: destination ('-' = stdout, else a file) and format; undefined when off. */
+  readonly accessLog: { readonly dest: string; readonly format: 'json' | 'combined' } | undefined;
+  /** --metrics-route-labels: per-route Prometheus series. */
+  readonly metricsRouteLabels: boolean;
+  /** The dashboard on the API server (/dashboard/), and how often its live figures update. */
+  readonly dashboard: boolean;
+  readonly dashboardIntervalMs: number;
   /** Options of `switchyard envoy-bootstrap` (paths are on the Envoy host, not read here). */
   readonly envoyBootstrap: EnvoyBootstrapConfig;
 }
@@ -329,6 +336,14 @@ export function buildConfig(args: ParsedArgs, env: NodeJS.ProcessEnv): Config {
   };
 
   const protocolRewrite = str('protocol-rewrite');
+  const accessFormat = str('access-log-format') ?? 'json';
+  if (accessFormat !== 'json' && accessFormat !== 'combined') {
+    throw invalid(`--access-log-format must be json or combined, got '${accessFormat}'`);
+  }
+  if (has('access-log-format') && !has('access-log')) throw invalid('--access-log-format needs --access-log <dest>');
+  if (has('access-log') && str('access-log')!.trim() === '') throw invalid('--access-log needs a destination: "-" (stdout) or a file path');
+  const dashboardInterval = positive('dashboard-interval', int('dashboard-interval')) ?? 1000;
+  if (dashboardInterval < 10 || dashboardInterval > 60_000) throw invalid(`--dashboard-interval must be 10..60000 ms, got ${dashboardInterval}`);
   const config: Config = {
     proxyListen,
     apiListen,
@@ -365,6 +380,10 @@ export function buildConfig(args: ParsedArgs, env: NodeJS.ProcessEnv): Config {
     apiMaxBody: Math.max(1024, positive('api-max-body', int('api-max-body')) ?? 1 << 20),
     xds,
     envoyBootstrap,
+    accessLog: has('access-log') ? { dest: str('access-log')!, format: accessFormat } : undefined,
+    metricsRouteLabels: bool('metrics-route-labels'),
+    dashboard: negated('dashboard'),
+    dashboardIntervalMs: dashboardInterval,
   };
   return deepFreeze(config);
 }

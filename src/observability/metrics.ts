@@ -40,6 +40,8 @@ export interface Metrics {
   readonly xdsClients: Gauge;
   readonly xdsUntranslatable: Gauge;
   readonly xdsSnapshots: Counter;
+  /** API route write started -> live on every data plane of this replica (store sync lag as seen by writers). */
+  readonly routePropagation: Histogram;
   /** Where the store gauges read from (set once by the composition root). */
   setStoreHealth(fn: () => { connected: boolean; revision: number }): void;
   render(): Promise<{ contentType: string; body: string }>;
@@ -152,6 +154,13 @@ export function createMetrics(): Metrics {
   });
   const xdsSnapshots = new Counter({ name: 'switchyard_xds_snapshots_total', help: 'xDS snapshots built from routing table versions', registers: [registry] });
 
+  const routePropagation = new Histogram({
+    name: 'switchyard_route_propagation_seconds',
+    help: 'Time from a REST API route write (POST/DELETE) reaching the store to it being live on every data plane of this replica',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers: [registry],
+  });
+
   let storeHealth: (() => { connected: boolean; revision: number }) | undefined;
   new Gauge({
     name: 'switchyard_store_connected',
@@ -189,6 +198,7 @@ export function createMetrics(): Metrics {
     xdsClients,
     xdsUntranslatable,
     xdsSnapshots,
+    routePropagation,
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };
     },

@@ -13,8 +13,10 @@ import type { Duplex } from 'node:stream';
 import type { Config } from '../../config/config.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
+import type { AccessLog } from '../../observability/access-log.js';
+import type { RouteStatsRecorder } from '../../observability/route-stats.js';
 import { hostKey, parseRequestPath } from '../../routing/request-path.js';
-import type { RoutingTable } from '../../routing/table.js';
+import type { Route, RoutingTable } from '../../routing/table.js';
 import { createErrorPages } from './error-pages.js';
 import { createForwarder } from './forward.js';
 import { createUpstreamAgents } from './upstream-agents.js';
@@ -48,6 +50,10 @@ export interface ProxyDataPlaneOptions {
   readonly recordActivity: (path: string) => void;
   readonly metrics: Metrics;
   readonly log: Logger;
+  /** Per-route request counts and latency (dashboard, --metrics-route-labels). */
+  readonly routeStats?: RouteStatsRecorder;
+  /** --access-log: one entry per request and websocket. */
+  readonly accessLog?: AccessLog;
 }
 
 export interface ProxyDataPlane {
@@ -109,16 +115,52 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
     return hostRouting ? [hostKey(req.headers.host), ...segments] : segments;
   }
 
+  const routeStats = opts.routeStats;
+  const accessLog = opts.accessLog;
+
+  function logAccess(req: IncomingMessage, status: number, bytes: number, startedAt: number, ms: number, route: Route | undefined, kind: 'web' | 'ws'): void {
+    accessLog!.log({
+      start: startedAt,
+      remote: req.socket.remoteAddress,
+      method: req.method ?? '',
+      url: req.url ?? '',
+      httpVersion: req.httpVersion,
+      host: req.headers.host,
+      status,
+      bytes,
+      durationMs: ms,
+      route: route?.path,
+      upstream: route?.upstream.target,
+      kind,
+      userAgent: req.headers['user-agent'],
+      referer: req.headers.referer,
+    });
+  }
+
   function onRequest(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
-    let routePath: string | undefined;
+    let route: Route | undefined;
     // One listener per request: counters, latency, and activity for successful proxied responses.
     res.once('finish', () => {
       const status = res.statusCode;
       stats.countResponse(0, status);
-      webDuration.observe((performance.now() - started) / 1000);
-      if (routePath !== undefined && status < 300) opts.recordActivity(routePath);
+      const seconds = (performance.now() - started) / 1000;
+      webDuration.observe(seconds);
+      if (route !== undefined) {
+        if (status < 300) opts.recordActivity(route.path);
+        routeStats?.record(route.path, status, seconds, Date.now());
+      }
     });
+    if (accessLog !== undefined) {
+      // 'close' follows 'finish', and also comes alone when the client left first (logged as 499).
+      const startedAt = Date.now();
+      const sock = req.socket;
+      const written0 = sock.bytesWritten;
+      res.once('close', () => {
+        const status = res.writableFinished ? res.statusCode : 499;
+        logAccess(req, status, sock.bytesWritten - written0, startedAt, performance.now() - started, route, 'web');
+      });
+    }
     const url = req.url ?? '/';
     if (url === HEALTHZ) {
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -133,13 +175,12 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
         res.end('Bad Request: malformed request path');
         return;
       }
-      const route = table.match(segmentsFor(req, rp.segments));
+      route = table.match(segmentsFor(req, rp.segments));
       if (route === undefined) {
         log.warn(`404 ${req.method} ${rp.path}`);
         errors.web(req, res, 404);
         return;
       }
-      routePath = route.path;
       forward(req, res, route, rp);
     } catch (e) {
       log.error(`500 ${req.method} ${url.split('?', 1)[0]} internal error`, { err: e, stack: (e as Error).stack });
@@ -149,26 +190,45 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
 
   function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const started = performance.now();
+    const startedAt = Date.now();
+    let route: Route | undefined;
     socket.on('error', () => socket.destroy());
+    // Every websocket ends here once: its status is known (101, or the refusal), counted, logged.
+    let reported = false;
+    const result = (status: number): void => {
+      if (reported) return;
+      reported = true;
+      stats.countResponse(1, status);
+      const seconds = (performance.now() - started) / 1000;
+      if (route !== undefined) routeStats?.record(route.path, status, seconds, Date.now());
+      if (status === 101) wsDuration.observe(seconds);
+      if (accessLog !== undefined) {
+        const sock = socket as Socket;
+        const written0 = sock.bytesWritten ?? 0;
+        const done = (): void => logAccess(req, status, (sock.bytesWritten ?? 0) - written0, startedAt, performance.now() - started, route, 'ws');
+        // A tunnel is logged when it closes (its duration and bytes); a refusal right away.
+        if (status === 101 && !socket.destroyed) socket.once('close', done);
+        else done();
+      }
+    };
     try {
       const rp = parseRequestPath(req.url ?? '/');
       if (rp === null) {
         stats.badRequests++;
-        stats.countResponse(1, 400);
+        result(400);
         errors.ws(socket, 400);
         return;
       }
-      const route = table.match(segmentsFor(req, rp.segments));
+      route = table.match(segmentsFor(req, rp.segments));
       if (route === undefined) {
-        stats.countResponse(1, 404);
+        result(404);
         log.warn(`404 ${req.method} ${rp.path} (websocket)`);
         errors.ws(socket, 404);
         return;
       }
-      tunnel(req, socket, head, route, rp);
-      wsDuration.observe((performance.now() - started) / 1000);
+      tunnel(req, socket, head, route, rp, result);
     } catch (e) {
-      stats.countResponse(1, 500);
+      result(500);
       log.error(`500 ${req.method} ${(req.url ?? '').split('?', 1)[0]} internal error (websocket)`, {
         err: e,
         stack: (e as Error).stack,

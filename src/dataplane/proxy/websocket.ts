@@ -40,7 +40,8 @@ function headBlock(statusLine: string, raw: readonly string[]): string {
 }
 
 export function createTunneler(o: TunnelOptions) {
-  return function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, route: Route, rp: RequestPath): void {
+  /** `result(status)` is called once, with 101 when the tunnel is up or the status the client got. */
+  return function tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, route: Route, rp: RequestPath, result: (status: number) => void): void {
     const up = route.upstream;
     const isHttps = up.protocol === 'https:';
     const headers = upstreamRequestHeaders(req, up, o.headers, true);
@@ -84,7 +85,7 @@ export function createTunneler(o: TunnelOptions) {
       if (done) return;
       done = true;
       o.stats.countUpstreamError(e.code ?? 'EUNKNOWN');
-      o.stats.countResponse(1, 503);
+      result(503);
       o.log.error(`503 ${req.method} ${(req.url ?? '').split('?', 1)[0]} ${e.message}`, {
         route: route.path,
         target: up.target,
@@ -102,7 +103,7 @@ export function createTunneler(o: TunnelOptions) {
       }
       done = true;
       const status = ures.statusCode ?? 502;
-      o.stats.countResponse(1, status);
+      result(status);
       socket.write(headBlock(`HTTP/1.1 ${status} ${ures.statusMessage ?? ''}`, ures.rawHeaders));
       ures.pipe(socket);
       ures.on('error', () => socket.destroy());
@@ -117,7 +118,6 @@ export function createTunneler(o: TunnelOptions) {
       preq.setTimeout(0);
       socket.removeListener('close', clientGone);
       socket.removeListener('error', clientGone);
-      o.stats.countResponse(1, 101);
       o.stats.activeWebsockets++;
       o.recordActivity(route.path);
       usocket.setNoDelay(true);
@@ -146,6 +146,7 @@ export function createTunneler(o: TunnelOptions) {
       usocket.pipe(socket);
       socket.pipe(usocket);
       o.onTunnel(socket, usocket);
+      result(101);
     });
 
     preq.end();

@@ -12,7 +12,7 @@ import type { TableUpdate } from '../../control/route-watcher.js';
 import type { Logger } from '../../observability/logger.js';
 import type { RoutingTable } from '../../routing/table.js';
 import type { ListenTarget } from '../../config/config.js';
-import type { ToPrimary, ToWorker } from './worker-protocol.js';
+import type { ToPrimary, ToWorker, WorkerVitals } from './worker-protocol.js';
 
 export interface WorkerPoolOptions {
   readonly count: number;
@@ -20,6 +20,8 @@ export interface WorkerPoolOptions {
   readonly listen: ListenTarget;
   readonly current: () => RoutingTable;
   readonly onActivity: (path: string, at: number) => void;
+  /** A worker's per-route stats delta (route-stats.ts), once per second. */
+  readonly onRouteStats?: (entries: readonly (readonly [string, number[]])[]) => void;
 }
 
 interface Member {
@@ -28,6 +30,7 @@ interface Member {
   listening: boolean;
   /** Got its snapshot: only then do deltas make sense to it. */
   synced: boolean;
+  vitals: WorkerVitals | undefined;
 }
 
 export function createWorkerPool(o: WorkerPoolOptions) {
@@ -57,7 +60,7 @@ export function createWorkerPool(o: WorkerPoolOptions) {
 
   const fork = (): Member => {
     const worker = cluster.fork();
-    const m: Member = { worker, applied: -1, listening: false, synced: false };
+    const m: Member = { worker, applied: -1, listening: false, synced: false, vitals: undefined };
     members.set(worker.id, m);
     worker.on('message', (msg: ToPrimary) => {
       switch (msg.t) {
@@ -80,6 +83,10 @@ export function createWorkerPool(o: WorkerPoolOptions) {
           break;
         case 'metrics':
           metricWaits.get(msg.id)?.(msg.json);
+          break;
+        case 'stats':
+          m.vitals = msg.proc;
+          if (msg.routes.length > 0) o.onRouteStats?.(msg.routes);
           break;
       }
     });
@@ -124,6 +131,10 @@ export function createWorkerPool(o: WorkerPoolOptions) {
     },
     waitApplied(version: number, timeoutMs: number): Promise<boolean> {
       return until(() => minApplied() >= version, timeoutMs);
+    },
+    /** Each live worker: pid, whether it listens, the table version it serves, its latest vitals. */
+    workers(): { pid: number | undefined; listening: boolean; applied: number; vitals: WorkerVitals | undefined }[] {
+      return [...members.values()].map((m) => ({ pid: m.worker.process.pid, listening: m.listening, applied: m.applied, vitals: m.vitals }));
     },
     /** Every worker's metrics as prom-client JSON (a worker that does not answer in 1 s is left out). */
     async workerMetrics(): Promise<unknown[]> {

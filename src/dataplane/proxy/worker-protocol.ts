@@ -14,4 +14,14 @@ export type ToPrimary =
   | { readonly t: 'applied'; readonly version: number }
   | { readonly t: 'listening' }
   | { readonly t: 'activity'; readonly entries: readonly (readonly [string, number])[] }
-  | { readonly t: 'metrics'; readonly id: number; readonly json: unknown };
+  | { readonly t: 'metrics'; readonly id: number; readonly json: unknown }
+  /** Once per second: per-route deltas since the last one (route-stats.ts) and this worker's vitals. */
+  | { readonly t: 'stats'; readonly routes: readonly (readonly [string, number[]])[]; readonly proc: WorkerVitals };
+
+export interface WorkerVitals {
+  readonly pid: number;
+  readonly rss: number;
+  readonly heapUsed: number;
+  readonly connections: number;
+  readonly websockets: number;
+}
