@@ -159,7 +159,10 @@ function render() {
   for (let i = 0; i < rowPool.length; i++) {
     const el = rowPool[i];
     if (i >= count) {
-      if (!el.hidden) el.hidden = true;
+      if (!el.hidden) {
+        el.hidden = true;
+        delete el.dataset.path;
+      }
       continue;
     }
     const r = view[first + i];
@@ -293,6 +296,7 @@ function connect() {
   source = new EventSource('api/events');
   source.addEventListener('hello', (e) => {
     const m = JSON.parse(e.data);
+    document.body.dataset.hellos = String(Number(document.body.dataset.hellos || 0) + 1);
     replaceAll(m.routes);
     onStatus(m.status);
     setConn('live');
@@ -311,6 +315,8 @@ function connect() {
   });
   source.addEventListener('tick', (e) => {
     const m = JSON.parse(e.data);
+    // Updates received, for tests and the curious (document.body.dataset.ticks).
+    document.body.dataset.ticks = String(Number(document.body.dataset.ticks || 0) + 1);
     applyLive(m.live);
     onStatus(m.status);
     scheduleRender();

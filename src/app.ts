@@ -98,14 +98,17 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
   let statsTimer: NodeJS.Timeout | undefined;
   let statsAt = performance.now();
   let prunedAt = -1;
+  let sincePrune = 0;
   const statsTick = (): void => {
     if (localStats) routeStats.add(localStats.take());
     const now = performance.now();
     const changed = routeStats.tick((now - statsAt) / 1000);
     statsAt = now;
     const table = watcher.current();
-    if (table.version !== prunedAt) {
+    // On every table change, and every 10th tick for worker deltas that arrive after a delete.
+    if (table.version !== prunedAt || ++sincePrune >= 10) {
       prunedAt = table.version;
+      sincePrune = 0;
       routeStats.prune((p) => table.get(p) !== undefined);
     }
     dashboard?.tick(changed);

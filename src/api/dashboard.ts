@@ -217,6 +217,7 @@ export function createDashboard(o: DashboardOptions): Dashboard {
     const { rate, errorRate } = o.stats.totalRates();
     return {
       time: Date.now(),
+      streams: streams.size,
       health: h.connected ? 'ok' : 'degraded',
       version: VERSION,
       store: { kind: h.kind, connected: h.connected, revision: h.revision, lastError: h.lastError ?? null },
@@ -379,7 +380,8 @@ export function createDashboard(o: DashboardOptions): Dashboard {
           continue;
         }
         const r = update.table.get(ch.path);
-        if (r !== undefined) set.push(row(r));
+        // A route written now was active now (CHP sets last_activity when a route is added).
+        if (r !== undefined) set.push(row(r, new Map([[ch.path, Date.now()]])));
         else del.push(ch.path); // refused (bad target): not in the table
       }
       broadcast('routes', { version: update.table.version, set, del });

@@ -63,9 +63,14 @@ export function redactUrl(url: string): string {
 function esc(s: string | undefined): string {
   if (s === undefined || s === '') return '-';
   // eslint-disable-next-line no-control-regex
-  return s.replace(/["\\\u0000-\u001f\u007f-\uffff]/g, (c) => {
+  return s.replace(/["\\\u0000-\u001f\u007f-\u{10ffff}]/gu, (c) => {
     const code = c.charCodeAt(0);
-    return code > 0xff ? encodeURIComponent(c).replace(/%/g, '\\x') : '\\x' + code.toString(16).padStart(2, '0');
+    if (code <= 0xff) return '\\x' + code.toString(16).padStart(2, '0');
+    // Beyond latin1 (route paths and targets from the API): the UTF-8 bytes. A lone surrogate
+    // becomes U+FFFD's bytes rather than an exception.
+    let out = '';
+    for (const b of Buffer.from(c, 'utf8')) out += '\\x' + b.toString(16).padStart(2, '0');
+    return out;
   });
 }
 
@@ -174,7 +179,14 @@ export function createAccessLog(o: AccessLogOptions): AccessLog {
 
   return {
     log(e) {
-      const line = formatAccessEntry(e, o.format);
+      let line: string;
+      try {
+        line = formatAccessEntry(e, o.format);
+      } catch (err) {
+        // Never let one odd entry reach the data path as an exception.
+        if (!failing) o.onError?.(err as Error);
+        return;
+      }
       if (size + line.length > MAX_BUFFERED) {
         dropped++;
         return;

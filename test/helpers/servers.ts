@@ -234,9 +234,9 @@ export interface Spawned {
   exited: Promise<number | null>;
 }
 
-/** Run the real CLI (dist/src/main.js) as a child process. */
-export function spawnSwitchyard(t: TestContextLike, argv: string[], env: Record<string, string> = {}): Spawned {
-  const proc = spawn(process.execPath, [MAIN, ...argv], {
+/** Run the real CLI (dist/src/main.js) as a child process (`nodeArgs`: flags for node itself). */
+export function spawnSwitchyard(t: TestContextLike, argv: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): Spawned {
+  const proc = spawn(process.execPath, [...nodeArgs, MAIN, ...argv], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

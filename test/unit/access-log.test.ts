@@ -86,3 +86,14 @@ test('an unwritable destination is reported once and never throws into the calle
   assert.equal(errors.length, 1, 'one report per failure streak');
   assert.match(errors[0]!.message, /ENOENT/);
 });
+
+test('combined format survives any route string: non-latin1 as UTF-8 bytes, lone surrogates too', () => {
+  const line = formatAccessEntry({ ...entry, route: '/ü/€/\ud800' }, 'combined');
+  assert.ok(line.includes('route="/\\xfc/\\xe2\\x82\\xac/\\xef\\xbf\\xbd"'), line);
+  const j = JSON.parse(formatAccessEntry({ ...entry, route: '/\ud800' }, 'json'));
+  assert.equal(j.route, '/\ud800');
+});
+
+test('combined format: a character outside the BMP is its four UTF-8 bytes', () => {
+  assert.ok(formatAccessEntry({ ...entry, route: '/\u{1F600}' }, 'combined').includes('route="/\\xf0\\x9f\\x98\\x80"'));
+});

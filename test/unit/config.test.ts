@@ -66,3 +66,22 @@ test('--help and --version are flags, not errors', () => {
   assert.equal(parseArgv(['--help']).help, true);
   assert.equal(parseArgv(['-V']).version, true);
 });
+
+test('dashboard, access log and per-route metrics flags', () => {
+  const d = cfg([]);
+  assert.equal(d.dashboard, true, 'the dashboard is on by default (it still needs the API token)');
+  assert.equal(d.dashboardIntervalMs, 1000);
+  assert.equal(d.accessLog, undefined, 'access log is opt-in');
+  assert.equal(d.metricsRouteLabels, false, 'per-route series are opt-in');
+  const c = cfg(['--no-dashboard', '--access-log', '-', '--access-log-format', 'combined', '--metrics-route-labels', '--dashboard-interval', '250']);
+  assert.equal(c.dashboard, false);
+  assert.deepEqual(c.accessLog, { dest: '-', format: 'combined' });
+  assert.equal(c.metricsRouteLabels, true);
+  assert.equal(c.dashboardIntervalMs, 250);
+  assert.deepEqual(cfg(['--access-log', '/var/log/sy.log']).accessLog, { dest: '/var/log/sy.log', format: 'json' });
+  assert.throws(() => cfg(['--access-log', '-', '--access-log-format', 'xml']), /json or combined/);
+  assert.throws(() => cfg(['--access-log-format', 'json']), /needs --access-log/);
+  assert.throws(() => cfg(['--access-log', ' ']), /needs a destination/);
+  assert.throws(() => cfg(['--dashboard-interval', '5']), /10\.\.60000/);
+  assert.throws(() => cfg(['--dashboard=1']), /unknown option/);
+});

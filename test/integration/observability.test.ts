@@ -1,0 +1,168 @@
+// Access log and metrics through the real CLI with data-plane workers: every request and websocket
+// logged once with route/upstream/status/bytes/duration, lines from several workers never
+// interleave, per-route Prometheus series only when asked for, and the route propagation histogram.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import WebSocket from 'ws';
+import { MAIN, freePort, listen0, request, spawnSwitchyard, startBackend, startSwitchyard, waitFor, waitForPort } from '../helpers/servers.js';
+
+interface Line {
+  kind: string;
+  method: string;
+  url: string;
+  status: number;
+  bytes: number;
+  duration_ms: number;
+  route: string | null;
+  upstream: string | null;
+  remote: string;
+  host: string;
+  protocol: string;
+}
+
+test('--access-log FILE (json) with 2 workers: one line per request and websocket; per-route metrics', { timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sy-obs-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'access.log');
+  const backend = await startBackend(t, 'A', undefined, { ws: true });
+  const [port, apiPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+  spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
+    '--metrics-ip', '127.0.0.1', '--metrics-port', String(metricsPort), '--workers', '2', '--access-log', file,
+    '--metrics-route-labels', '--dashboard-interval', '100'], { CONFIGPROXY_AUTH_TOKEN: 't' });
+  await waitForPort(port, 20_000);
+  const api = (method: string, path: string, body?: unknown) =>
+    request(`http://127.0.0.1:${apiPort}${path}`, { method, headers: { authorization: 'token t' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  assert.equal((await api('POST', '/api/routes/user/a', { target: backend.url })).status, 201);
+  assert.equal((await api('POST', '/api/routes/dead', { target: 'http://127.0.0.1:1' })).status, 201);
+
+  for (let i = 0; i < 20; i++) assert.equal((await request(`http://127.0.0.1:${port}/user/a/x${i}?token=SECRET&n=${i}`)).status, 200);
+  for (let i = 0; i < 3; i++) assert.equal((await request(`http://127.0.0.1:${port}/dead/y`)).status, 503);
+  for (let i = 0; i < 2; i++) assert.equal((await request(`http://127.0.0.1:${port}/nowhere`)).status, 404);
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/user/a/ws`);
+  await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
+  ws.send('x'.repeat(1000));
+  await new Promise((r) => ws.once('message', r));
+  ws.close();
+  await new Promise((r) => ws.once('close', r));
+
+  const read = (): Line[] => {
+    try {
+      return readFileSync(file, 'utf8').trimEnd().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
+    } catch {
+      return [];
+    }
+  };
+  await waitFor(() => read().length >= 26, 10_000, '26 access log lines');
+  await new Promise((r) => setTimeout(r, 300));
+  const lines = read();
+  assert.equal(lines.length, 26, 'each request once, none twice');
+  const ok = lines.filter((l) => l.status === 200);
+  assert.equal(ok.length, 20);
+  for (const l of ok) {
+    assert.equal(l.kind, 'web');
+    assert.equal(l.method, 'GET');
+    assert.equal(l.route, '/user/a');
+    assert.equal(l.upstream, backend.url);
+    assert.equal(l.remote, '127.0.0.1');
+    assert.equal(l.protocol, 'HTTP/1.1');
+    assert.ok(l.bytes > 100, 'status line, headers and body counted');
+    assert.ok(l.duration_ms > 0 && l.duration_ms < 5000);
+    assert.match(l.url, /^\/user\/a\/x\d+\?token=\[redacted\]&n=\d+$/);
+  }
+  assert.ok(!readFileSync(file, 'utf8').includes('SECRET'), 'query-string secrets never reach the log');
+  assert.deepEqual(lines.filter((l) => l.status === 503).map((l) => [l.route, l.upstream]), Array(3).fill(['/dead', 'http://127.0.0.1:1']));
+  assert.deepEqual(lines.filter((l) => l.status === 404).map((l) => [l.route, l.upstream]), [[null, null], [null, null]]);
+  const wsLine = lines.find((l) => l.kind === 'ws')!;
+  assert.equal(wsLine.status, 101);
+  assert.equal(wsLine.route, '/user/a');
+  assert.ok(wsLine.bytes > 1000, `tunnel bytes counted (${wsLine.bytes})`);
+
+  // Metrics summed over both workers, per-route series on request.
+  await waitFor(async () => / 20\n/.test((await request(`http://127.0.0.1:${metricsPort}/metrics`)).body.match(/switchyard_route_requests_total\{route="\/user\/a",code="2xx"\} \d+\n/)?.[0] ?? ''), 5000, 'per-route 2xx = 20');
+  const m = (await request(`http://127.0.0.1:${metricsPort}/metrics`)).body;
+  assert.match(m, /switchyard_route_requests_total\{route="\/user\/a",code="1xx"\} 1\n/);
+  assert.match(m, /switchyard_route_requests_total\{route="\/dead",code="5xx"\} 3\n/);
+  assert.match(m, /switchyard_route_request_duration_seconds_count\{route="\/user\/a"\} 21\n/);
+  assert.match(m, /switchyard_requests_total\{kind="web",code="200"\} 20\n/);
+  assert.match(m, /switchyard_requests_total\{kind="ws",code="101"\} 1\n/);
+  assert.match(m, /switchyard_route_propagation_seconds_count 2\n/);
+  assert.match(m, /switchyard_request_duration_seconds_bucket\{le="\+Inf",kind="web"\} 25\n/);
+  assert.match(m, /switchyard_active_connections \d+\n/);
+  assert.match(m, /switchyard_routes 2\n/);
+});
+
+test('per-route series are opt-in; a client that leaves first is logged as 499', { timeout: 30_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sy-obs-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'access.log');
+  const slow = http.createServer((req, res) => setTimeout(() => res.end('late'), 3000));
+  const slowPort = await listen0(slow);
+  t.after(() => {
+    slow.closeAllConnections();
+    return new Promise((r) => slow.close(r));
+  });
+  const sy = await startSwitchyard(t, ['--metrics-ip', '127.0.0.1', '--metrics-port', '0', '--access-log', file, '--access-log-format', 'combined']);
+  await sy.api('POST', '/api/routes/slow', { target: `http://127.0.0.1:${slowPort}` });
+  const req = http.get(`${sy.proxyUrl}/slow/x`, { agent: false });
+  req.on('error', () => {});
+  await new Promise((r) => setTimeout(r, 200));
+  req.destroy();
+  await waitFor(() => {
+    try {
+      return readFileSync(file, 'utf8').includes(' 499 ');
+    } catch {
+      return false;
+    }
+  }, 5000, '499 line');
+  const line = readFileSync(file, 'utf8').trim();
+  assert.match(line, /^127\.0\.0\.1 - - \[\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET \/slow\/x HTTP\/1\.1" 499 \d+ "-" "-" rt=0\.\d{3} route="\/slow" upstream="http:\/\/127\.0\.0\.1:\d+" kind=web$/);
+  const m = (await request(`${sy.metricsUrl}/metrics`)).body;
+  assert.ok(!m.includes('switchyard_route_requests_total'), 'no per-route series without --metrics-route-labels');
+  assert.match(m, /switchyard_route_propagation_seconds_count 1\n/);
+});
+
+test('--access-log - (stdout, combined) with 2 workers under concurrent load: every line whole', { timeout: 60_000 }, async (t) => {
+  const backend = await startBackend(t, 'A');
+  const [port, apiPort] = [await freePort(), await freePort()];
+  const proc = spawn(process.execPath, [MAIN, '--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
+    '--workers', '2', '--access-log', '-', '--access-log-format', 'combined', '--default-target', backend.url], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => proc.kill('SIGKILL'));
+  let out = '';
+  proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr.resume();
+  await waitForPort(port, 20_000);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+  t.after(() => agent.destroy());
+  const N = 3000;
+  let next = 0;
+  const worker = async () => {
+    while (next < N) {
+      const i = next++;
+      await new Promise<void>((resolve, reject) => {
+        http.get(`http://127.0.0.1:${port}/load/${i}/${'p'.repeat(i % 200)}`, { agent, headers: { 'user-agent': `ua-${i}` } }, (res) => {
+          res.resume();
+          res.on('end', resolve);
+        }).on('error', reject);
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, worker));
+  await waitFor(() => out.split('\n').length > N, 10_000, `${N} lines on stdout`);
+  const lines = out.trimEnd().split('\n');
+  assert.equal(lines.length, N);
+  const re = /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/load\/(\d+)\/p* HTTP\/1\.1" 200 \d+ "-" "ua-(\d+)" rt=\d+\.\d{3} route="\/" upstream="http:\/\/127\.0\.0\.1:\d+" kind=web$/;
+  const seen = new Set<number>();
+  for (const l of lines) {
+    const m = re.exec(l);
+    assert.ok(m, `well-formed line: ${l.slice(0, 200)}`);
+    assert.equal(m[1], m[2], 'one request per line');
+    seen.add(Number(m[1]));
+  }
+  assert.equal(seen.size, N, 'every request exactly once');
+});
