@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import WebSocket from 'ws';
+import * as grpc from '@grpc/grpc-js';
+import { TO_OBJECT, TYPE, messageType } from '../../src/dataplane/envoy/protos.js';
 import { freePort, request, spawnSwitchyard, startBackend, waitFor, waitForPort } from '../helpers/servers.js';
 
 const TOKEN = 'browser-test-token';
@@ -80,7 +82,8 @@ function traffic(port: number, paths: string[]): { stop(): Promise<number> } {
 
 test('dashboard in Chromium: sign-in, live routes, search, counters, route data as text, unauthenticated refused', { timeout: 120_000 }, async (t) => {
   const backend = await startBackend(t, 'A', undefined, { ws: true });
-  const sy = await startProxy(t, ['--dashboard-interval', '200']);
+  const xdsPort = await freePort();
+  const sy = await startProxy(t, ['--dashboard-interval', '200', '--xds-port', String(xdsPort)]);
   const browser = await launch(t);
   const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
   const pageErrors: string[] = [];
@@ -131,12 +134,35 @@ test('dashboard in Chromium: sign-in, live routes, search, counters, route data 
   const sent = await load.stop();
   assert.ok(sent > 50, `sent ${sent}`);
 
+  // xDS clients: an ADS stream (what Envoy opens) that ACKs CDS, then NACKs the next version.
+  const Req = messageType('envoy.service.discovery.v3.DiscoveryRequest');
+  const Res = messageType('envoy.service.discovery.v3.DiscoveryResponse');
+  const client = new grpc.Client(`127.0.0.1:${xdsPort}`, grpc.credentials.createInsecure());
+  t.after(() => client.close());
+  const call = client.makeBidiStreamRequest('/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources', (b: Buffer) => b, (b: Buffer) => b);
+  call.on('error', () => {});
+  const got: { version_info: string; nonce: string }[] = [];
+  call.on('data', (b: Buffer) => got.push(Res.toObject(Res.decode(b), TO_OBJECT) as { version_info: string; nonce: string }));
+  const send = (r: Record<string, unknown>) => call.write(Buffer.from(Req.encode(Req.fromObject(r)).finish()));
+  send({ node: { id: 'envoy-<i>edge</i>-1', cluster: 'edge' }, type_url: TYPE.cluster });
+  await waitFor(() => got.length === 1, 10_000, 'CDS response');
+  send({ type_url: TYPE.cluster, version_info: got[0]!.version_info, response_nonce: got[0]!.nonce });
+  await sy.api('POST', '/api/routes/user/erin', { target: 'http://10.9.9.9:8888' });
+  await waitFor(() => got.length === 2, 10_000, 'CDS update');
+  send({ type_url: TYPE.cluster, version_info: got[0]!.version_info, response_nonce: got[1]!.nonce, error_detail: { code: 3, message: '<script>window.__xss=4</script>cluster rejected' } });
+  const xdsRow = page.locator('#xds-clients tr').filter({ hasText: 'envoy-<i>edge</i>-1' }).filter({ hasText: 'cds' });
+  await xdsRow.getByText('1 / 1', { exact: true }).waitFor({ timeout: 10_000 }); // one ACK, one NACK
+  assert.deepEqual((await xdsRow.locator('td').allTextContents()).filter((_, i) => [0, 1, 3, 7].includes(i)), [
+    'envoy-<i>edge</i>-1', 'edge', 'cds', '<script>window.__xss=4</script>cluster rejected',
+  ]);
+  assert.match((await page.locator('#xds-summary').textContent())!, /^1 connected/);
+
   // Route data with HTML and script is shown as text, never run.
   const evil = '/x/<img src=x onerror="window.__xss=1">';
   const evilData = { target: backend.url, note: '<script>window.__xss=2</script>', user: '"><svg onload="window.__xss=3">' };
   assert.equal((await sy.api('POST', '/api/routes' + evil.split('/').map(encodeURIComponent).join('/'), evilData)).status, 201);
   await page.locator('[data-testid=route-search]').fill('<img');
-  await page.locator('[data-testid=route-count]').getByText('1 of 32 routes', { exact: true }).waitFor();
+  await page.locator('[data-testid=route-count]').getByText('1 of 33 routes', { exact: true }).waitFor();
   const evilRow = page.locator('[data-testid=route-row]:visible');
   assert.equal(await evilRow.locator('.path').textContent(), evil);
   assert.equal(await evilRow.locator('.data').textContent(), JSON.stringify({ note: evilData.note, user: evilData.user }));
@@ -153,6 +179,7 @@ test('dashboard in Chromium: sign-in, live routes, search, counters, route data 
   const shot = join(dir, 'dashboard.png');
   await page.screenshot({ path: shot, fullPage: true });
   await load2.stop();
+  call.end();
   assert.ok(statSync(shot).size > 20_000, 'a real screenshot');
   if (!process.env.SCREENSHOT_DIR) rmSync(dir, { recursive: true, force: true });
 
