@@ -7,6 +7,7 @@ import { createHash, createHmac } from 'node:crypto';
 import http from 'node:http';
 import { test } from 'node:test';
 import { startEtcd } from '../helpers/etcd.js';
+import { testCert } from '../helpers/tls.js';
 import { request, startBackend, startSwitchyard, waitFor } from '../helpers/servers.js';
 
 const TOKEN = 'dash-secret-token';
@@ -133,6 +134,17 @@ test('dashboard auth: nothing readable without the token; login sets a strict se
   const out = await request(`${sy.apiUrl}/dashboard/logout`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body: '{}' });
   assert.equal(out.status, 204);
   assert.match(String(out.headers['set-cookie']), /switchyard_dashboard=;.*Max-Age=0/);
+});
+
+test('dashboard over an HTTPS API: the session cookie is Secure', { timeout: 30_000 }, async (t) => {
+  const cert = testCert();
+  const sy = await startSwitchyard(t, ['--api-ssl-key', cert.key, '--api-ssl-cert', cert.cert], { CONFIGPROXY_AUTH_TOKEN: TOKEN });
+  assert.ok(sy.apiUrl.startsWith('https://'));
+  const ok = await login(sy.apiUrl, TOKEN);
+  assert.equal(ok.status, 204);
+  assert.match(String(ok.headers['set-cookie']), /; Secure$/);
+  const cookie = String(ok.headers['set-cookie']).split(';')[0]!;
+  assert.equal((await request(`${sy.apiUrl}/dashboard/api/session`, { headers: { cookie } })).status, 204);
 });
 
 test('dashboard: off without an API token (403), absent with --no-dashboard (404)', { timeout: 30_000 }, async (t) => {
