@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import WebSocket from 'ws';
-import { MAIN, freePort, listen0, request, spawnSwitchyard, startBackend, startSwitchyard, waitFor, waitForPort } from '../helpers/servers.js';
+import { MAIN, freePort, listen0, rawRequest, request, spawnSwitchyard, startBackend, startSwitchyard, waitFor, waitForPort } from '../helpers/servers.js';
 
 interface Line {
   kind: string;
@@ -165,4 +165,31 @@ test('--access-log - (stdout, combined) with 2 workers under concurrent load: ev
     seen.add(Number(m[1]));
   }
   assert.equal(seen.size, N, 'every request exactly once');
+});
+
+test('requests the HTTP parser refuses are answered as Node does, counted, and access-logged', { timeout: 30_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sy-obs-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'access.log');
+  const backend = await startBackend(t, 'A');
+  const sy = await startSwitchyard(t, ['--metrics-ip', '127.0.0.1', '--metrics-port', '0', '--access-log', file, '--default-target', backend.url]);
+  const port = Number(new URL(sy.proxyUrl).port);
+  const bad = await rawRequest(port, 'GET / HTTP/1.1\r\nHost: h\r\nBad Header\r\n\r\n');
+  assert.match(bad, /^HTTP\/1\.1 400 Bad Request\r\nConnection: close\r\n\r\n$/);
+  const huge = await rawRequest(port, `GET / HTTP/1.1\r\nHost: h\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+  assert.match(huge, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
+  assert.equal((await request(`${sy.proxyUrl}/fine`)).status, 200, 'others unaffected');
+  await waitFor(() => {
+    try {
+      return readFileSync(file, 'utf8').trim().split('\n').length >= 3;
+    } catch {
+      return false;
+    }
+  }, 5000, 'three access log lines');
+  const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line);
+  assert.deepEqual(lines.map((l) => [l.status, l.method]).sort(), [[200, 'GET'], [400, '-'], [431, '-']]);
+  assert.ok(lines.find((l) => l.status === 400)!.bytes > 30);
+  const m = (await request(`${sy.metricsUrl}/metrics`)).body;
+  assert.match(m, /switchyard_bad_requests_total 2\n/);
+  assert.match(m, /switchyard_requests_total\{kind="web",code="431"\} 1\n/);
 });

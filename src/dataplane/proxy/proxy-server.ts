@@ -251,6 +251,43 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
   server.keepAliveTimeout = config.keepAliveTimeout;
   if (config.timeout !== undefined) server.timeout = config.timeout;
   server.on('upgrade', onUpgrade);
+  // Requests Node's HTTP parser refuses (malformed, conflicting framing, oversized headers, header
+  // timeout): answered as Node's default handler would (400, or 431/413/408), but also counted
+  // and access-logged, so operators see them.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const status =
+      err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 413 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const sock = socket as Socket & { _httpMessage?: { headersSent?: boolean } };
+    if (err.code === 'ECONNRESET' || !socket.writable || sock._httpMessage?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    stats.badRequests++;
+    stats.countResponse(0, status);
+    const written0 = sock.bytesWritten ?? 0;
+    // As Node's default: one write, then the connection is closed (never left half-open).
+    socket.write(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
+    socket.destroy();
+    if (accessLog !== undefined) {
+      accessLog.log({
+        start: Date.now(),
+        remote: sock.remoteAddress,
+        method: '-',
+        url: '-',
+        httpVersion: '1.1',
+        host: undefined,
+        status,
+        bytes: (sock.bytesWritten ?? 0) - written0,
+        durationMs: 0,
+        route: undefined,
+        upstream: undefined,
+        kind: 'web',
+        userAgent: undefined,
+        referer: undefined,
+      });
+    }
+    log.debug(`${status} refused by the HTTP parser: ${err.code ?? err.message}`);
+  });
   server.on('connection', (socket: Socket) => {
     stats.activeConnections++;
     socket.once('close', () => stats.activeConnections--);
