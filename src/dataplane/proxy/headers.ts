@@ -125,6 +125,42 @@ export function clientResponseHeaders(upstreamRes: IncomingMessage): OutgoingHtt
   return out;
 }
 
+export interface RawResponseHeaders {
+  /** [name, value, ...] as the upstream sent them (duplicates kept), hop-by-hop ones removed. */
+  readonly list: string[];
+  readonly location: string | undefined;
+  /** Index of the Location name in `list` (its value follows), or -1. */
+  readonly locationIndex: number;
+  readonly contentLength: number | undefined;
+}
+
+/** The upstream's raw response headers (undici's Buffer pairs) for the client, minus hop-by-hop ones. */
+export function responseHeadersFromRaw(raw: readonly Buffer[]): RawResponseHeaders {
+  let connection: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 10 && raw[i]!.toString('latin1').toLowerCase() === 'connection') connection = raw[i + 1]!.toString('latin1');
+  }
+  const listed = connectionTokens(connection);
+  const list: string[] = [];
+  let location: string | undefined;
+  let locationIndex = -1;
+  let contentLength: number | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1');
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || (listed !== undefined && listed.has(lower))) continue;
+    const value = raw[i + 1]!.toString('latin1');
+    if (lower === 'location' && locationIndex === -1) {
+      location = value;
+      locationIndex = list.length;
+    } else if (lower === 'content-length') {
+      contentLength = Number(value);
+    }
+    list.push(name, value);
+  }
+  return { list, location, locationIndex, contentLength };
+}
+
 const REDIRECT_STATUS = new Set([201, 301, 302, 307, 308]);
 
 /**
