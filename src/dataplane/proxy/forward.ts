@@ -56,23 +56,6 @@ function errorCode(e: NodeJS.ErrnoException): string {
   }
 }
 
-// Request headers undici sets itself or refuses: it frames the body (chunked when the length is
-// unknown) and does not implement Expect: 100-continue (Node's server already answered the client).
-function forUndici(headers: string[]): string[] {
-  for (let i = 0; i < headers.length; i += 2) {
-    const n = headers[i]!;
-    if ((n.length === 17 || n.length === 6) && (n.toLowerCase() === 'transfer-encoding' || n.toLowerCase() === 'expect')) {
-      const out: string[] = [];
-      for (let j = 0; j < headers.length; j += 2) {
-        const lower = headers[j]!.toLowerCase();
-        if (lower !== 'transfer-encoding' && lower !== 'expect') out.push(headers[j]!, headers[j + 1]!);
-      }
-      return out;
-    }
-  }
-  return headers;
-}
-
 export function createForwarder(o: ForwardOptions) {
   const rewrite = o.autoRewrite || o.protocolRewrite !== undefined;
 
@@ -84,8 +67,7 @@ export function createForwarder(o: ForwardOptions) {
       res.destroy();
       return;
     }
-    const message = code === 'ETIMEDOUT' && o.proxyTimeout !== undefined ? `no response from target within ${o.proxyTimeout} ms` : e.message;
-    o.log.error(`503 ${req.method} ${(req.url ?? '').split('?', 1)[0]} ${message}`, {
+    o.log.error(`503 ${req.method} ${(req.url ?? '').split('?', 1)[0]} ${e.message}`, {
       route: route.path,
       target: route.upstream.target,
       code,
@@ -97,7 +79,8 @@ export function createForwarder(o: ForwardOptions) {
     const up = route.upstream;
     const body = hasBody(req);
     const path = upstreamPath(up, rp.path, rp.query, route.pathDepth, o.prependPath, o.includePrefix);
-    const headers = forUndici(upstreamRequestHeaders(req, up, o.headers, false));
+    // A chunked client body stays chunked: undici frames a body of unknown length itself.
+    const headers = upstreamRequestHeaders(req, up, o.headers, false);
     const dispatcher = o.agents.dispatcher(up);
     let abort: ((e?: Error) => void) | undefined;
     let resume: (() => void) | undefined;

@@ -11,7 +11,7 @@
 //  - --custom-header values replace any client header of the same name.
 // Response to client: hop-by-hop headers dropped, the rest copied as the upstream sent them.
 
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Upstream } from '../../routing/target.js';
 
@@ -88,13 +88,13 @@ export function upstreamRequestHeaders(
       sawHost = true;
     }
     if (custom.length > 0 && custom.some(([k]) => k === lower)) continue;
+    // Expect: 100-continue was answered to the client by Node's server; undici (proxied requests)
+    // does not implement it and refuses the header.
+    if (!upgrade && lower === 'expect') continue;
     out.push(name, raw[i + 1]!);
   }
   if (upgrade) {
     out.push('connection', 'upgrade', 'upgrade', String(inHeaders.upgrade));
-  } else if (inHeaders['transfer-encoding'] !== undefined) {
-    // The body arrives chunked; have Node re-chunk it on the upstream connection.
-    out.push('transfer-encoding', 'chunked');
   } else if ((req.method === 'DELETE' || req.method === 'OPTIONS') && inHeaders['content-length'] === undefined) {
     out.push('content-length', '0');
   }
@@ -110,18 +110,6 @@ export function upstreamRequestHeaders(
   // With a header list Node adds no Host of its own: the target's, when the client sent none.
   if (opts.changeOrigin || !sawHost) out.push('host', upstream.hostHeader);
   for (const [name, value] of custom) out.push(name, value);
-  return out;
-}
-
-/** Copy upstream response headers minus hop-by-hop ones. */
-export function clientResponseHeaders(upstreamRes: IncomingMessage): OutgoingHttpHeaders {
-  const inHeaders = upstreamRes.headers;
-  const listed = connectionTokens(inHeaders.connection);
-  const out: OutgoingHttpHeaders = {};
-  for (const name in inHeaders) {
-    if (HOP_BY_HOP.has(name) || (listed !== undefined && listed.has(name))) continue;
-    out[name] = inHeaders[name];
-  }
   return out;
 }
 

@@ -14,9 +14,19 @@ import { Pool, type Dispatcher } from 'undici';
 import type { ClientTlsOptions } from '../../config/config.js';
 import type { Upstream } from '../../routing/target.js';
 
+/** TLS options for connections to https targets (--insecure, --client-ssl-*). */
+export interface UpstreamTls {
+  readonly rejectUnauthorized: boolean;
+  readonly key?: Buffer;
+  readonly cert?: Buffer;
+  readonly ca?: Buffer[];
+}
+
 export interface UpstreamAgents {
   readonly http: http.Agent;
   readonly https: https.Agent;
+  /** The same TLS options the pools use, for connections made outside them (websocket tunnels). */
+  readonly tls: UpstreamTls;
   /** The undici dispatcher for `upstream` (its origin's pool, or its unix socket's). */
   dispatcher(upstream: Upstream): Dispatcher;
   poolCount(): number;
@@ -42,24 +52,16 @@ export function createUpstreamAgents(opts: {
     maxSockets: Infinity,
     maxFreeSockets: 512,
     scheduling: 'lifo' as const,
-    // Close pooled sockets idle longer than typical upstream keep-alive timeouts (Node's own
-    // server default is 5 s), so we rarely reuse a socket the upstream is closing.
     timeout: IDLE_MS,
   };
-  const httpAgent = new http.Agent(common);
-  const httpsAgent = new https.Agent({
-    ...common,
-    rejectUnauthorized: !opts.insecure,
-    ...(opts.clientSsl?.key ? { key: opts.clientSsl.key } : {}),
-    ...(opts.clientSsl?.cert ? { cert: opts.clientSsl.cert } : {}),
-    ...(opts.clientSsl?.ca ? { ca: opts.clientSsl.ca } : {}),
-  });
-  const tls = {
+  const tls: UpstreamTls = {
     rejectUnauthorized: !opts.insecure,
     ...(opts.clientSsl?.key ? { key: opts.clientSsl.key } : {}),
     ...(opts.clientSsl?.cert ? { cert: opts.clientSsl.cert } : {}),
     ...(opts.clientSsl?.ca ? { ca: opts.clientSsl.ca } : {}),
   };
+  const httpAgent = new http.Agent(common);
+  const httpsAgent = new https.Agent({ ...common, ...tls });
   const undiciCommon = {
     keepAliveTimeout: idleMs,
     keepAliveMaxTimeout: idleMs,
@@ -82,6 +84,7 @@ export function createUpstreamAgents(opts: {
   return {
     http: httpAgent,
     https: httpsAgent,
+    tls,
     dispatcher(upstream) {
       let pool = pools.get(upstream.poolKey);
       if (pool === undefined) {

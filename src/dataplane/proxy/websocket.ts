@@ -17,15 +17,15 @@ import type { ErrorPages } from './error-pages.js';
 import { activityPulse } from './activity-pulse.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ProxyStats } from '../../observability/metrics.js';
-import type { ClientTlsOptions } from '../../config/config.js';
+import type { UpstreamTls } from './upstream-agents.js';
 
 export interface TunnelOptions {
   readonly headers: HeaderOptions;
   readonly prependPath: boolean;
   readonly includePrefix: boolean;
   readonly proxyTimeout: number | undefined;
-  readonly insecure: boolean;
-  readonly clientSsl: ClientTlsOptions | undefined;
+  /** TLS options for https targets (upstream-agents.ts: the pools use the same). */
+  readonly tls: UpstreamTls;
   readonly errors: ErrorPages;
   readonly stats: ProxyStats;
   readonly log: Logger;
@@ -54,14 +54,7 @@ export function createTunneler(o: TunnelOptions) {
       method: req.method,
       path: upstreamPath(up, rp.path, rp.query, route.pathDepth, o.prependPath, o.includePrefix),
       headers,
-      ...(isHttps
-        ? {
-            rejectUnauthorized: !o.insecure,
-            ...(o.clientSsl?.key ? { key: o.clientSsl.key } : {}),
-            ...(o.clientSsl?.cert ? { cert: o.clientSsl.cert } : {}),
-            ...(o.clientSsl?.ca ? { ca: o.clientSsl.ca } : {}),
-          }
-        : {}),
+      ...(isHttps ? o.tls : {}),
     });
     let done = false;
     const clientGone = (): void => {
