@@ -7,7 +7,6 @@
 // Paths are URI-decoded and trailing slashes dropped. Writes go to the store only; the data
 // plane learns of them through the route watcher, and the API waits for that before answering.
 
-import { createHash, timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Config } from '../config/config.js';
@@ -23,6 +22,7 @@ import type { RouteStore } from '../store/route-store.js';
 import { sendError } from './http-errors.js';
 import { closeServer, listenOn } from '../net.js';
 import type { Dashboard } from './dashboard.js';
+import { createTokenMatcher, readBody } from './request.js';
 
 export interface ApiServerOptions {
   readonly config: Pick<Config, 'apiListen' | 'apiSsl' | 'authToken' | 'hostRouting' | 'apiMaxBody'>;
@@ -52,48 +52,18 @@ export interface ApiServer {
 
 const ROUTES_RE = /^\/api\/routes(\/.*)?$/;
 
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}
-
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > limit) {
-      reject(new SwitchyardError(ErrorCode.BODY_TOO_LARGE, `Body larger than ${limit} bytes`));
-      req.resume();
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new SwitchyardError(ErrorCode.BODY_TOO_LARGE, `Body larger than ${limit} bytes`));
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
 export function createApiServer(opts: ApiServerOptions): ApiServer {
   const { config, store, watcher, activity, metrics, log } = opts;
   const liveTimeout = opts.liveTimeoutMs ?? 10_000;
   const waitLive = opts.waitLive ?? ((r: number, ms: number) => watcher.waitForRevision(r, ms));
   const replicaTimeout = 5_000;
-  const tokenDigest = config.authToken ? digest(config.authToken) : undefined;
+  const tokenMatches = createTokenMatcher(config.authToken);
   if (!config.authToken) log.warn('REST API is not authenticated.');
 
   function authorized(req: IncomingMessage): boolean {
-    if (tokenDigest === undefined) return true;
+    if (tokenMatches === undefined) return true;
     const m = /token\s+(\S+)/.exec(req.headers.authorization ?? '');
-    if (m === null) return false;
-    return timingSafeEqual(digest(m[1]!), tokenDigest);
+    return m !== null && tokenMatches(m[1]!);
   }
 
   function requireAuth(req: IncomingMessage): void {

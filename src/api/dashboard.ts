@@ -21,7 +21,7 @@
 //    bytes written to each stream. A stream that stops reading (more than MAX_BACKLOG buffered) is
 //    cut. Server memory does not grow with the time a dashboard stays open.
 
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -34,6 +34,7 @@ import type { Route } from '../routing/table.js';
 import type { ReplicaInfo, RouteStore } from '../store/route-store.js';
 import type { WorkerVitals } from '../dataplane/proxy/worker-protocol.js';
 import { VERSION } from '../version.js';
+import { createTokenMatcher, readBody, sha256 } from './request.js';
 
 const COOKIE = 'switchyard_dashboard';
 const SESSION_S = 12 * 3600;
@@ -95,13 +96,9 @@ export interface Dashboard {
 
 type RouteRow = [path: string, target: string, data: Record<string, unknown> | null, lastActivity: number | null, ...live: number[]];
 
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}
-
 export function createDashboard(o: DashboardOptions): Dashboard {
-  const tokenDigest = o.authToken ? digest(o.authToken) : undefined;
-  const key = o.authToken ? digest('switchyard-dashboard-session-v1\0' + o.authToken) : undefined;
+  const tokenMatches = createTokenMatcher(o.authToken);
+  const key = o.authToken ? sha256('switchyard-dashboard-session-v1\0' + o.authToken) : undefined;
   const staticDir = o.staticDir ?? new URL('../../../dashboard/', import.meta.url);
   const files = new Map<string, Buffer>();
   const streams = new Set<ServerResponse>();
@@ -130,18 +127,18 @@ export function createDashboard(o: DashboardOptions): Dashboard {
   }
 
   function tokenValid(token: string): boolean {
-    return tokenDigest !== undefined && timingSafeEqual(digest(token), tokenDigest);
+    return tokenMatches !== undefined && tokenMatches(token);
   }
 
   function authorized(req: IncomingMessage): boolean {
-    if (tokenDigest === undefined) return false;
+    if (tokenMatches === undefined) return false;
     const m = /^token\s+(\S+)/.exec(req.headers.authorization ?? '');
     if (m !== null) return tokenValid(m[1]!);
     return sessionValid(req);
   }
 
   function requireAuth(req: IncomingMessage): void {
-    if (tokenDigest === undefined) throw new SwitchyardError(ErrorCode.AUTH_FAILED, 'dashboard disabled: no API token');
+    if (tokenMatches === undefined) throw new SwitchyardError(ErrorCode.AUTH_FAILED, 'dashboard disabled: no API token');
     if (!authorized(req)) throw new SwitchyardError(ErrorCode.UNAUTHENTICATED, 'login required');
   }
 
@@ -153,15 +150,9 @@ export function createDashboard(o: DashboardOptions): Dashboard {
     if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
       throw new SwitchyardError(ErrorCode.ROUTE_INVALID, 'send JSON (Content-Type: application/json)');
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of req as AsyncIterable<Buffer>) {
-      size += c.length;
-      if (size > 4096) throw new SwitchyardError(ErrorCode.BODY_TOO_LARGE, 'Body larger than 4096 bytes');
-      chunks.push(c);
-    }
+    const text = await readBody(req, 4096);
     try {
-      const v: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      const v: unknown = JSON.parse(text);
       return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {};
     } catch (e) {
       throw new SwitchyardError(ErrorCode.BODY_INVALID_JSON, `Body not valid JSON: ${e as Error}`);
@@ -169,7 +160,7 @@ export function createDashboard(o: DashboardOptions): Dashboard {
   }
 
   async function login(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (tokenDigest === undefined) throw new SwitchyardError(ErrorCode.AUTH_FAILED, 'dashboard disabled: no API token');
+    if (tokenMatches === undefined) throw new SwitchyardError(ErrorCode.AUTH_FAILED, 'dashboard disabled: no API token');
     const body = await readJson(req);
     const token = typeof body.token === 'string' ? body.token : '';
     if (!tokenValid(token)) {
