@@ -156,6 +156,13 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
     return a !== null && typeof a === 'object' ? a.port : undefined;
   };
 
+  const ports = (): ReturnType<App['ports']> => ({
+    proxy: proxy ? port(proxy.server) : pool?.port(),
+    api: port(api.server),
+    metrics: metricsServer && port(metricsServer.server),
+    xds: envoy?.port(),
+  });
+
   return {
     store,
     async start() {
@@ -200,11 +207,13 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
       await metricsServer?.start();
       await redirect?.start();
       started = true;
+      // These lines name the bound ports (the real ones with --port 0): tests and scripts read them.
+      const bound = ports();
       log.info(
-        `Proxying ${config.ssl ? 'https' : 'http'}://${describe(config.proxyListen)} to ${config.defaultTarget ?? '(no default)'}`,
+        `Proxying ${config.ssl ? 'https' : 'http'}://${describe(config.proxyListen, bound.proxy)} to ${config.defaultTarget ?? '(no default)'}`,
       );
-      log.info(`Proxy API at ${config.apiSsl ? 'https' : 'http'}://${describe(config.apiListen)}/api/routes`);
-      if (config.metricsListen) log.info(`Serve metrics at http://${describe(config.metricsListen)}/metrics`);
+      log.info(`Proxy API at ${config.apiSsl ? 'https' : 'http'}://${describe(config.apiListen, bound.api)}/api/routes`);
+      if (config.metricsListen) log.info(`Serve metrics at http://${describe(config.metricsListen, bound.metrics)}/metrics`);
       if (redirect) log.info(`Added HTTP to HTTPS redirection from ${config.redirectPort}`);
     },
     async close() {
@@ -223,12 +232,10 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
       await watcher.close();
       await store.close();
     },
-    ports() {
-      return { proxy: proxy && port(proxy.server), api: port(api.server), metrics: metricsServer && port(metricsServer.server), xds: envoy?.port() };
-    },
+    ports,
   };
 }
 
-function describe(t: Config['proxyListen']): string {
-  return t.kind === 'unix' ? `unix:${t.path}` : `${t.host ?? '*'}:${t.port}`;
+function describe(t: Config['proxyListen'], boundPort: number | undefined): string {
+  return t.kind === 'unix' ? `unix:${t.path}` : `${t.host ?? '*'}:${boundPort ?? t.port}`;
 }

@@ -79,7 +79,10 @@ export function runWorker(config: Config, log: Logger): void {
     if (!listening) {
       listening = true;
       proxy.start().then(
-        () => send({ t: 'listening' }),
+        () => {
+          const a = proxy.server.address();
+          send(a !== null && typeof a === 'object' ? { t: 'listening', port: a.port } : { t: 'listening' });
+        },
         (e: unknown) => {
           log.error(`worker cannot listen: ${(e as Error).message}`);
           process.exit(1);

@@ -265,3 +265,53 @@ export async function waitForPort(port: number, ms = 10_000): Promise<void> {
     `port ${port}`,
   );
 }
+
+export interface SpawnedSwitchyard extends Spawned {
+  proxyPort: number;
+  apiPort: number;
+  proxyUrl: string;
+  apiUrl: string;
+  /** An authenticated REST call (token `secret` unless CONFIGPROXY_AUTH_TOKEN was given). */
+  api(method: string, path: string, body?: unknown): Promise<HttpResult>;
+}
+
+/**
+ * The real CLI as a child process on port 0 (proxy and API on 127.0.0.1), resolved once its
+ * start-up lines name the bound ports — no port is picked ahead and raced for. `argv` adds flags
+ * (e.g. `--workers 1`); the process is killed in t.after.
+ */
+export async function startSwitchyardProcess(
+  t: TestContextLike,
+  argv: string[] = [],
+  env: Record<string, string> = {},
+  ms = 30_000,
+): Promise<SpawnedSwitchyard> {
+  const fullEnv = { CONFIGPROXY_AUTH_TOKEN: 'secret', ...env };
+  const s = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0', ...argv], fullEnv);
+  const proxyRe = /Proxying https?:\/\/[^\s]*:(\d+) to/;
+  const apiRe = /Proxy API at https?:\/\/[^\s]*:(\d+)\/api\/routes/;
+  await Promise.race([
+    waitFor(() => proxyRe.test(s.output()) && apiRe.test(s.output()), ms, 'switchyard start-up lines'),
+    s.exited.then((code) => {
+      throw new Error(`switchyard exited (${code}) before it started:\n${s.output()}`);
+    }),
+  ]);
+  const proxyPort = Number(proxyRe.exec(s.output())![1]);
+  const apiPort = Number(apiRe.exec(s.output())![1]);
+  const scheme = argv.includes('--ssl-key') ? 'https' : 'http';
+  const apiScheme = argv.includes('--api-ssl-key') ? 'https' : 'http';
+  const apiUrl = `${apiScheme}://127.0.0.1:${apiPort}`;
+  return {
+    ...s,
+    proxyPort,
+    apiPort,
+    proxyUrl: `${scheme}://127.0.0.1:${proxyPort}`,
+    apiUrl,
+    api: (method, path, body) =>
+      request(apiUrl + path, {
+        method,
+        headers: { authorization: `token ${fullEnv.CONFIGPROXY_AUTH_TOKEN}` },
+        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      }),
+  };
+}

@@ -39,6 +39,8 @@ export function createWorkerPool(o: WorkerPoolOptions) {
   const metricWaits = new Map<number, (json: unknown) => void>();
   let nextMetricsId = 1;
   let stopping = false;
+  /** The bound public port as the workers report it (they share one: cluster binds it once). */
+  let boundPort: number | undefined;
 
   const send = (w: Worker, m: ToWorker): void => {
     if (w.isConnected()) w.send(m);
@@ -76,6 +78,7 @@ export function createWorkerPool(o: WorkerPoolOptions) {
           break;
         case 'listening':
           m.listening = true;
+          if (msg.port !== undefined) boundPort = msg.port;
           notify();
           break;
         case 'activity':
@@ -131,6 +134,10 @@ export function createWorkerPool(o: WorkerPoolOptions) {
     },
     waitApplied(version: number, timeoutMs: number): Promise<boolean> {
       return until(() => minApplied() >= version, timeoutMs);
+    },
+    /** The public TCP port the workers listen on (undefined before start, or on a unix socket). */
+    port(): number | undefined {
+      return boundPort;
     },
     /** Each live worker: pid, whether it listens, the table version it serves, its latest vitals. */
     workers(): { pid: number | undefined; listening: boolean; applied: number; vitals: WorkerVitals | undefined }[] {

@@ -12,7 +12,8 @@ export type ToWorker =
 export type ToPrimary =
   | { readonly t: 'ready' }
   | { readonly t: 'applied'; readonly version: number }
-  | { readonly t: 'listening' }
+  /** Listening; `port` is the bound TCP port (the real one when --port 0), absent on a unix socket. */
+  | { readonly t: 'listening'; readonly port?: number }
   | { readonly t: 'activity'; readonly entries: readonly (readonly [string, number])[] }
   | { readonly t: 'metrics'; readonly id: number; readonly json: unknown }
   /** Once per second: per-route deltas since the last one (route-stats.ts) and this worker's vitals. */
