@@ -3,18 +3,15 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { messageType } from '../../src/dataplane/envoy/protos.js';
 import { MAIN } from '../helpers/servers.js';
 import { validateEncoded } from '../helpers/pgv.js';
+import { expectGoldenText } from '../helpers/golden.js';
 
 const run = promisify(execFile);
-const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), '../../../test/golden/envoy');
 const BOOTSTRAP = 'envoy.config.bootstrap.v3.Bootstrap';
 
 /** protobuf JSON mapping -> protobufjs objects: "5s" durations become {seconds, nanos}. */
@@ -42,9 +39,7 @@ function check(yamlText: string): Record<string, unknown> {
 }
 
 function golden(name: string, text: string): void {
-  const file = join(GOLDEN, name);
-  if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file)) writeFileSync(file, text);
-  assert.equal(text, readFileSync(file, 'utf8'), `${name} differs (UPDATE_GOLDEN=1 to regenerate, then review)`);
+  expectGoldenText(`envoy/${name}`, text);
 }
 
 test('envoy-bootstrap: plain gRPC to the control plane', async () => {

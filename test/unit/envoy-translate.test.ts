@@ -1,19 +1,15 @@
 // Translation of routing tables into Envoy resources: golden files (test/golden/envoy/*.json,
-// regenerate with UPDATE_GOLDEN=1 and review the diff), the CHP path semantics checked one by one,
+// rewritten only by `npm run golden`, then reviewed), the CHP path semantics checked one by one,
 // and every resource checked against Envoy's protos and their validate.rules.
 
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { TO_OBJECT, TYPE, messageType, toAny } from '../../src/dataplane/envoy/protos.js';
 import { buildSnapshot, createSnapshotBuilder, type Snapshot } from '../../src/dataplane/envoy/snapshot.js';
 import { translateTable, type EnvoyResources, type TranslateOptions } from '../../src/dataplane/envoy/translate.js';
 import { RoutingTable, type RouteData } from '../../src/routing/table.js';
 import { validateEncoded } from '../helpers/pgv.js';
-
-const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), '../../../test/golden/envoy');
+import { expectGoldenJson } from '../helpers/golden.js';
 
 const BASE: TranslateOptions = {
   prependPath: true,
@@ -42,13 +38,7 @@ function table(routes: [string, string][], hostRouting = false): RoutingTable {
 }
 
 function golden(name: string, res: EnvoyResources): void {
-  const file = join(GOLDEN, `${name}.json`);
-  const text = JSON.stringify(res, null, 2) + '\n';
-  if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file)) {
-    if (process.env.CI && !existsSync(file)) assert.fail(`golden file ${file} missing`);
-    writeFileSync(file, text);
-  }
-  assert.deepEqual(JSON.parse(text), JSON.parse(readFileSync(file, 'utf8')), `${name}: differs from ${file} (UPDATE_GOLDEN=1 to regenerate, then review)`);
+  expectGoldenJson(`envoy/${name}.json`, res);
 }
 
 function allValid(res: EnvoyResources): void {
