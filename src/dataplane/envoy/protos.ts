@@ -1,15 +1,17 @@
-// Envoy's v3 API as protobuf types, loaded from the .proto files that ship inside
-// @grpc/grpc-js-xds (pinned in package.json): envoy-api, xds/udpa, googleapis and
-// protoc-gen-validate. One protobufjs Root serves the ADS server (request/response codecs), the
-// translation (encoding resources into Any) and the tests (decoding, validate.rules checks).
+// Envoy's v3 API as protobuf types. One protobufjs Root serves the ADS server (request/response
+// codecs), the translation (encoding resources into Any), `switchyard envoy-bootstrap` and the
+// tests (decoding, validate.rules checks).
 //
-// Loaded lazily, once per process, and only when the xDS server or `envoy-bootstrap` is used:
-// parsing the closure of these files takes a few hundred milliseconds and ~20 MB.
+// The Root comes from assets/envoy/envoy-v3.json, a JSON descriptor generated from the .proto files
+// of the pinned @grpc/grpc-js-xds (a devDependency) by scripts/gen-envoy-descriptor.mjs and checked
+// against them by test/unit/envoy-descriptor.test.ts. So nothing parses .proto at run time and the
+// production install does not carry grpc-js-xds's dependency tree. protobufjs's light build (no
+// parser) is enough for Root.fromJSON.
+//
+// Loaded lazily, once per process, and only when the xDS server or `envoy-bootstrap` is used.
 
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import protobuf from 'protobufjs';
+import { readFileSync } from 'node:fs';
+import protobuf from 'protobufjs/light.js';
 
 /** Type URLs of the resources this control plane serves, in make-before-break push order. */
 export const TYPE = {
@@ -23,47 +25,39 @@ export const PUSH_ORDER: readonly TypeUrl[] = [TYPE.cluster, TYPE.endpoint, TYPE
 /** Short names used in logs, metrics labels and status. */
 export const SHORT: Record<TypeUrl, string> = { [TYPE.cluster]: 'cds', [TYPE.endpoint]: 'eds', [TYPE.listener]: 'lds', [TYPE.route]: 'rds' };
 
-const FILES = [
-  'envoy/service/discovery/v3/ads.proto',
-  'envoy/service/cluster/v3/cds.proto',
-  'envoy/service/endpoint/v3/eds.proto',
-  'envoy/service/listener/v3/lds.proto',
-  'envoy/service/route/v3/rds.proto',
-  'envoy/config/cluster/v3/cluster.proto',
-  'envoy/config/endpoint/v3/endpoint.proto',
-  'envoy/config/listener/v3/listener.proto',
-  'envoy/config/route/v3/route.proto',
-  'envoy/config/bootstrap/v3/bootstrap.proto',
-  'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
-  'envoy/extensions/filters/http/router/v3/router.proto',
-  'envoy/extensions/access_loggers/file/v3/file.proto',
-  'envoy/extensions/transport_sockets/tls/v3/tls.proto',
-  'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
-];
+/** dist/src/dataplane/envoy/protos.js -> assets/envoy/envoy-v3.json (shipped in the package). */
+const DESCRIPTOR = new URL('../../../../assets/envoy/envoy-v3.json', import.meta.url);
+
+interface Descriptor {
+  readonly root: protobuf.INamespace;
+  /** What protobufjs's toJSON drops: "<kind> <full name>" -> parsedOptions / Enum.valuesOptions. */
+  readonly sideTable: Record<string, { parsedOptions?: Record<string, unknown>[]; valuesOptions?: Record<string, Record<string, unknown>> }>;
+}
+
+/** Same walk as scripts/gen-envoy-descriptor.mjs `walk` (which writes the side table). */
+function walk(ns: protobuf.NamespaceBase, visit: (obj: protobuf.ReflectionObject) => void): void {
+  for (const obj of ns.nestedArray) {
+    visit(obj);
+    if (obj instanceof protobuf.Type) {
+      for (const f of obj.fieldsArray) if (!f.declaringField) visit(f);
+      for (const o of obj.oneofsArray) visit(o);
+    }
+    if (obj instanceof protobuf.Namespace) walk(obj, visit);
+  }
+}
 
 let root: protobuf.Root | undefined;
 
-/** Directory of the pinned proto tree (node_modules/@grpc/grpc-js-xds/deps). */
-export function protoDepsDir(): string {
-  const pkg = createRequire(import.meta.url).resolve('@grpc/grpc-js-xds/package.json');
-  return join(dirname(pkg), 'deps');
-}
-
 export function envoyRoot(): protobuf.Root {
   if (root) return root;
-  const deps = protoDepsDir();
-  const includes = ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => join(deps, d));
-  // google/protobuf/descriptor.proto (for custom options such as validate.rules) ships with protobufjs.
-  includes.push(dirname(createRequire(import.meta.url).resolve('protobufjs/package.json')));
-  const r = new protobuf.Root();
-  r.resolvePath = (_origin, target) => {
-    for (const inc of includes) {
-      const p = join(inc, target);
-      if (existsSync(p)) return p;
-    }
-    return target;
-  };
-  r.loadSync(FILES, { keepCase: true, alternateCommentMode: false });
+  const d = JSON.parse(readFileSync(DESCRIPTOR, 'utf8')) as Descriptor;
+  const r = protobuf.Root.fromJSON(d.root);
+  walk(r, (obj) => {
+    const e = d.sideTable[`${(obj.constructor as unknown as { className: string }).className} ${obj.fullName}`];
+    // (protobufjs types parsedOptions as an object; at run time it is an array of {name: value}.)
+    if (e?.parsedOptions) (obj as { parsedOptions?: unknown }).parsedOptions = e.parsedOptions;
+    if (e?.valuesOptions && obj instanceof protobuf.Enum) obj.valuesOptions = e.valuesOptions as typeof obj.valuesOptions;
+  });
   r.resolveAll();
   root = r;
   return r;
