@@ -65,7 +65,7 @@ test('the tarball holds only what runs: compiled sources, assets, dashboard, REA
   const paths = packed.map((f) => f.path).sort();
   const allowed = /^(package\.json|README\.md|LICENSE|dist\/src\/.+\.js|assets\/.+|dashboard\/.+)$/;
   assert.deepEqual(paths.filter((p) => !allowed.test(p)), [], 'nothing outside the runtime');
-  for (const p of ['dist/src/main.js', 'dist/src/worker.js', 'assets/envoy/envoy-v3.json', 'assets/error/503.html', 'dashboard/index.html', 'README.md']) {
+  for (const p of ['dist/src/main.js', 'dist/src/worker.js', 'assets/envoy/envoy-v3.json', 'assets/error/503.html', 'dashboard/index.html', 'README.md', 'LICENSE']) {
     assert.ok(paths.includes(p), `${p} shipped`);
   }
   // Stale output of a module that no longer exists would ship too (tsc never deletes): every
