@@ -101,13 +101,13 @@ export const framing: CaseTable = {
       upstream: [{ to: 'up', line: 'POST /x HTTP/1.1', has: ['content-length: 5'], body: 'hello' }],
     },
     {
-      desc: 'RFC 9112 §6.1: "gzip, chunked" (a coding the proxy does not implement) is 501, never forwarded as plain content (CHP forwards it with the TE header)',
+      desc: 'RFC 9112 §6.1: "gzip, chunked" (a coding the proxy does not implement) is 501, never forwarded as plain content (CHP forwards it, TE header and all, and answers 503)',
       send: `POST /x HTTP/1.1\r\n${H}Transfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n`,
       responses: [501],
       upstream: [],
     },
     {
-      desc: 'RFC 9112 §6.1: the same codings on two TE lines ("gzip" then "chunked"): 501 (CHP forwards)',
+      desc: 'RFC 9112 §6.1: the same codings on two TE lines ("gzip" then "chunked"): 501 (CHP forwards them, 503)',
       send: `POST /x HTTP/1.1\r\n${H}Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n`,
       responses: [501],
       upstream: [],
@@ -125,15 +125,15 @@ export const framing: CaseTable = {
       upstream: [],
     },
     {
-      desc: 'RFC 9112 §6.1: TE "identity" (not a registered coding since RFC 7230; final coding not chunked): 501 (Node would refuse it only once the body starts)',
+      desc: 'RFC 9112 §6.3 ¶4: TE "identity" (final coding not chunked) in a request: MUST 400 and close (before anything goes upstream; Node alone refuses it once the body starts)',
       send: `POST /x HTTP/1.1\r\n${H}Transfer-Encoding: identity\r\n\r\n3\r\nabc\r\n0\r\n\r\n`,
-      responses: [501],
+      responses: [400],
       upstream: [],
     },
     {
-      desc: 'RFC 9112 §6.1: obfuscated TE "x-chunked" (an unknown coding): 501',
+      desc: 'RFC 9112 §6.3 ¶4: obfuscated TE "x-chunked" (final coding not chunked): 400',
       send: `POST /x HTTP/1.1\r\n${H}Transfer-Encoding: x-chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n`,
-      responses: [501],
+      responses: [400],
       upstream: [],
     },
     {
@@ -143,9 +143,9 @@ export const framing: CaseTable = {
       upstream: [],
     },
     {
-      desc: 'RFC 9112 §7: chunked has no parameters; obfuscated TE "chunked;q=1" is an unknown coding: 501',
+      desc: 'RFC 9112 §6.3 ¶4, §7: chunked has no parameters; obfuscated TE "chunked;q=1" is not chunked: 400',
       send: `POST /x HTTP/1.1\r\n${H}Transfer-Encoding: chunked;q=1\r\n\r\n3\r\nabc\r\n0\r\n\r\n`,
-      responses: [501],
+      responses: [400],
       upstream: [],
     },
     {
@@ -320,7 +320,7 @@ export const framing: CaseTable = {
       upstream: [],
     },
     {
-      desc: 'RFC 9110 §15.6.6: an "HTTP/0.9" request line is 505 (Node lets it through)',
+      desc: 'RFC 9110 §15.6.6: an "HTTP/0.9" request line is 505 (Node lets it through; CHP forwards it as HTTP/1.1)',
       send: `GET /x HTTP/0.9\r\n${H}\r\n`,
       responses: [505],
       upstream: [],
@@ -375,7 +375,7 @@ export const framing: CaseTable = {
       upstream: [],
     },
     {
-      desc: 'RFC 9112 §3.2.2: absolute-form with a scheme other than http/https: 400',
+      desc: 'RFC 9112 §3.2.2: absolute-form with a scheme other than http/https: 400 (CHP forwards it)',
       send: `GET ftp://a.example/x HTTP/1.1\r\n${H}\r\n`,
       responses: [400],
       upstream: [],
@@ -387,7 +387,7 @@ export const framing: CaseTable = {
       upstream: [],
     },
     {
-      desc: 'RFC 9110 §4.2.1: an http URI with an empty host must be rejected: 400',
+      desc: 'RFC 9110 §4.2.1: an http URI with an empty host must be rejected: 400 (CHP forwards "GET /")',
       send: `GET http:///x HTTP/1.1\r\n${H}\r\n`,
       responses: [400],
       upstream: [],
@@ -423,7 +423,7 @@ export const framing: CaseTable = {
       upstream: [],
     },
     {
-      desc: 'upgrade with a chunked body: refused 400',
+      desc: 'upgrade with a chunked body: refused 400 (CHP forwards the TE header without the body: 101)',
       send: `GET /ws HTTP/1.1\r\n${H}Connection: Upgrade\r\nUpgrade: websocket\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`,
       responses: [400],
       upstream: [],
@@ -435,7 +435,7 @@ export const framing: CaseTable = {
       upstream: [{ to: 'up', line: 'GET /ws HTTP/1.1' }],
     },
     {
-      desc: 'RFC 9112 §3.2: an upgrade request with two Host lines: 400',
+      desc: 'RFC 9112 §3.2: an upgrade request with two Host lines: 400 (CHP: 101)',
       send: `GET /ws HTTP/1.1\r\n${H}Host: b.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`,
       responses: [400],
       upstream: [],
@@ -480,19 +480,19 @@ export const hosts: CaseTable = {
       upstream: [],
     },
     {
-      desc: 'RFC 9110 §7.2: Host "alice@bob.example.com" ("@" is not in reg-name): 400 (CHP forwards)',
+      desc: 'RFC 9110 §7.2: Host "alice@bob.example.com" ("@" is not in reg-name): 400 (CHP looks it up as a host name: 404 here)',
       send: 'GET /x HTTP/1.1\r\nHost: alice@bob.example.com\r\n\r\n',
       responses: [400],
       upstream: [],
     },
     {
-      desc: 'RFC 9110 §7.2: Host with a space inside: 400',
+      desc: 'RFC 9110 §7.2: Host with a space inside: 400 (CHP: 404 here)',
       send: 'GET /x HTTP/1.1\r\nHost: bob example.com\r\n\r\n',
       responses: [400],
       upstream: [],
     },
     {
-      desc: 'RFC 9110 §7.2: Host with a path: 400',
+      desc: 'RFC 9110 §7.2: Host with a path: 400 (CHP routes it to bob)',
       send: 'GET /x HTTP/1.1\r\nHost: bob.example.com/admin\r\n\r\n',
       responses: [400],
       upstream: [],
@@ -504,7 +504,7 @@ export const hosts: CaseTable = {
       upstream: [],
     },
     {
-      desc: 'RFC 9110 §7.2: a valid Host with a port, in any case: routed by its lowercased name',
+      desc: 'RFC 9110 §7.2: a valid Host with a port, in any case: routed by its lowercased name (RFC 3986 §3.2.2: host names are case-insensitive; CHP matches them case-sensitively: 404)',
       send: 'GET /x HTTP/1.1\r\nHost: BOB.example.com:8000\r\n\r\n',
       responses: [200],
       upstream: [{ to: 'bob', line: 'GET /x HTTP/1.1', has: ['host: BOB.example.com:8000', 'x-forwarded-port: 8000'] }],
@@ -528,25 +528,25 @@ export const hosts: CaseTable = {
       upstream: [{ to: 'bob', line: 'GET / HTTP/1.1', has: ['host: BOB.EXAMPLE.COM'] }],
     },
     {
-      desc: 'RFC 9112 §3.2.2: absolute-form in HTTP/1.0 without Host: the authority is the Host',
+      desc: 'RFC 9112 §3.2.2: absolute-form in HTTP/1.0 without Host: the authority is the Host (CHP: 404)',
       send: 'GET http://bob.example.com/x HTTP/1.0\r\n\r\n',
       responses: [200],
       upstream: [{ to: 'bob', line: 'GET /x HTTP/1.1', has: ['host: bob.example.com'] }],
     },
     {
-      desc: 'RFC 9112 §3.2: absolute-form does not excuse two Host lines: 400',
+      desc: 'RFC 9112 §3.2: absolute-form does not excuse two Host lines: 400 (CHP routes by the first Host)',
       send: 'GET http://bob.example.com/x HTTP/1.1\r\nHost: alice.example.com\r\nHost: bob.example.com\r\n\r\n',
       responses: [400],
       upstream: [],
     },
     {
-      desc: 'RFC 9112 §3.2.2: absolute-form with an invalid authority ("bob.example.com:8000:9"): 400',
+      desc: 'RFC 9112 §3.2.2: absolute-form with an invalid authority ("bob.example.com:8000:9"): 400 (CHP: 500)',
       send: 'GET http://bob.example.com:8000:9/x HTTP/1.1\r\nHost: alice.example.com\r\n\r\n',
       responses: [400],
       upstream: [],
     },
     {
-      desc: 'RFC 9112 §3.2.2: absolute-form websocket upgrade: routed and forwarded with the authority as Host',
+      desc: 'RFC 9112 §3.2.2: absolute-form websocket upgrade: routed and forwarded with the authority as Host (CHP routes by Host to alice)',
       send: 'GET http://bob.example.com/ws HTTP/1.1\r\nHost: alice.example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
       responses: [101],
       upstream: [{ to: 'bob', line: 'GET /ws HTTP/1.1', has: ['host: bob.example.com', 'x-forwarded-host: bob.example.com'] }],
@@ -585,7 +585,7 @@ export const paths: CaseTable = {
       upstream: [{ to: 'root', line: 'GET /etc HTTP/1.1' }],
     },
     {
-      desc: 'RFC 3986 §3.3: "//user/a" is a path with an empty first segment, not /user/a (CHP reads "//user" as an authority)',
+      desc: 'RFC 3986 §3.3: "//user/a" is a path with an empty first segment, not /user/a; forwarded as is (CHP reads "//user" as an authority and routes "/a": the same upstream here)',
       send: 'GET //user/a HTTP/1.1\r\nHost: h\r\n\r\n',
       responses: [200],
       upstream: [{ to: 'root', line: 'GET //user/a HTTP/1.1' }],
@@ -609,7 +609,7 @@ export const paths: CaseTable = {
       upstream: [{ to: 'a', line: 'GET /user/a?x=/../b HTTP/1.1' }],
     },
     {
-      desc: 'an encoded NUL in the path: 400 (CHP answers 500)',
+      desc: 'an encoded NUL in the path: 400 (CHP forwards it)',
       send: 'GET /user/a/%00 HTTP/1.1\r\nHost: h\r\n\r\n',
       responses: [400],
       upstream: [],
@@ -654,7 +654,7 @@ export const headers: CaseTable = {
       upstream: [{ to: 'up', line: 'GET /x HTTP/1.1', has: ['x-forwarded-host: a.example', 'host: a.example', 'connection: keep-alive'] }],
     },
     {
-      desc: 'RFC 9110 §7.6.1: "Connection: X-Forwarded-Host" with no such header: the proxy still sets its own',
+      desc: 'RFC 9110 §7.6.1: "Connection: X-Forwarded-Host" with no such header: the proxy still sets its own (CHP: same)',
       send: `GET /x HTTP/1.1\r\n${H}Connection: X-Forwarded-Host\r\n\r\n`,
       responses: [200],
       upstream: [{ to: 'up', line: 'GET /x HTTP/1.1', has: ['x-forwarded-host: a.example'] }],
@@ -666,7 +666,7 @@ export const headers: CaseTable = {
       upstream: [{ to: 'up', line: 'GET /x HTTP/1.1', has: ['x-forwarded-host: front.example'] }],
     },
     {
-      desc: 'RFC 9110 §7.6.1: "Connection: X-Forwarded-For" drops the client\'s value; the proxy\'s (the peer address) stays',
+      desc: 'RFC 9110 §7.6.1: "Connection: X-Forwarded-For" drops the client\'s value; the proxy\'s (the peer address) stays (CHP appends to the client\'s value)',
       send: `GET /x HTTP/1.1\r\n${H}X-Forwarded-For: 203.0.113.9\r\nConnection: X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Port\r\n\r\n`,
       responses: [200],
       upstream: [{ to: 'up', line: 'GET /x HTTP/1.1', has: ['x-forwarded-for: 127.0.0.1', 'x-forwarded-proto: http', 'x-forwarded-port: 80'] }],
@@ -678,13 +678,13 @@ export const headers: CaseTable = {
       upstream: [{ to: 'up', line: 'GET /x HTTP/1.1', has: ['x-forwarded-for: 203.0.113.9, 198.51.100.7,127.0.0.1', 'x-forwarded-proto: http'] }],
     },
     {
-      desc: 'RFC 9110 §7.6.1: "Connection: Host" cannot remove Host (routing and the upstream rely on it)',
+      desc: 'RFC 9110 §7.6.1: "Connection: Host" cannot remove Host (routing and the upstream rely on it) (CHP: same, it ignores Connection in requests)',
       send: `GET /x HTTP/1.1\r\n${H}Connection: Host\r\n\r\n`,
       responses: [200],
       upstream: [{ to: 'up', line: 'GET /x HTTP/1.1', has: ['host: a.example', 'connection: keep-alive'] }],
     },
     {
-      desc: 'RFC 9110 §7.6.1 / RFC 9112 §6.2: "Connection: Content-Length" cannot remove the body\'s framing',
+      desc: 'RFC 9110 §7.6.1 / RFC 9112 §6.2: "Connection: Content-Length" cannot remove the body\'s framing (CHP: same)',
       send: `POST /x HTTP/1.1\r\n${H}Content-Length: 3\r\nConnection: Content-Length\r\n\r\nabc`,
       responses: [200],
       upstream: [{ to: 'up', line: 'POST /x HTTP/1.1', has: ['content-length: 3'], body: 'abc' }],
@@ -708,7 +708,7 @@ export const headers: CaseTable = {
       upstream: [{ to: 'up', line: 'GET /x HTTP/1.1', has: ['x-forwarded-for: 127.0.0.1'], lacks: ['forwarded', 'x-real-ip'] }],
     },
     {
-      desc: 'websocket upgrade: the same header rules (client claims dropped, the proxy\'s X-Forwarded-Host kept)',
+      desc: 'websocket upgrade: the same header rules (client claims dropped, the proxy\'s X-Forwarded-Host kept) (CHP forwards X-Real-IP and the client\'s X-Forwarded-Host)',
       send: `GET /ws HTTP/1.1\r\n${H}Connection: Upgrade, X-Forwarded-Host\r\nUpgrade: websocket\r\nX-Forwarded-Host: evil.example\r\nX-Real-IP: 198.51.100.2\r\n\r\n`,
       responses: [101],
       upstream: [{ to: 'up', line: 'GET /ws HTTP/1.1', has: ['x-forwarded-host: a.example', 'upgrade: websocket'], lacks: ['x-real-ip'] }],

@@ -7,7 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { request, startBackend, startSwitchyardProcess } from '../helpers/servers.js';
+import { request, startBackend, startSwitchyardProcess, type SpawnedSwitchyard } from '../helpers/servers.js';
 import { exchange, headerLines, startRecorder, type RecordedRequest, type Recorder } from '../helpers/raw-http.js';
 import { tables, type CaseTable, type HostileCase, type UpstreamExpectation } from '../helpers/hostile-corpus.js';
 
@@ -53,6 +53,16 @@ async function runTable(t: TestContext, table: CaseTable, workers: string[]): Pr
   assert.equal((await sy.api('POST', `/api/routes${healthyPath}`, { target: healthy.url })).status, 201);
 
   for (const c of table.cases) {
+    // One subtest per case, so that every failing case is reported, not only the first.
+    await t.test(c.desc, async () => {
+      await runCase(sy, table, workers, c, log, garbage);
+    });
+  }
+  assert.doesNotMatch(sy.output(), /internal error|uncaught|TypeError/i, 'no internal errors logged');
+}
+
+async function runCase(sy: SpawnedSwitchyard, table: CaseTable, workers: string[], c: HostileCase, log: RecordedRequest[], garbage: string[]): Promise<void> {
+  {
     log.length = 0;
     garbage.length = 0;
     const what = `${table.name} ${workers.join(' ') || 'default workers'}: ${c.desc}\n  sent ${JSON.stringify(c.send.slice(0, 300))}`;
@@ -74,7 +84,6 @@ async function runTable(t: TestContext, table: CaseTable, workers: string[]): Pr
     assert.equal(ok.status, 200, `${what}\n  healthy route afterwards`);
     checkUpstream(c, log.slice(), garbage.slice());
   }
-  assert.doesNotMatch(sy.output(), /internal error|uncaught|TypeError/i, 'no internal errors logged');
 }
 
 for (const workers of [['--workers', '1'], []]) {

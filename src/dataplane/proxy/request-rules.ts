@@ -24,9 +24,12 @@
 //    the Host; asterisk-form only with OPTIONS, answered 200 by the proxy itself (it applies to the
 //    server in general, RFC 9110 §9.3.7, and undici cannot forward it). Anything else, and any "#"
 //    (a request target has no fragment), is 400.
-//  - Transfer-Encoding: in an HTTP/1.0 request 400 (the framing is faulty, RFC 9112 §6.1); any
-//    coding but one final "chunked" (e.g. "gzip, chunked", which llhttp accepts) 501 (§6.1: a coding
-//    the server does not understand; the proxy would otherwise forward coded bytes as plain content).
+//  - Transfer-Encoding: in an HTTP/1.0 request 400 (the framing is faulty, RFC 9112 §6.1); a final
+//    coding other than exactly "chunked" ("identity", "x-chunked", "chunked;q=1") 400 (§6.3: the
+//    length cannot be determined; llhttp would refuse it too, but only once the body starts, after
+//    the request went upstream); chunked twice 400 (§6.1); any other coding before a final chunked
+//    ("gzip, chunked", which llhttp accepts) 501 (§6.1: a coding the server does not understand;
+//    the proxy would otherwise forward coded bytes as plain content).
 //  - An upgrade request (websocket) with a body (Content-Length > 0 or any Transfer-Encoding): 400.
 //    The body would arrive in the upgrade's head and be written only after a 101, so an upstream
 //    that waits for the announced body and a proxy that waits for the 101 would wait for each other.
@@ -73,6 +76,7 @@ const REFUSE = {
   authority: answer(400, 'invalid authority in absolute-form request target'),
   te10: answer(400, 'Transfer-Encoding in an HTTP/1.0 request'),
   teTwice: answer(400, 'chunked applied more than once'),
+  teNotChunked: answer(400, 'final transfer coding is not chunked'),
   teUnknown: answer(501, 'transfer coding not implemented (only chunked is)'),
   upgradeBody: answer(400, 'upgrade request with a body'),
 } as const;
@@ -149,16 +153,11 @@ function absoluteAuthority(url: string): string | LocalAnswer {
 
 /** Transfer-Encoding other than exactly "chunked" (rare): only one final chunked is implemented. */
 function checkTransferCodings(te: string): LocalAnswer | undefined {
-  let chunked = 0;
-  let other = false;
-  for (const part of te.split(',')) {
-    const coding = part.trim().toLowerCase();
-    if (coding === '') continue; // empty list elements are allowed (RFC 9110 §5.6.1)
-    if (coding === 'chunked') chunked++;
-    else other = true;
-  }
-  if (chunked > 1) return REFUSE.teTwice;
-  if (other || chunked === 0) return REFUSE.teUnknown;
+  // Empty list elements are allowed (RFC 9110 §5.6.1); names are case-insensitive (RFC 9112 §7).
+  const codings = te.split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '');
+  if (codings.at(-1) !== 'chunked') return REFUSE.teNotChunked;
+  if (codings.indexOf('chunked') !== codings.length - 1) return REFUSE.teTwice;
+  if (codings.length > 1) return REFUSE.teUnknown;
   return undefined;
 }
 
