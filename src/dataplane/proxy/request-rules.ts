@@ -35,7 +35,8 @@
 //    that waits for the announced body and a proxy that waits for the 101 would wait for each other.
 //
 // The common request (origin-form path without "#", one valid Host, no TE or exactly "chunked")
-// costs a scan of the raw header names, one of the Host value and one indexOf on the URL.
+// costs a scan of the raw header names, a comparison with the last valid Host (else one scan of
+// it) and one indexOf on the URL.
 
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { isIPv6 } from 'node:net';
@@ -127,6 +128,10 @@ export function isValidHost(v: string): boolean {
   return true;
 }
 
+// The last Host value found valid: most connections of a deployment send the same one or few, and
+// comparing strings is cheaper than validating them again. A memo only: results never depend on it.
+let lastValidHost = '';
+
 /** The authority of an absolute-form target ("http://authority/..."), or a refusal. */
 function absoluteAuthority(url: string): string | LocalAnswer {
   const sep = url.indexOf('://');
@@ -176,8 +181,9 @@ export function checkRequest(req: RequestLike, upgrade: boolean): RequestVerdict
   if (hosts > 1) return REFUSE.twoHosts;
   if (host === undefined) {
     if (req.httpVersionMinor >= 1) return REFUSE.noHost;
-  } else if (!isValidHost(host)) {
-    return REFUSE.badHost;
+  } else if (host !== lastValidHost) {
+    if (!isValidHost(host)) return REFUSE.badHost;
+    lastValidHost = host;
   }
 
   const url = req.url ?? '';
