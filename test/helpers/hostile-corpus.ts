@@ -212,7 +212,7 @@ export const framing: CaseTable = {
       ],
     },
     {
-      desc: 'RFC 9112 §9.3.2: a refused request followed by a pipelined one: one 400, the connection closes, the second is never handled',
+      desc: 'RFC 9112 §9.3.2: a refused request followed by a pipelined one: one 400, the connection closes, the second is never handled (CHP accepts both)',
       send: `GET /one HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\nGET /two HTTP/1.1\r\n${H}\r\n`,
       responses: [400],
       upstream: [],
@@ -498,7 +498,7 @@ export const hosts: CaseTable = {
       upstream: [],
     },
     {
-      desc: 'RFC 9110 §7.2: an unterminated IPv6 literal: 400',
+      desc: 'RFC 9110 §7.2: an unterminated IPv6 literal: 400 (CHP: 404 here)',
       send: 'GET /x HTTP/1.1\r\nHost: [::1\r\n\r\n',
       responses: [400],
       upstream: [],
@@ -516,13 +516,13 @@ export const hosts: CaseTable = {
       upstream: [{ to: 'bob', line: 'GET /x?y=1 HTTP/1.1', has: ['host: bob.example.com', 'x-forwarded-host: bob.example.com', 'x-forwarded-port: 80'] }],
     },
     {
-      desc: 'RFC 9112 §3.2.2: absolute-form with a port and dot segments: routed to its host, path normalised',
+      desc: 'RFC 9112 §3.2.2: absolute-form with a port and dot segments: routed to its host, path normalised (CHP routes by Host to alice)',
       send: 'GET http://bob.example.com:8000/a/../b HTTP/1.1\r\nHost: alice.example.com\r\n\r\n',
       responses: [200],
       upstream: [{ to: 'bob', line: 'GET /b HTTP/1.1', has: ['host: bob.example.com:8000', 'x-forwarded-port: 8000'] }],
     },
     {
-      desc: 'RFC 9112 §3.2.2: absolute-form without a path is "/"; scheme and host are case-insensitive',
+      desc: 'RFC 9112 §3.2.2: absolute-form without a path is "/"; scheme and host are case-insensitive (CHP routes by Host to alice)',
       send: 'GET HTTP://BOB.EXAMPLE.COM HTTP/1.1\r\nHost: alice.example.com\r\n\r\n',
       responses: [200],
       upstream: [{ to: 'bob', line: 'GET / HTTP/1.1', has: ['host: BOB.EXAMPLE.COM'] }],
