@@ -3,11 +3,12 @@
 // 9110/9112 rule of each case. For every case: exactly the expected responses, each completely
 // framed and nothing after them (or a clean close); a refusal closes the connection; the recording
 // upstreams got exactly the listed requests (request line, header lines, body bytes); and a request
-// on another connection to a healthy route still works.
+// on another connection to a healthy route still works. Each refusal counts once in
+// switchyard_bad_requests_total.
 
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { request, startBackend, startSwitchyardProcess, type SpawnedSwitchyard } from '../helpers/servers.js';
+import { freePort, request, startBackend, startSwitchyardProcess, type SpawnedSwitchyard } from '../helpers/servers.js';
 import { exchange, headerLines, startRecorder, type RecordedRequest, type Recorder } from '../helpers/raw-http.js';
 import { tables, type CaseTable, type HostileCase, type UpstreamExpectation } from '../helpers/hostile-corpus.js';
 
@@ -41,7 +42,8 @@ async function runTable(t: TestContext, table: CaseTable, workers: string[]): Pr
   const recorders = new Map<string, Recorder>();
   for (const name of new Set(Object.values(table.routes))) recorders.set(name, await startRecorder(t, name, log, garbage));
   const healthy = await startBackend(t, 'healthy');
-  const flags = [...workers, ...table.flags];
+  const metricsPort = await freePort();
+  const flags = [...workers, ...table.flags, '--metrics-port', String(metricsPort), '--metrics-ip', '127.0.0.1'];
   if (table.routes[''] !== undefined) flags.push('--default-target', recorders.get(table.routes['']!)!.url);
   const sy = await startSwitchyardProcess(t, flags);
   for (const [path, name] of Object.entries(table.routes)) {
@@ -59,7 +61,13 @@ async function runTable(t: TestContext, table: CaseTable, workers: string[]): Pr
     });
   }
   assert.doesNotMatch(sy.output(), /internal error|uncaught|TypeError/i, 'no internal errors logged');
+  // Every refusal is counted once in switchyard_bad_requests_total (summed over workers).
+  const refusals = table.cases.flatMap((c) => c.responses).filter((s) => REFUSAL.has(s)).length;
+  const metrics = (await request(`http://127.0.0.1:${metricsPort}/metrics`)).body;
+  assert.match(metrics, new RegExp(`^switchyard_bad_requests_total ${refusals}$`, 'm'), 'one count per refusal');
 }
+
+const REFUSAL = new Set([400, 408, 413, 431, 501, 505]);
 
 async function runCase(sy: SpawnedSwitchyard, table: CaseTable, workers: string[], c: HostileCase, log: RecordedRequest[], garbage: string[]): Promise<void> {
   {
