@@ -9,8 +9,8 @@
 // here reaches an upstream.
 //
 // What llhttp already refuses (answered by proxy-server.ts's 'clientError' handler, 400): CL and TE
-// together, duplicate or list-valued Content-Length, a TE whose final coding is not chunked, chunked
-// twice, bare CR, bare LF, obs-fold, whitespace before a colon, invalid bytes in names and values,
+// together, duplicate or list-valued Content-Length, chunked twice (a final coding other than
+// chunked too, but only once the body starts: refused here first), bare CR, bare LF, obs-fold, whitespace before a colon, invalid bytes in names and values,
 // methods outside its list, versions other than 0.9/1.0/1.1/2.0, authority-form outside CONNECT, bad
 // chunk sizes. CONNECT never reaches the request handler (Node's 'connect' event).
 //
@@ -50,7 +50,7 @@ export interface RequestFacts {
   readonly host: string | undefined;
 }
 
-/** Answered by the proxy itself, never forwarded; the connection is closed after it. */
+/** Answered by the proxy itself, never forwarded; after a refusal (>= 400) the connection is closed. */
 export interface LocalAnswer {
   readonly ok: false;
   /** 400, 501, 505 (refusals), or 200 for `OPTIONS *`. */
