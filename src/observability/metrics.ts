@@ -93,7 +93,7 @@ export function createMetrics(): Metrics {
   });
   new Counter({
     name: 'switchyard_bad_requests_total',
-    help: 'Requests refused with 400 before routing (malformed or hostile paths)',
+    help: 'Requests refused before routing (request rules: 400/501/505; HTTP parser: 400/431/413/408)',
     registers: [registry],
     collect() {
       this.reset();

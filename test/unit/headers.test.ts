@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { rewriteLocation, upstreamPath } from '../../src/dataplane/proxy/headers.js';
+import type { IncomingMessage } from 'node:http';
+import { rewriteLocation, upstreamPath, upstreamRequestHeaders } from '../../src/dataplane/proxy/headers.js';
 import { parseTarget } from '../../src/routing/target.js';
 
 test('upstream path: the four prepend-path / include-prefix combinations (CHP semantics)', () => {
@@ -41,4 +42,137 @@ test('targets: schemes and errors', () => {
     assert.throws(() => parseTarget(bad), /target|scheme/, bad);
   }
   assert.throws(() => parseTarget(42), /Must specify 'target' as string/);
+});
+
+/** A request as Node's parser hands it over (req.headers: first Host kept, other repeats joined ", "). */
+function fakeReq(raw: string[], opts: { method?: string; host?: string; remote?: string; encrypted?: boolean } = {}): IncomingMessage {
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!.toLowerCase();
+    if (headers[k] === undefined) headers[k] = raw[i + 1]!;
+    else if (k !== 'host') headers[k] += ', ' + raw[i + 1]!;
+  }
+  // proxy-server.ts sets req.headers.host to the effective Host (an absolute-form authority).
+  if (opts.host !== undefined) headers.host = opts.host;
+  return {
+    method: opts.method ?? 'GET',
+    headers,
+    rawHeaders: raw,
+    socket: { remoteAddress: opts.remote ?? '10.0.0.1', encrypted: opts.encrypted },
+  } as unknown as IncomingMessage;
+}
+
+/** The upstream list as "name: value" lines with lowercased names, for the names asked about. */
+function lines(list: string[], names: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < list.length; i += 2) {
+    const n = list[i]!.toLowerCase();
+    if (names.includes(n)) out.push(`${n}: ${list[i + 1]}`);
+  }
+  return out.sort();
+}
+
+test('upstream request headers: Connection, client address claims, X-Forwarded-* (table-driven)', () => {
+  const target = parseTarget('http://127.0.0.1:9000');
+  const on = { xForward: true, changeOrigin: false, customHeaders: [] };
+  const off = { xForward: false, changeOrigin: false, customHeaders: [] };
+  const XF = ['host', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-proto'];
+  const cases: { desc: string; raw: string[]; opts?: Parameters<typeof fakeReq>[1]; h?: typeof on; names: string[]; want: string[] }[] = [
+    {
+      desc: 'CHP 5.3 xfwd: X-Forwarded-For lines joined ", ", the peer appended with ","; X-Forwarded-Host from Host',
+      raw: ['Host', 'hub.example:8443', 'X-Forwarded-For', '203.0.113.9', 'X-Forwarded-For', '198.51.100.7'],
+      names: XF,
+      want: ['host: hub.example:8443', 'x-forwarded-for: 203.0.113.9, 198.51.100.7,10.0.0.1', 'x-forwarded-host: hub.example:8443', 'x-forwarded-port: 8443', 'x-forwarded-proto: http'],
+    },
+    {
+      desc: 'CHP 5.3 xfwd: a client X-Forwarded-Host not named in Connection is kept',
+      raw: ['Host', 'a', 'X-Forwarded-Host', 'front'],
+      names: ['x-forwarded-host'],
+      want: ['x-forwarded-host: front'],
+    },
+    {
+      desc: 'RFC 9110 §7.6.1: Connection: X-Forwarded-Host drops the client value, the proxy sets its own',
+      raw: ['Host', 'a', 'X-Forwarded-Host', 'evil', 'Connection', 'X-Forwarded-Host'],
+      names: ['x-forwarded-host', 'connection'],
+      want: ['x-forwarded-host: a'],
+    },
+    {
+      desc: 'RFC 9110 §7.6.1: Connection: X-Forwarded-For/-Port/-Proto drop the client values before the proxy appends',
+      raw: ['Host', 'a:81', 'X-Forwarded-For', '1.2.3.4', 'X-Forwarded-Port', '1', 'X-Forwarded-Proto', 'gopher', 'Connection', 'close, X-Forwarded-For, x-forwarded-port,X-FORWARDED-PROTO'],
+      names: XF,
+      want: ['host: a:81', 'x-forwarded-for: 10.0.0.1', 'x-forwarded-host: a:81', 'x-forwarded-port: 81', 'x-forwarded-proto: http'],
+    },
+    {
+      desc: '--no-x-forward: Connection: X-Forwarded-Host drops the client value and nothing is added',
+      raw: ['Host', 'a', 'X-Forwarded-Host', 'evil', 'X-Forwarded-For', '1.2.3.4', 'Connection', 'X-Forwarded-Host'],
+      h: off,
+      names: XF,
+      want: ['host: a', 'x-forwarded-for: 1.2.3.4'],
+    },
+    {
+      desc: 'Connection cannot remove Host or Content-Length (routing and framing rely on them)',
+      raw: ['Host', 'a', 'Content-Length', '3', 'Connection', 'Host, Content-Length, Transfer-Encoding'],
+      opts: { method: 'POST' },
+      names: ['host', 'content-length', 'connection', 'transfer-encoding'],
+      want: ['content-length: 3', 'host: a'],
+    },
+    {
+      desc: 'Forwarded and X-Real-IP from the client are dropped (a client must not claim an address)',
+      raw: ['Host', 'a', 'Forwarded', 'for=1.1.1.1', 'X-Real-IP', '2.2.2.2', 'x-real-ip', '3.3.3.3'],
+      names: ['forwarded', 'x-real-ip', 'x-forwarded-for'],
+      want: ['x-forwarded-for: 10.0.0.1'],
+    },
+    {
+      desc: 'Forwarded and X-Real-IP are dropped with --no-x-forward too',
+      raw: ['Host', 'a', 'Forwarded', 'for=1.1.1.1', 'X-Real-IP', '2.2.2.2'],
+      h: off,
+      names: ['forwarded', 'x-real-ip', 'x-forwarded-for'],
+      want: [],
+    },
+    {
+      desc: 'RFC 9112 §3.2.2: the effective Host (absolute-form authority) replaces the Host line, X-Forwarded-Host/-Port follow it',
+      raw: ['Host', 'alice.example', 'X-A', '1'],
+      opts: { host: 'bob.example:8000' },
+      names: XF,
+      want: ['host: bob.example:8000', 'x-forwarded-for: 10.0.0.1', 'x-forwarded-host: bob.example:8000', 'x-forwarded-port: 8000', 'x-forwarded-proto: http'],
+    },
+    {
+      desc: 'absolute-form in HTTP/1.0 without a Host line: the authority is sent as Host',
+      raw: [],
+      opts: { host: 'bob.example' },
+      names: ['host'],
+      want: ['host: bob.example'],
+    },
+    {
+      desc: 'HTTP/1.0 without Host: the target\'s host',
+      raw: [],
+      names: ['host', 'x-forwarded-host'],
+      want: ['host: 127.0.0.1:9000', 'x-forwarded-host: '],
+    },
+    {
+      desc: '--change-origin: the target\'s host, X-Forwarded-Host keeps the client\'s',
+      raw: ['Host', 'hub.example'],
+      h: { ...on, changeOrigin: true },
+      names: ['host', 'x-forwarded-host'],
+      want: ['host: 127.0.0.1:9000', 'x-forwarded-host: hub.example'],
+    },
+    {
+      desc: 'TLS client: X-Forwarded-Proto https, port 443 when Host has none',
+      raw: ['Host', 'hub.example'],
+      opts: { encrypted: true },
+      names: ['x-forwarded-proto', 'x-forwarded-port'],
+      want: ['x-forwarded-port: 443', 'x-forwarded-proto: https'],
+    },
+  ];
+  for (const c of cases) {
+    const list = upstreamRequestHeaders(fakeReq(c.raw, c.opts), target, c.h ?? on, false);
+    assert.deepEqual(lines(list, c.names), [...c.want].sort(), c.desc);
+  }
+});
+
+test('upstream request headers for an upgrade: Connection/Upgrade set by the proxy, client claims dropped', () => {
+  const target = parseTarget('http://127.0.0.1:9000');
+  const r = fakeReq(['Host', 'a', 'Connection', 'Upgrade, X-Forwarded-Host', 'Upgrade', 'websocket', 'X-Forwarded-Host', 'evil', 'X-Real-IP', '1.1.1.1']);
+  const list = upstreamRequestHeaders(r, target, { xForward: true, changeOrigin: false, customHeaders: [] }, true);
+  assert.deepEqual(lines(list, ['connection', 'upgrade', 'x-forwarded-host', 'x-real-ip', 'host']), ['connection: upgrade', 'host: a', 'upgrade: websocket', 'x-forwarded-host: a']);
 });

@@ -5,9 +5,16 @@
 //  - end-to-end headers copied; hop-by-hop ones (Connection and what it lists, Keep-Alive, TE,
 //    Trailer, Transfer-Encoding, Upgrade, Proxy-Connection) dropped: the upstream connection is
 //    ours, pooled with keep-alive, and must not be closed or reframed by a client's header.
-//  - Host preserved (JupyterHub's origin checks rely on it) unless --change-origin.
-//  - X-Forwarded-For/-Port/-Proto appended with "," and X-Forwarded-Host set if absent, unless
-//    --no-x-forward.
+//    Connection cannot remove Host or Content-Length (a client naming them is ignored: routing and
+//    framing rely on them), nor the proxy's own X-Forwarded-* (below).
+//  - Forwarded and X-Real-IP from the client are dropped: a client must not claim an address
+//    (CHP passes them through; deliberate difference).
+//  - Host: the effective Host (req.headers.host, which proxy-server.ts sets to the authority of an
+//    absolute-form target) preserved (JupyterHub's origin checks rely on it) unless --change-origin.
+//  - X-Forwarded-For/-Port/-Proto appended with "," to the client's values and X-Forwarded-Host
+//    set if the client sent none, unless --no-x-forward (CHP 5.3 / http-proxy-3's xfwd, exactly).
+//    "The client's values" are those left after hop-by-hop removal: a client that names
+//    X-Forwarded-Host in Connection loses its own value, never the proxy's.
 //  - --custom-header values replace any client header of the same name.
 // Response to client: hop-by-hop headers dropped, the rest copied as the upstream sent them.
 
@@ -26,6 +33,11 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 
+// Dropped from every client request, whatever --x-forward says.
+const CLIENT_CLAIMS = new Set(['forwarded', 'x-real-ip']);
+// Never removed because a client listed them in Connection.
+const NOT_HOP_BY_HOP = new Set(['host', 'content-length']);
+
 export interface HeaderOptions {
   readonly xForward: boolean;
   readonly changeOrigin: boolean;
@@ -33,15 +45,20 @@ export interface HeaderOptions {
   readonly customHeaders: readonly (readonly [string, string])[];
 }
 
-function connectionTokens(value: string | undefined): Set<string> | undefined {
+function connectionTokens(value: string | undefined, keep?: ReadonlySet<string>): Set<string> | undefined {
   // Fast path: the usual values name no extra headers.
   if (value === undefined || value === 'keep-alive' || value === 'close' || value === 'Keep-Alive') return undefined;
   let set: Set<string> | undefined;
   for (const t of value.split(',')) {
     const tok = t.trim().toLowerCase();
-    if (tok && !HOP_BY_HOP.has(tok)) (set ??= new Set()).add(tok);
+    if (tok && !HOP_BY_HOP.has(tok) && keep?.has(tok) !== true) (set ??= new Set()).add(tok);
   }
   return set;
+}
+
+/** A client header's value, unless the client listed it in Connection (then it is not forwarded). */
+function clientValue(headers: IncomingHttpHeaders, name: string, listed: Set<string> | undefined): string | string[] | undefined {
+  return listed !== undefined && listed.has(name) ? undefined : headers[name];
 }
 
 function appendForwarded(existing: string | string[] | undefined, value: string): string {
@@ -71,7 +88,8 @@ export function upstreamRequestHeaders(
   upgrade: boolean,
 ): string[] {
   const inHeaders: IncomingHttpHeaders = req.headers;
-  const listed = connectionTokens(inHeaders.connection);
+  const listed = connectionTokens(inHeaders.connection, NOT_HOP_BY_HOP);
+  const host = inHeaders.host;
   const raw = req.rawHeaders;
   const out: string[] = [];
   const custom = opts.customHeaders;
@@ -79,13 +97,16 @@ export function upstreamRequestHeaders(
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || (listed !== undefined && listed.has(lower))) continue;
+    if (HOP_BY_HOP.has(lower) || CLIENT_CLAIMS.has(lower) || (listed !== undefined && listed.has(lower))) continue;
     if (opts.xForward && lower.startsWith('x-forwarded-')) {
       if (lower === 'x-forwarded-for' || lower === 'x-forwarded-port' || lower === 'x-forwarded-proto') continue;
     }
     if (lower === 'host') {
+      // request-rules.ts let through one Host at most; its value may be an absolute-form authority.
       if (opts.changeOrigin || sawHost) continue;
       sawHost = true;
+      out.push(name, host ?? '');
+      continue;
     }
     if (custom.length > 0 && custom.some(([k]) => k === lower)) continue;
     // Expect: 100-continue was answered to the client by Node's server; undici (proxied requests)
@@ -101,14 +122,16 @@ export function upstreamRequestHeaders(
   if (opts.xForward) {
     const encrypted = (req.socket as TLSSocket).encrypted === true;
     out.push(
-      'x-forwarded-for', appendForwarded(inHeaders['x-forwarded-for'], req.socket.remoteAddress ?? ''),
-      'x-forwarded-port', appendForwarded(inHeaders['x-forwarded-port'], forwardedPort(inHeaders.host, encrypted)),
-      'x-forwarded-proto', appendForwarded(inHeaders['x-forwarded-proto'], encrypted ? 'https' : 'http'),
+      'x-forwarded-for', appendForwarded(clientValue(inHeaders, 'x-forwarded-for', listed), req.socket.remoteAddress ?? ''),
+      'x-forwarded-port', appendForwarded(clientValue(inHeaders, 'x-forwarded-port', listed), forwardedPort(host, encrypted)),
+      'x-forwarded-proto', appendForwarded(clientValue(inHeaders, 'x-forwarded-proto', listed), encrypted ? 'https' : 'http'),
     );
-    if (!inHeaders['x-forwarded-host']) out.push('x-forwarded-host', inHeaders.host ?? '');
+    if (!clientValue(inHeaders, 'x-forwarded-host', listed)) out.push('x-forwarded-host', host ?? '');
   }
-  // With a header list Node adds no Host of its own: the target's, when the client sent none.
-  if (opts.changeOrigin || !sawHost) out.push('host', upstream.hostHeader);
+  // With a header list Node adds no Host of its own: the target's, when the client sent none
+  // (HTTP/1.0) or an absolute-form request had no Host line.
+  if (opts.changeOrigin) out.push('host', upstream.hostHeader);
+  else if (!sawHost) out.push('host', host || upstream.hostHeader);
   for (const [name, value] of custom) out.push(name, value);
   return out;
 }

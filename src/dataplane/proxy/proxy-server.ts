@@ -18,6 +18,7 @@ import type { RouteStatsRecorder } from '../../observability/route-stats.js';
 import { hostKey, parseRequestPath } from '../../routing/request-path.js';
 import type { Route, RoutingTable } from '../../routing/table.js';
 import { createErrorPages } from './error-pages.js';
+import { checkRequest, sendLocalAnswer } from './request-rules.js';
 import { createForwarder } from './forward.js';
 import { createUpstreamAgents } from './upstream-agents.js';
 import { createTunneler } from './websocket.js';
@@ -65,6 +66,7 @@ export interface ProxyDataPlane {
 
 const HEALTHZ = '/_chp_healthz';
 const HEALTHZ_BODY = JSON.stringify({ status: 'OK' });
+const MALFORMED_PATH = { ok: false, status: 400, reason: 'malformed request path' } as const;
 
 export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlane {
   const { config, log, metrics } = opts;
@@ -110,9 +112,12 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
   const wsDuration = metrics.requestDuration.labels('ws');
   const hostRouting = config.hostRouting;
 
-  function segmentsFor(req: IncomingMessage, segments: string[]): string[] {
-    return hostRouting ? [hostKey(req.headers.host), ...segments] : segments;
+  function segmentsFor(host: string | undefined, segments: string[]): string[] {
+    return hostRouting ? [hostKey(host), ...segments] : segments;
   }
+  // Connections on which a request was refused (request-rules.ts): they close after that answer,
+  // and a request pipelined behind the refused one (Node parses it at once) is never handled.
+  const refusedOn = new WeakSet<object>();
 
   const routeStats = opts.routeStats;
   const accessLog = opts.accessLog;
@@ -137,6 +142,7 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
   }
 
   function onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (refusedOn.has(req.socket)) return;
     const started = performance.now();
     let route: Route | undefined;
     // One listener per request: counters, latency, and activity for successful proxied responses.
@@ -160,6 +166,18 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
         logAccess(req, status, sock.bytesWritten - written0, startedAt, performance.now() - started, route, 'web');
       });
     }
+    const rules = checkRequest(req, false);
+    if (!rules.ok) {
+      if (rules.status >= 400) {
+        stats.badRequests++;
+        refusedOn.add(req.socket);
+        log.debug(`${rules.status} ${req.method} refused: ${rules.reason}`);
+      }
+      sendLocalAnswer(res, rules);
+      return;
+    }
+    // Absolute-form: the target's authority is the Host from here on (forwarded, rewrites, logs).
+    if (rules.host !== req.headers.host) req.headers.host = rules.host;
     const url = req.url ?? '/';
     if (url === HEALTHZ) {
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -170,11 +188,11 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
       const rp = parseRequestPath(url);
       if (rp === null) {
         stats.badRequests++;
-        res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' });
-        res.end('Bad Request: malformed request path');
+        refusedOn.add(req.socket);
+        sendLocalAnswer(res, MALFORMED_PATH);
         return;
       }
-      route = table.match(segmentsFor(req, rp.segments));
+      route = table.match(segmentsFor(rules.host, rp.segments));
       if (route === undefined) {
         log.warn(`404 ${req.method} ${rp.path}`);
         errors.web(req, res, 404);
@@ -210,6 +228,19 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
         else done();
       }
     };
+    if (refusedOn.has(socket)) {
+      socket.end();
+      return;
+    }
+    const rules = checkRequest(req, true);
+    if (!rules.ok) {
+      stats.badRequests++;
+      result(rules.status);
+      log.debug(`${rules.status} ${req.method} refused (websocket): ${rules.reason}`);
+      errors.ws(socket, rules.status);
+      return;
+    }
+    if (rules.host !== req.headers.host) req.headers.host = rules.host;
     try {
       const rp = parseRequestPath(req.url ?? '/');
       if (rp === null) {
@@ -218,7 +249,7 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
         errors.ws(socket, 400);
         return;
       }
-      route = table.match(segmentsFor(req, rp.segments));
+      route = table.match(segmentsFor(rules.host, rp.segments));
       if (route === undefined) {
         result(404);
         log.warn(`404 ${req.method} ${rp.path} (websocket)`);
@@ -243,6 +274,8 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
     requestTimeout: 0,
     headersTimeout: 60_000,
     noDelay: true,
+    // Host rules (missing, repeated, invalid) are request-rules.ts's, answered and counted there.
+    requireHostHeader: false,
   };
   const server: http.Server = config.ssl
     ? https.createServer({ ...config.ssl, ...serverOptions }, onRequest)

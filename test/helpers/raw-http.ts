@@ -1,0 +1,245 @@
+// Raw HTTP/1.1 on both sides of the proxy, for hostile-request tests: an upstream that records
+// exactly what it receives (request line, raw header lines, body bytes and their framing), and a
+// client that sends exact bytes and splits what comes back into well-framed responses.
+
+import { once } from 'node:events';
+import net from 'node:net';
+import { listen0, type TestContextLike } from './servers.js';
+
+export interface RecordedRequest {
+  /** Which recorder got it. */
+  readonly to: string;
+  /** "GET /x HTTP/1.1" */
+  readonly line: string;
+  /** Header lines as received, "Name: value" (latin1). */
+  readonly headers: string[];
+  /** The decoded body (chunked framing removed). */
+  readonly body: Buffer;
+  /** The body bytes as framed on the wire (chunk sizes and extensions included). */
+  readonly framedBody: Buffer;
+}
+
+export interface Recorder {
+  readonly name: string;
+  readonly port: number;
+  readonly url: string;
+  /** Complete requests, in arrival order (shared by every recorder given the same log). */
+  readonly log: RecordedRequest[];
+  /** Bytes that did not parse as a request (a framing mismatch upstream shows up here). */
+  readonly garbage: string[];
+}
+
+type Parsed<T> = { value: T; rest: Buffer } | 'incomplete' | 'invalid';
+
+const CRLF2 = Buffer.from('\r\n\r\n');
+
+/** A chunked body at the start of `buf` (RFC 9112 §7.1): the decoded bytes and how many bytes it took. */
+function parseChunked(buf: Buffer): { body: Buffer; used: number } | 'incomplete' | 'invalid' {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const eol = buf.indexOf('\r\n', at, 'latin1');
+    if (eol === -1) return 'incomplete';
+    const sizeText = buf.toString('latin1', at, eol).split(';', 1)[0]!.trim();
+    if (!/^[0-9a-fA-F]+$/.test(sizeText)) return 'invalid';
+    const size = parseInt(sizeText, 16);
+    at = eol + 2;
+    if (size === 0) {
+      // trailer section, then an empty line
+      for (;;) {
+        const tEol = buf.indexOf('\r\n', at, 'latin1');
+        if (tEol === -1) return 'incomplete';
+        const empty = tEol === at;
+        at = tEol + 2;
+        if (empty) return { body: Buffer.concat(parts), used: at };
+      }
+    }
+    if (buf.length < at + size + 2) return 'incomplete';
+    parts.push(buf.subarray(at, at + size));
+    if (buf.toString('latin1', at + size, at + size + 2) !== '\r\n') return 'invalid';
+    at += size + 2;
+  }
+}
+
+interface Head {
+  line: string;
+  headers: string[];
+}
+
+function parseHead(buf: Buffer): Parsed<Head> {
+  const end = buf.indexOf(CRLF2);
+  if (end === -1) return buf.length > 1 << 20 ? 'invalid' : 'incomplete';
+  const lines = buf.toString('latin1', 0, end).split('\r\n');
+  return { value: { line: lines[0]!, headers: lines.slice(1) }, rest: buf.subarray(end + 4) };
+}
+
+function headerValues(headers: string[], name: string): string[] {
+  const out: string[] = [];
+  for (const h of headers) {
+    const c = h.indexOf(':');
+    if (c > 0 && h.slice(0, c).toLowerCase() === name) out.push(h.slice(c + 1).trim());
+  }
+  return out;
+}
+
+/** The body that follows a head, framed by Transfer-Encoding or Content-Length. */
+function parseBody(head: Head, rest: Buffer, untilClose: boolean): Parsed<{ body: Buffer; framed: Buffer }> {
+  const te = headerValues(head.headers, 'transfer-encoding');
+  const cl = headerValues(head.headers, 'content-length');
+  if (te.length > 0) {
+    if (te.join(',').trim().toLowerCase() !== 'chunked') return 'invalid';
+    const c = parseChunked(rest);
+    if (typeof c === 'string') return c;
+    return { value: { body: c.body, framed: rest.subarray(0, c.used) }, rest: rest.subarray(c.used) };
+  }
+  if (cl.length > 1) return 'invalid';
+  if (cl.length === 1) {
+    if (!/^\d+$/.test(cl[0]!)) return 'invalid';
+    const n = Number(cl[0]);
+    if (rest.length < n) return 'incomplete';
+    return { value: { body: rest.subarray(0, n), framed: rest.subarray(0, n) }, rest: rest.subarray(n) };
+  }
+  if (untilClose) return { value: { body: rest, framed: rest }, rest: Buffer.alloc(0) };
+  return { value: { body: Buffer.alloc(0), framed: Buffer.alloc(0) }, rest };
+}
+
+/**
+ * An upstream on a raw `net` server: records every complete request, answers 200 with its name
+ * as the body (or 101 to an Upgrade request, then holds the connection), and keeps the connection
+ * for the next request. Bytes that do not parse are kept in `garbage` and the connection closed.
+ */
+export async function startRecorder(t: TestContextLike, name: string, log: RecordedRequest[] = [], garbage: string[] = []): Promise<Recorder> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((sock) => {
+    sockets.add(sock);
+    sock.once('close', () => sockets.delete(sock));
+    sock.on('error', () => sock.destroy());
+    let buf = Buffer.alloc(0);
+    let upgraded = false;
+    sock.on('data', (d: Buffer) => {
+      if (upgraded) return;
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        const h = parseHead(buf);
+        if (h === 'incomplete') return;
+        if (h === 'invalid') {
+          garbage.push(buf.toString('latin1'));
+          sock.destroy();
+          return;
+        }
+        const b = parseBody(h.value, h.rest, false);
+        if (b === 'incomplete') return;
+        if (b === 'invalid') {
+          garbage.push(buf.toString('latin1'));
+          sock.destroy();
+          return;
+        }
+        log.push({ to: name, line: h.value.line, headers: h.value.headers, body: Buffer.from(b.value.body), framedBody: Buffer.from(b.value.framed) });
+        buf = Buffer.from(b.rest);
+        if (headerValues(h.value.headers, 'upgrade').length > 0) {
+          upgraded = true;
+          sock.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+          return;
+        }
+        sock.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(name)}\r\n\r\n${name}`);
+      }
+    });
+  });
+  const port = await listen0(server);
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise((r) => server.close(r));
+  });
+  return { name, port, url: `http://127.0.0.1:${port}`, log, garbage };
+}
+
+export interface RawResponse {
+  readonly status: number;
+  readonly line: string;
+  readonly headers: string[];
+  readonly body: string;
+}
+
+export interface RawExchange {
+  /** Every response, each completely framed, in order. */
+  readonly responses: RawResponse[];
+  /** Bytes after the last complete response ("" when everything parsed). */
+  readonly leftover: string;
+  /** The server closed the connection (before we did, or after our half-close). */
+  readonly closedByServer: boolean;
+  readonly raw: string;
+}
+
+/** Split raw bytes into responses; a response without length runs to the close (RFC 9112 §6.3). */
+export function parseResponses(buf: Buffer, closed: boolean): { responses: RawResponse[]; leftover: Buffer } {
+  const responses: RawResponse[] = [];
+  let rest = buf;
+  while (rest.length > 0) {
+    const h = parseHead(rest);
+    if (typeof h === 'string') break;
+    const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(h.value.line);
+    if (m === null) break;
+    const status = Number(m[1]);
+    const noBody = status === 101 || status === 204 || status === 304 || (status >= 100 && status < 200);
+    const b = noBody ? { value: { body: Buffer.alloc(0), framed: Buffer.alloc(0) }, rest: h.rest } : parseBody(h.value, h.rest, closed);
+    if (typeof b === 'string') break;
+    responses.push({ status, line: h.value.line, headers: h.value.headers, body: b.value.body.toString('latin1') });
+    rest = b.rest;
+    if (status === 101) break; // the rest belongs to the upgraded protocol
+  }
+  return { responses, leftover: rest };
+}
+
+/**
+ * Send `data` on a new connection. Once `expected` responses have arrived (or the server closed),
+ * half-close our side so that the server closes too, then return everything that came back.
+ * Bounded by `ms` in all.
+ */
+export async function exchange(port: number, data: string | Buffer, opts: { expected: number; halfClose?: boolean; ms?: number }): Promise<RawExchange> {
+  const ms = opts.ms ?? 5000;
+  const sock = net.connect(port, '127.0.0.1');
+  await once(sock, 'connect');
+  let buf = Buffer.alloc(0);
+  let closedByServer = false;
+  sock.on('error', () => {});
+  const closed = new Promise<void>((resolve) => {
+    sock.once('end', () => {
+      closedByServer = true;
+      resolve();
+    });
+    sock.once('close', () => {
+      closedByServer = true;
+      resolve();
+    });
+  });
+  let wake: () => void = () => {};
+  sock.on('data', (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    wake();
+  });
+  const deadline = Date.now() + ms;
+  const timeLeft = (): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref());
+  sock.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
+  if (opts.halfClose) sock.end();
+  // Wait for the expected responses, the server's close, or the deadline.
+  while (!closedByServer && Date.now() < deadline) {
+    const { responses } = parseResponses(buf, false);
+    if (responses.length >= opts.expected && opts.expected > 0) break;
+    await Promise.race([new Promise<void>((r) => (wake = r)), closed, timeLeft()]);
+  }
+  // A refusal closes by itself; otherwise ask the server to close (keep-alive) by half-closing.
+  if (!closedByServer) {
+    const { responses } = parseResponses(buf, false);
+    const closing = responses.some((r) => r.headers.some((h) => /^connection:\s*close$/i.test(h)));
+    if (!closing && !opts.halfClose) sock.end();
+    await Promise.race([closed, timeLeft()]);
+  }
+  sock.destroy();
+  const { responses, leftover } = parseResponses(buf, closedByServer);
+  return { responses, leftover: leftover.toString('latin1'), closedByServer, raw: buf.toString('latin1') };
+}
+
+/** "name: value" lines of a header, compared with a lowercased name. */
+export function headerLines(headers: readonly string[], name: string): string[] {
+  return headers.filter((h) => h.slice(0, h.indexOf(':')).toLowerCase() === name).map((h) => name + ': ' + h.slice(h.indexOf(':') + 1).trim());
+}

@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { checkRequest, isValidHost, type RequestLike } from '../../src/dataplane/proxy/request-rules.js';
+
+/** A request as Node's parser hands it over: headers lowercased (first Host kept, TE lines joined ", "). */
+function req(line: string, raw: string[] = ['Host', 'a.example']): RequestLike {
+  const [method, url, version] = line.split(' ') as [string, string, string];
+  const [major, minor] = version.slice(5).split('.').map(Number) as [number, number];
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!.toLowerCase();
+    const v = raw[i + 1]!;
+    if (headers[k] === undefined) headers[k] = v;
+    else if (k !== 'host' && k !== 'content-length') headers[k] += ', ' + v;
+  }
+  return { method, url, httpVersionMajor: major, httpVersionMinor: minor, headers, rawHeaders: raw };
+}
+
+test('checkRequest: RFC 9110/9112 rules, table-driven', () => {
+  const cases: { desc: string; r: RequestLike; upgrade?: true; status?: number; host?: string | undefined }[] = [
+    // accepted
+    { desc: 'origin-form, one Host (the hot path)', r: req('GET /x HTTP/1.1'), host: 'a.example' },
+    { desc: 'Host name case and port kept as sent', r: req('GET /x HTTP/1.1', ['host', 'A.Example:8000']), host: 'A.Example:8000' },
+    { desc: 'RFC 9112 §3.2: an empty Host is valid', r: req('GET /x HTTP/1.1', ['Host', '']), host: '' },
+    { desc: 'RFC 9112 §3.2: HTTP/1.0 may omit Host', r: req('GET /x HTTP/1.0', []), host: undefined },
+    { desc: 'IPv6 literal Host', r: req('GET /x HTTP/1.1', ['Host', '[::1]:8000']), host: '[::1]:8000' },
+    { desc: 'RFC 9112 §3.2.2: absolute-form: the authority replaces Host', r: req('GET http://b.example:81/x?q HTTP/1.1'), host: 'b.example:81' },
+    { desc: 'absolute-form without a path', r: req('GET https://b.example HTTP/1.1'), host: 'b.example' },
+    { desc: 'absolute-form with a query and no path', r: req('GET http://b.example?q=1 HTTP/1.1'), host: 'b.example' },
+    { desc: 'absolute-form, scheme case-insensitive', r: req('GET HTTP://B.example/ HTTP/1.1'), host: 'B.example' },
+    { desc: 'absolute-form in HTTP/1.0 without Host', r: req('GET http://b.example/ HTTP/1.0', []), host: 'b.example' },
+    { desc: 'absolute-form websocket', r: req('GET http://b.example/ws HTTP/1.1'), upgrade: true, host: 'b.example' },
+    { desc: 'RFC 9112 §6.1: TE chunked', r: req('POST /x HTTP/1.1', ['Host', 'a', 'Transfer-Encoding', 'chunked']), host: 'a' },
+    { desc: 'RFC 9112 §7: transfer-coding names are case-insensitive', r: req('POST /x HTTP/1.1', ['Host', 'a', 'Transfer-Encoding', 'Chunked']), host: 'a' },
+    { desc: 'RFC 9110 §5.6.1: empty list elements are ignored', r: req('POST /x HTTP/1.1', ['Host', 'a', 'Transfer-Encoding', ', chunked']), host: 'a' },
+    { desc: 'upgrade with Content-Length: 0', r: req('GET /ws HTTP/1.1', ['Host', 'a', 'Content-Length', '0']), upgrade: true, host: 'a' },
+    { desc: 'OPTIONS with an origin-form target is an ordinary request', r: req('OPTIONS /x HTTP/1.1'), host: 'a.example' },
+    // answered locally
+    { desc: 'RFC 9110 §9.3.7: OPTIONS * is answered by the proxy (200)', r: req('OPTIONS * HTTP/1.1'), status: 200 },
+    { desc: 'RFC 9110 §15.6.6: major version 2', r: req('GET /x HTTP/2.0'), status: 505 },
+    { desc: 'RFC 9110 §15.6.6: "HTTP/0.9" request line', r: req('GET /x HTTP/0.9'), status: 505 },
+    { desc: 'RFC 9112 §3.2: two Host lines', r: req('GET /x HTTP/1.1', ['Host', 'a', 'Host', 'b']), status: 400 },
+    { desc: 'RFC 9112 §3.2: two Host lines, same value, any case', r: req('GET /x HTTP/1.1', ['Host', 'a', 'HOST', 'a']), status: 400 },
+    { desc: 'RFC 9112 §3.2: HTTP/1.1 without Host', r: req('GET /x HTTP/1.1', []), status: 400 },
+    { desc: 'RFC 9110 §7.2: port not digits', r: req('GET /x HTTP/1.1', ['Host', 'a.example.com:8000:9']), status: 400 },
+    { desc: 'RFC 9110 §7.2: userinfo in Host', r: req('GET /x HTTP/1.1', ['Host', 'a@b']), status: 400 },
+    { desc: 'RFC 9110 §7.2: Host with a path', r: req('GET /x HTTP/1.1', ['Host', 'a/b']), status: 400 },
+    { desc: 'RFC 9110 §7.2: bad IPv6 literal', r: req('GET /x HTTP/1.1', ['Host', '[zz]']), status: 400 },
+    { desc: 'RFC 9112 §3.2: two Host lines with absolute-form', r: req('GET http://b/x HTTP/1.1', ['Host', 'a', 'Host', 'b']), status: 400 },
+    { desc: 'RFC 9112 §3.2: a fragment in the target', r: req('GET /x#f HTTP/1.1'), status: 400 },
+    { desc: 'RFC 9112 §3.2: a fragment in the query', r: req('GET /x?q#f HTTP/1.1'), status: 400 },
+    { desc: 'RFC 9112 §3.2.4: asterisk-form outside OPTIONS', r: req('GET * HTTP/1.1'), status: 400 },
+    { desc: 'asterisk-form on an upgrade', r: req('OPTIONS * HTTP/1.1'), upgrade: true, status: 400 },
+    { desc: 'RFC 9112 §3.2.3: authority-form outside CONNECT', r: req('GET a.example:80 HTTP/1.1'), status: 400 },
+    { desc: 'a target that is no form at all', r: req('GET x HTTP/1.1'), status: 400 },
+    { desc: 'absolute-form needs "://"', r: req('GET http:/x HTTP/1.1'), status: 400 },
+    { desc: 'absolute-form with another scheme', r: req('GET ftp://a/x HTTP/1.1'), status: 400 },
+    { desc: 'RFC 9110 §4.2.4: userinfo in an http URI', r: req('GET http://u@b/x HTTP/1.1'), status: 400 },
+    { desc: 'RFC 9110 §4.2.1: empty host in an http URI', r: req('GET http:///x HTTP/1.1'), status: 400 },
+    { desc: 'RFC 9110 §4.2.1: port without host', r: req('GET http://:80/x HTTP/1.1'), status: 400 },
+    { desc: 'absolute-form with an invalid authority', r: req('GET http://b:1:2/x HTTP/1.1'), status: 400 },
+    { desc: 'RFC 9112 §6.1: TE in HTTP/1.0', r: req('POST /x HTTP/1.0', ['Transfer-Encoding', 'chunked']), status: 400 },
+    { desc: 'RFC 9112 §6.1: gzip then chunked', r: req('POST /x HTTP/1.1', ['Host', 'a', 'Transfer-Encoding', 'gzip, chunked']), status: 501 },
+    { desc: 'RFC 9112 §6.1: gzip and chunked on two lines', r: req('POST /x HTTP/1.1', ['Host', 'a', 'Transfer-Encoding', 'gzip', 'Transfer-Encoding', 'chunked']), status: 501 },
+    { desc: 'RFC 9112 §6.1: chunked twice', r: req('POST /x HTTP/1.1', ['Host', 'a', 'Transfer-Encoding', 'chunked, chunked']), status: 400 },
+    { desc: 'RFC 9112 §6.3: final coding not chunked (identity)', r: req('POST /x HTTP/1.1', ['Host', 'a', 'Transfer-Encoding', 'identity']), status: 400 },
+    { desc: 'RFC 9112 §6.3: final coding not chunked (chunked, gzip)', r: req('POST /x HTTP/1.1', ['Host', 'a', 'Transfer-Encoding', 'chunked, gzip']), status: 400 },
+    { desc: 'RFC 9112 §6.3: "x-chunked" is not chunked', r: req('POST /x HTTP/1.1', ['Host', 'a', 'Transfer-Encoding', 'x-chunked']), status: 400 },
+    { desc: 'RFC 9112 §6.3: "chunked;q=1" is not chunked', r: req('POST /x HTTP/1.1', ['Host', 'a', 'Transfer-Encoding', 'chunked;q=1']), status: 400 },
+    { desc: 'RFC 9112 §6.3: an empty TE', r: req('POST /x HTTP/1.1', ['Host', 'a', 'Transfer-Encoding', '']), status: 400 },
+    { desc: 'upgrade with a Content-Length body', r: req('GET /ws HTTP/1.1', ['Host', 'a', 'Content-Length', '5']), upgrade: true, status: 400 },
+    { desc: 'upgrade with a chunked body', r: req('GET /ws HTTP/1.1', ['Host', 'a', 'Transfer-Encoding', 'chunked']), upgrade: true, status: 400 },
+  ];
+  for (const c of cases) {
+    const v = checkRequest(c.r, c.upgrade === true);
+    if (c.status !== undefined) {
+      assert.equal(v.ok, false, c.desc);
+      if (!v.ok) {
+        assert.equal(v.status, c.status, c.desc);
+        assert.ok(v.reason.length > 0, c.desc);
+      }
+    } else {
+      assert.deepEqual(v, { ok: true, host: c.host }, c.desc);
+    }
+  }
+});
+
+test('isValidHost: RFC 9110 §7.2 uri-host [ ":" port ]', () => {
+  const valid = ['a', 'a.example.com', 'A-b_c~d.e', 'a.example.com:8000', 'a:', '127.0.0.1:80', '[::1]', '[::1]:80', '[v1.x:y]', 'a%2eb', "a!$&'()*+,;=b", ''];
+  const invalid = ['a:b', 'a:80:90', 'a@b', 'a b', 'a/b', 'a?b', 'a#b', 'a%2', 'a%zz', '[::1', '[::1]x', '[zz]', 'é', 'a\tb', 'a"b', '[]', 'a:8 0'];
+  for (const h of valid) assert.equal(isValidHost(h), true, JSON.stringify(h));
+  for (const h of invalid) assert.equal(isValidHost(h), false, JSON.stringify(h));
+});
