@@ -178,9 +178,11 @@ export async function createApp(config: Config, deps: { log: Logger; store?: Rou
       await watcher.start();
       activity.start();
       statsLoop.start();
+      // Listening order kept from before this refactor (API, then data plane); the readiness
+      // change swaps these two lines (tests such as workers.test.ts wait on the proxy port only).
       await envoy?.start();
-      await dataPlane.start();
       await api.start();
+      await dataPlane.start();
       await metricsServer?.start();
       await redirect?.start();
       started = true;

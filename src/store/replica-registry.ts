@@ -70,17 +70,17 @@ export async function waitForReplicas(registry: Pick<RouteStore, 'replicas' | 'w
   const lagging = (list: readonly ReplicaInfo[]): string[] => list.filter((r) => r.revision < revision).map((r) => r.id);
   if (lagging(await registry.replicas()).length === 0) return [];
   const caughtUp = await new Promise<boolean>((resolve) => {
-    let unwatch: Unsubscribe | undefined;
-    const timer = setTimeout(() => {
-      unwatch?.();
-      resolve(false);
-    }, timeoutMs);
-    unwatch = registry.watchReplicas?.((list) => {
+    // Lists arrive on later turns (a board delivers its first on a microtask), after `unwatch` is set.
+    const unwatch: Unsubscribe | undefined = registry.watchReplicas?.((list) => {
       if (lagging(list).length > 0) return;
       clearTimeout(timer);
       unwatch?.();
       resolve(true);
     });
+    const timer = setTimeout(() => {
+      unwatch?.();
+      resolve(false);
+    }, timeoutMs);
   });
   return caughtUp ? [] : lagging(await registry.replicas());
 }
