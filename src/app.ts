@@ -59,7 +59,7 @@ export async function createApp(config: Config, deps: { log: Logger; store?: Rou
           count: config.workers,
           log,
           listen: config.proxyListen,
-          hostRouting: config.hostRouting,
+          initialTable: watcher.current(),
           onActivity: (path, at) => activity.recordAt(path, at),
           onRouteStats: (entries) => routeStats.add(entries),
         })

@@ -42,8 +42,6 @@ import { createEventStreamHub } from './event-stream.js';
 const MAX_BACKLOG = 4 * 1024 * 1024;
 const MAX_STREAMS = 256;
 
-export type { DataPlaneVitals as ProcessInfo } from '../observability/data-plane-vitals.js';
-
 export interface DashboardOptions {
   readonly authToken: string | undefined;
   readonly secureCookie: boolean;

@@ -10,7 +10,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { existsSync, unlinkSync } from 'node:fs';
 import type { TableListener, TableUpdate } from '../../control/table-listener.js';
 import type { Logger } from '../../observability/logger.js';
-import { RoutingTable } from '../../routing/table.js';
+import type { RoutingTable } from '../../routing/table.js';
 import type { ListenTarget } from '../../config/config.js';
 import type { ToPrimary, ToWorker, WorkerVitals } from './worker-protocol.js';
 
@@ -18,8 +18,8 @@ export interface WorkerPoolOptions {
   readonly count: number;
   readonly log: Logger;
   readonly listen: ListenTarget;
-  /** Host routing on or off: the shape of the (empty) table a worker holds before the first update. */
-  readonly hostRouting: boolean;
+  /** What a worker gets until the first table update (as every data plane takes one). */
+  readonly initialTable: RoutingTable;
   readonly onActivity: (path: string, at: number) => void;
   /** A worker's per-route stats delta (route-stats.ts), once per second. */
   readonly onRouteStats?: (entries: readonly (readonly [string, number[]])[]) => void;
@@ -37,7 +37,7 @@ interface Member {
 export function createWorkerPool(o: WorkerPoolOptions) {
   const members = new Map<number, Member>();
   /** The newest table: what a new (or replacement) worker gets first. */
-  let current = RoutingTable.empty({ hostRouting: o.hostRouting });
+  let current = o.initialTable;
   const waiters = new Set<() => void>();
   const metricWaits = new Map<number, (json: unknown) => void>();
   let nextMetricsId = 1;
