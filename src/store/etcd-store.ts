@@ -17,6 +17,7 @@
 //  - A key that does not parse (written by hand) is skipped with a logged error; the rest is live.
 //  - Activity: each replica writes its own key per route in batched transactions; readers take
 //    the maximum over replicas, so idle culling sees activity from any replica.
+//  - The replica registry is also watched (etcd-replica-watch.ts) for `watchReplicas`.
 
 import type * as etcd3 from 'etcd3';
 import type { Etcd3, IKeyValue, IOptions, Lease, Watcher } from 'etcd3';
