@@ -1,24 +1,33 @@
-// The composition root: the only module that knows every part. Data flows one way:
-// store -> route watcher -> immutable routing table -> data planes; activity flows back in batches.
+// The composition root: the only module that knows every part. It creates the parts and registers
+// them; it holds no loop and no logic of its own. Data flows one way:
+//   store -> route watcher -> TableUpdate -> table listeners, in this order: the data plane (the
+//   in-process proxy or the worker pool), the Envoy plane, the replica report (store registry),
+//   the table metrics, the route stats loop, the dashboard.
+// What flows back is batched and separate: activity (data planes -> activity tracker -> store),
+// per-route stats (recorders -> stats loop -> dashboard), metrics (workers -> /metrics).
 
+import { hostname } from 'node:os';
+import type { AddressInfo } from 'node:net';
 import type { Config } from './config/config.js';
 import { createActivityTracker } from './control/activity.js';
+import { createReplicaReport } from './control/replica-report.js';
 import { createRouteWatcher } from './control/route-watcher.js';
+import type { TableListener } from './control/table-listener.js';
 import { createApiServer, createMetricsServer } from './api/api-server.js';
+import { createDashboard } from './api/dashboard.js';
 import { createProxyDataPlane } from './dataplane/proxy/proxy-server.js';
 import { createRedirectServer } from './dataplane/proxy/redirect-server.js';
 import { createWorkerPool } from './dataplane/proxy/worker-pool.js';
-import { AggregatorRegistry } from 'prom-client';
+import { createAccessLog } from './observability/access-log.js';
+import { createDataPlaneVitals } from './observability/data-plane-vitals.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
+import { RouteStatsAggregate, RouteStatsRecorder } from './observability/route-stats.js';
+import { createRouteStatsLoop } from './observability/route-stats-loop.js';
+import { createTableMetrics } from './observability/table-metrics.js';
+import { createMetricsRender } from './observability/worker-metrics.js';
 import { createStore } from './store/create-store.js';
 import type { RouteStore } from './store/route-store.js';
-import type { AddressInfo } from 'node:net';
-import type { EnvoyPlane } from './dataplane/envoy/envoy-plane.js';
-import { hostname } from 'node:os';
-import { createDashboard, type Dashboard } from './api/dashboard.js';
-import { RouteStatsAggregate, RouteStatsRecorder, renderRouteMetrics } from './observability/route-stats.js';
-import { createAccessLog } from './observability/access-log.js';
 
 export interface App {
   start(): Promise<void>;
@@ -29,28 +38,28 @@ export interface App {
   ports(): { proxy?: number; api?: number; metrics?: number; xds?: number };
 }
 
-export function createApp(config: Config, deps: { log: Logger; store?: RouteStore }): App {
+export async function createApp(config: Config, deps: { log: Logger; store?: RouteStore }): Promise<App> {
   const { log } = deps;
   const metrics = createMetrics();
   const store = deps.store ?? createStore(config.store, { log, options: config.storeOptions, onInvalid: () => metrics.invalidRoutes.inc() });
   metrics.setStoreHealth(() => store.health());
   const watcher = createRouteWatcher({
-    store,
+    source: store,
     table: { hostRouting: config.hostRouting },
     log,
     onInvalid: () => metrics.invalidRoutes.inc(),
   });
   const activity = createActivityTracker({ store, intervalMs: config.activityFlushInterval, log });
-  // Per-route figures (dashboard, --metrics-route-labels): recorded by each data plane, summed here.
-  const routeStats = new RouteStatsAggregate();
+
   // The data plane: the proxy in this process, or --workers N processes fed by a pool.
+  const routeStats = new RouteStatsAggregate();
   const pool =
     config.workers > 1
       ? createWorkerPool({
           count: config.workers,
           log,
           listen: config.proxyListen,
-          current: () => watcher.current(),
+          initialTable: watcher.current(),
           onActivity: (path, at) => activity.recordAt(path, at),
           onRouteStats: (entries) => routeStats.add(entries),
         })
@@ -69,53 +78,50 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
         ...(localStats ? { routeStats: localStats } : {}),
         ...(accessLog ? { accessLog } : {}),
       });
-  // The xDS control plane (--xds-port): loaded on start, only when asked for (gRPC + Envoy protos).
-  let envoy: EnvoyPlane | undefined;
-  const dashboard: Dashboard | undefined = config.dashboard
+  const dataPlane = pool ?? proxy!;
+
+  // The xDS control plane (--xds-port): its module (gRPC + Envoy protos) is loaded only when asked for.
+  const envoy = config.xds
+    ? (await import('./dataplane/envoy/envoy-plane.js')).createEnvoyPlane({
+        config,
+        xds: config.xds,
+        initialTable: watcher.current(),
+        log,
+        metrics,
+        identifier: `switchyard ${config.storeOptions.replicaId ?? `${hostname()}-${process.pid}`}`,
+      })
+    : undefined;
+
+  // Per-route figures (dashboard, --metrics-route-labels): recorded by each data plane, summed here.
+  const statsLoop = createRouteStatsLoop({
+    aggregate: routeStats,
+    intervalMs: config.dashboardIntervalMs,
+    hostRouting: config.hostRouting,
+    storeActivity: () => activity.read(),
+    ...(localStats ? { local: localStats } : {}),
+  });
+  const xdsStatus = envoy ? () => envoy.status() : undefined;
+  const dashboard = config.dashboard
     ? createDashboard({
         authToken: config.authToken,
         secureCookie: config.apiSsl !== undefined,
         store,
         watcher,
         activity,
-        stats: routeStats,
-        xdsStatus: config.xds ? () => envoy?.status() ?? { starting: true } : undefined,
+        stats: statsLoop,
+        xdsStatus,
         log,
-        processInfo: () => {
-          if (!pool) return { workers: [], connections: metrics.stats.activeConnections, websockets: metrics.stats.activeWebsockets };
-          const workers = pool.workers();
-          let connections = 0;
-          let websockets = 0;
-          for (const w of workers) {
-            connections += w.vitals?.connections ?? 0;
-            websockets += w.vitals?.websockets ?? 0;
-          }
-          return { workers, connections, websockets };
-        },
+        processInfo: createDataPlaneVitals({ stats: metrics.stats, ...(pool ? { workers: () => pool.workers() } : {}) }),
       })
     : undefined;
-  // One loop turns recorded per-route deltas into live figures and feeds the dashboard.
-  let statsTimer: NodeJS.Timeout | undefined;
-  let statsAt = performance.now();
-  let prunedAt = -1;
-  let sincePrune = 0;
-  const statsTick = (): void => {
-    if (localStats) routeStats.add(localStats.take());
-    const now = performance.now();
-    const changed = routeStats.tick((now - statsAt) / 1000);
-    statsAt = now;
-    const table = watcher.current();
-    // On every table change, and every 10th tick for worker deltas that arrive after a delete.
-    if (table.version !== prunedAt || ++sincePrune >= 10) {
-      prunedAt = table.version;
-      sincePrune = 0;
-      routeStats.prune((p) => table.get(p) !== undefined);
-    }
-    dashboard?.tick(changed);
-  };
+
+  // Every consumer of the table, in the order it gets each new one.
+  const listeners: (TableListener | undefined)[] = [dataPlane, envoy, createReplicaReport(store), createTableMetrics(metrics), statsLoop, dashboard];
+  for (const l of listeners) if (l) watcher.subscribe(l);
+
   const api = createApiServer({
     config,
-    ...(config.xds ? { xdsStatus: () => envoy?.status() ?? { starting: true } } : {}),
+    ...(xdsStatus ? { xdsStatus } : {}),
     ...(dashboard ? { dashboard } : {}),
     store,
     watcher,
@@ -126,21 +132,17 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
       ? { waitLive: async (r: number, ms: number) => (await watcher.waitForRevision(r, ms)) && pool.waitApplied(r, ms) }
       : {}),
   });
-  const render = pool
-    ? async () => {
-        // Workers' counters and histograms summed with this process's (prom-client's cluster aggregation).
-        const all = [await metrics.registry.getMetricsAsJSON(), ...(await pool.workerMetrics())];
-        const merged = AggregatorRegistry.aggregate(all as object[]);
-        return { contentType: merged.contentType, body: await merged.metrics() };
-      }
-    : () => metrics.render();
-  const renderAll = config.metricsRouteLabels
-    ? async () => {
-        const r = await render();
-        return { contentType: r.contentType, body: r.body + renderRouteMetrics(routeStats.totals) };
-      }
-    : render;
-  const metricsServer = config.metricsListen ? createMetricsServer({ config, render: renderAll, log }) : undefined;
+  const metricsServer = config.metricsListen
+    ? createMetricsServer({
+        config,
+        render: createMetricsRender({
+          metrics,
+          ...(pool ? { workerMetrics: () => pool.workerMetrics() } : {}),
+          ...(config.metricsRouteLabels ? { routeTotals: statsLoop.stats.totals } : {}),
+        }),
+        log,
+      })
+    : undefined;
   const redirect =
     config.redirectPort !== undefined && config.proxyListen.kind === 'tcp'
       ? createRedirectServer({
@@ -171,39 +173,16 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
         await store.put('/', { target: config.defaultTarget });
         activity.record('/');
       }
-      // The whole table is loaded before any public port opens: no 404 window at startup.
+      // The whole table is loaded (and handed to every listener) before any public port opens:
+      // no 404 window at startup.
       await watcher.start();
-      proxy?.setTable(watcher.current());
-      store.reportApplied?.(watcher.current().version);
-      metrics.tableSize.set(watcher.current().size);
-      metrics.tableVersion.set(watcher.current().version);
-      watcher.subscribe((update) => {
-        const { table } = update;
-        proxy?.setTable(table);
-        pool?.publish(update);
-        envoy?.setTable(table);
-        store.reportApplied?.(table.version);
-        metrics.tableSize.set(table.size);
-        metrics.tableVersion.set(table.version);
-        dashboard?.onTable(update);
-      });
       activity.start();
-      statsTimer = setInterval(statsTick, config.dashboardIntervalMs);
-      statsTimer.unref();
-      if (config.xds) {
-        const { createEnvoyPlane } = await import('./dataplane/envoy/envoy-plane.js');
-        envoy = createEnvoyPlane({
-          config,
-          xds: config.xds,
-          initialTable: watcher.current(),
-          log,
-          metrics,
-          identifier: `switchyard ${config.storeOptions.replicaId ?? `${hostname()}-${process.pid}`}`,
-        });
-        await envoy.start();
-      }
+      statsLoop.start();
+      // Listening order kept from before this refactor (API, then data plane); the readiness
+      // change swaps these two lines (tests such as workers.test.ts wait on the proxy port only).
+      await envoy?.start();
       await api.start();
-      await (proxy ?? pool)!.start();
+      await dataPlane.start();
       await metricsServer?.start();
       await redirect?.start();
       started = true;
@@ -218,10 +197,10 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
     },
     async close() {
       const drain = config.drainTimeout;
-      if (statsTimer) clearInterval(statsTimer);
+      statsLoop.close();
       dashboard?.close();
       await Promise.allSettled([
-        (proxy ?? pool)!.close(drain),
+        dataPlane.close(drain),
         api.close(Math.min(drain, 2000)),
         metricsServer?.close(),
         redirect?.close(),

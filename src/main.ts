@@ -41,13 +41,14 @@ async function main(argv: string[]): Promise<void> {
 
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
   if (cluster.isWorker) {
-    // Each role loads only its own modules: a worker never loads the API, stores or etcd client.
+    // Each role loads only its own modules: a worker never loads the API, stores or etcd client
+    // (test/unit/worker-imports.test.ts walks its import graph).
     const { runWorker } = await import('./worker.js');
     runWorker(config, log.child({ worker: cluster.worker?.id }));
     return;
   }
   const { createApp } = await import('./app.js');
-  const app = createApp(config, { log });
+  const app = await createApp(config, { log });
   // Signals are handled from here on, also while starting (workers can take a moment to listen).
   let stopping = false;
   const stop = (signal: string): void => {

@@ -1,15 +1,20 @@
 // A data-plane worker (--workers N): the built-in proxy on the shared public port, routing
-// against its own copy of the table, fed by the primary. Activity and metrics go back to it.
+// against its own copy of the table, fed by the primary. It runs the primary's route watcher
+// (fed by IPC: dataplane/proxy/ipc-route-source.ts) and activity batcher (flushing to the
+// primary); activity, stats and metrics go back to the primary. It loads no store module.
 
 import type { Config } from './config/config.js';
+import { createActivityTracker } from './control/activity.js';
+import { createRouteWatcher } from './control/route-watcher.js';
+import { createIpcRouteSource } from './dataplane/proxy/ipc-route-source.js';
 import { createProxyDataPlane } from './dataplane/proxy/proxy-server.js';
 import type { ToPrimary, ToWorker } from './dataplane/proxy/worker-protocol.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
-import { RoutingTable } from './routing/table.js';
 import { RouteStatsRecorder } from './observability/route-stats.js';
 import { createAccessLog } from './observability/access-log.js';
 
+/** How often a worker sends its recorded activity to the primary (which batches it to the store). */
 const ACTIVITY_FLUSH_MS = 200;
 
 export function runWorker(config: Config, log: Logger): void {
@@ -17,8 +22,20 @@ export function runWorker(config: Config, log: Logger): void {
     if (process.connected) process.send!(m);
   };
   const metrics = createMetrics();
-  let table = RoutingTable.empty({ hostRouting: config.hostRouting });
-  let pending = new Map<string, number>();
+  const source = createIpcRouteSource();
+  const watcher = createRouteWatcher({ source, table: { hostRouting: config.hostRouting }, log, quiet: true });
+  const activity = createActivityTracker({
+    store: {
+      async writeActivity(batch) {
+        send({ t: 'activity', entries: [...batch] });
+      },
+      // The primary answers reads; a worker never reads activity.
+      readActivity: async () => new Map(),
+      activityOf: async () => undefined,
+    },
+    intervalMs: ACTIVITY_FLUSH_MS,
+    log,
+  });
   const routeStats = new RouteStatsRecorder();
   // Each worker appends to the access log itself (whole lines, O_APPEND: see access-log.ts).
   const accessLog = config.accessLog
@@ -26,13 +43,17 @@ export function runWorker(config: Config, log: Logger): void {
     : undefined;
   const proxy = createProxyDataPlane({
     config,
-    initialTable: table,
-    recordActivity: (path) => pending.set(path, Date.now()),
+    initialTable: watcher.current(),
+    recordActivity: (path) => activity.record(path),
     metrics,
     log,
     routeStats,
     ...(accessLog ? { accessLog } : {}),
   });
+  // Table listeners, in order: the proxy serves the table, then the primary learns it is applied.
+  watcher.subscribe(proxy);
+  watcher.subscribe({ name: 'applied ack', onTable: ({ table }) => send({ t: 'applied', version: table.version }) });
+
   const statsTimer = setInterval(() => {
     const m = process.memoryUsage();
     send({
@@ -42,54 +63,45 @@ export function runWorker(config: Config, log: Logger): void {
     });
   }, Math.max(config.dashboardIntervalMs, 50));
   statsTimer.unref();
-  const flush = setInterval(() => {
-    if (pending.size === 0) return;
-    const entries = [...pending];
-    pending = new Map();
-    send({ t: 'activity', entries });
-  }, ACTIVITY_FLUSH_MS);
-  flush.unref();
-  let listening = false;
 
   process.on('message', (msg: ToWorker) => {
     switch (msg.t) {
       case 'table':
-        table = RoutingTable.build({ hostRouting: config.hostRouting }, msg.routes, msg.version);
-        break;
       case 'changes':
-        if (msg.version <= table.version) return;
-        table = table.apply(msg.changes, msg.version);
-        break;
+        source.receive(msg);
+        return;
       case 'metrics':
         void metrics.registry.getMetricsAsJSON().then((json) => send({ t: 'metrics', id: msg.id, json }));
         return;
       case 'drain':
-        clearInterval(flush);
         clearInterval(statsTimer);
         void proxy.close(msg.ms).then(async () => {
-          if (pending.size > 0) send({ t: 'activity', entries: [...pending] });
+          await activity.close();
           await accessLog?.close();
+          await watcher.close();
           process.disconnect();
           process.exit(0);
         });
         return;
     }
-    proxy.setTable(table);
-    send({ t: 'applied', version: table.version });
-    if (!listening) {
-      listening = true;
-      proxy.start().then(
-        () => {
-          const a = proxy.server.address();
-          send(a !== null && typeof a === 'object' ? { t: 'listening', port: a.port } : { t: 'listening' });
-        },
-        (e: unknown) => {
-          log.error(`worker cannot listen: ${(e as Error).message}`);
-          process.exit(1);
-        },
-      );
-    }
   });
+  // Listen once the first table (sent in answer to 'ready') is in: no 404 window.
+  watcher
+    .start()
+    .then(() => {
+      activity.start();
+      return proxy.start();
+    })
+    .then(
+      () => {
+        const a = proxy.server.address();
+        send(a !== null && typeof a === 'object' ? { t: 'listening', port: a.port } : { t: 'listening' });
+      },
+      (e: unknown) => {
+        log.error(`worker cannot listen: ${(e as Error).message}`);
+        process.exit(1);
+      },
+    );
   send({ t: 'ready' });
   // The primary handles signals; a worker only stops when told to drain (or when orphaned).
   process.on('SIGTERM', () => {});

@@ -19,6 +19,7 @@ import { decodeApiPath, validateRoutePath } from '../routing/route-path.js';
 import type { RouteData } from '../routing/table.js';
 import { parseTarget } from '../routing/target.js';
 import type { RouteStore } from '../store/route-store.js';
+import { waitForReplicas } from '../store/replica-registry.js';
 import { sendError } from './http-errors.js';
 import { closeServer, listenOn } from '../net.js';
 import type { Dashboard } from './dashboard.js';
@@ -122,14 +123,10 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     const wanted = url.searchParams.get('wait') === 'all' || req.headers['x-switchyard-wait'] === 'all';
     if (!wanted || store.replicas === undefined) return;
     const ms = Number(url.searchParams.get('timeout') ?? replicaTimeout);
-    const deadline = Date.now() + (Number.isFinite(ms) && ms > 0 ? Math.min(ms, 60_000) : replicaTimeout);
-    for (;;) {
-      const lagging = (await store.replicas()).filter((r) => r.revision < revision).map((r) => r.id);
-      if (lagging.length === 0) return;
-      if (Date.now() >= deadline) {
-        throw new SwitchyardError(ErrorCode.STORE_TIMEOUT, `stored, but not yet live on replicas: ${lagging.join(', ')}`);
-      }
-      await new Promise((r) => setTimeout(r, 5));
+    // Woken by the registry's watch (each replica's report), not by polling it.
+    const lagging = await waitForReplicas(store, revision, Number.isFinite(ms) && ms > 0 ? Math.min(ms, 60_000) : replicaTimeout);
+    if (lagging.length > 0) {
+      throw new SwitchyardError(ErrorCode.STORE_TIMEOUT, `stored, but not yet live on replicas: ${lagging.join(', ')}`);
     }
   }
 

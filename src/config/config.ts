@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { ErrorCode, SwitchyardError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel } from '../observability/logger.js';
 import { parseTarget } from '../routing/target.js';
-import { checkStoreSpec } from '../store/create-store.js';
+import { checkStoreSpec, type StoreOptions } from './store-spec.js';
 import type { FlagValue, ParsedArgs } from './flags.js';
 
 export type ListenTarget =
@@ -32,12 +32,7 @@ export interface ClientTlsOptions {
   readonly ca?: Buffer[];
 }
 
-export interface StoreOptions {
-  readonly prefix: string;
-  readonly replicaId: string | undefined;
-  readonly etcdAuth: { readonly username: string; readonly password: string } | undefined;
-  readonly etcdTls: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer } | undefined;
-}
+export type { StoreOptions } from './store-spec.js';
 
 export interface Config {
   readonly proxyListen: ListenTarget;

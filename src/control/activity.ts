@@ -3,7 +3,8 @@
 // Contract: `record` is O(1) and allocation-free after the first record of a path in a flush
 // window; nothing on the data path waits for the store. `flush()` writes one batch per interval.
 // Readers merge what the store has with what this process has not flushed yet, so a value is
-// never older than the newest activity this process saw.
+// never older than the newest activity this process saw. One implementation for every process:
+// the primary flushes to the store, a data-plane worker to the primary (an IPC message).
 
 import type { Logger } from '../observability/logger.js';
 import type { RouteStore } from '../store/route-store.js';
@@ -22,8 +23,11 @@ export interface ActivityTracker {
   close(): Promise<void>;
 }
 
+/** Where batches go and stored values come from: a RouteStore, or a worker's IPC channel. */
+export type ActivitySink = Pick<RouteStore, 'writeActivity' | 'readActivity' | 'activityOf'>;
+
 export interface ActivityOptions {
-  readonly store: RouteStore;
+  readonly store: ActivitySink;
   readonly intervalMs: number;
   readonly log: Logger;
   readonly now?: () => number;

@@ -1,24 +1,29 @@
-// Route watcher: store -> coalesce -> immutable RoutingTable -> data planes.
+// Route watcher: route source -> coalesce -> immutable RoutingTable -> table listeners.
+// One implementation for every process: the primary feeds it from the store, a data-plane worker
+// (worker.ts) from the primary's IPC messages (dataplane/proxy/ipc-route-source.ts).
 //
 // Contract:
 //  - `start()` resolves after the whole store has been loaded into the first table, so the caller
 //    can open public ports with no 404 window.
-//  - Changes that arrive together (same event-loop turn) become one new table; subscribers get the
-//    new table and the list of changes (so a remote data plane can apply deltas).
+//  - Changes that arrive together (same event-loop turn) become one new table; listeners
+//    (table-listener.ts) get the new table and the list of changes (so a remote data plane can
+//    apply deltas), in the order they subscribed. Listeners subscribed before `start()` also get
+//    the first table.
 //  - `waitForRevision(r)` resolves once the published table's version is >= r: this is what lets
 //    the API answer "201 Created" only when the route is live on this replica.
 
 import type { Logger } from '../observability/logger.js';
 import { RoutingTable, type InvalidRoute, type RouteChange, type TableOptions } from '../routing/table.js';
 import type { RouteStore, StoreSnapshot, Unsubscribe, WatchEvent } from '../store/route-store.js';
+import type { TableListener } from './table-listener.js';
 
-export interface TableUpdate {
-  readonly table: RoutingTable;
-  /** The changes since the previous table, or null when the table was rebuilt from a snapshot. */
-  readonly changes: readonly RouteChange[] | null;
-}
+export type { TableListener, TableUpdate } from './table-listener.js';
 
-export type TableListener = (update: TableUpdate) => void;
+/**
+ * Where routes come from: the part of a RouteStore the watcher reads (a store is one), or the
+ * primary's messages in a data-plane worker. Same contract as RouteStore's snapshot and watch.
+ */
+export type RouteSource = Pick<RouteStore, 'snapshot' | 'watch'>;
 
 export interface RouteWatcher {
   start(): Promise<void>;
@@ -31,14 +36,20 @@ export interface RouteWatcher {
 }
 
 export interface RouteWatcherOptions {
-  readonly store: RouteStore;
+  readonly source: RouteSource;
   readonly table: TableOptions;
   readonly log: Logger;
   readonly onInvalid?: (bad: InvalidRoute) => void;
+  /**
+   * Do not log skipped routes or rebuilds (default false). A worker's watcher is quiet: the
+   * primary already logged the same events once for the whole replica.
+   */
+  readonly quiet?: boolean;
 }
 
 export function createRouteWatcher(options: RouteWatcherOptions): RouteWatcher {
-  const { store, log } = options;
+  const { source, log } = options;
+  const quiet = options.quiet ?? false;
   let table = RoutingTable.empty(options.table);
   let pending: RouteChange[] = [];
   let pendingRevision = 0;
@@ -50,7 +61,7 @@ export function createRouteWatcher(options: RouteWatcherOptions): RouteWatcher {
 
   const noteInvalid = (bad: InvalidRoute): void => {
     invalid.set(bad.path, bad.reason);
-    log.error('route skipped: its target cannot be used', { path: bad.path, reason: bad.reason });
+    if (!quiet) log.error('route skipped: its target cannot be used', { path: bad.path, reason: bad.reason });
     options.onInvalid?.(bad);
   };
 
@@ -58,9 +69,9 @@ export function createRouteWatcher(options: RouteWatcherOptions): RouteWatcher {
     table = next;
     for (const l of listeners) {
       try {
-        l({ table: next, changes });
+        l.onTable({ table: next, changes });
       } catch (e) {
-        log.error('table listener failed', { err: e });
+        log.error('table listener failed', { listener: l.name, err: e });
       }
     }
     for (const w of waiters) {
@@ -90,7 +101,7 @@ export function createRouteWatcher(options: RouteWatcherOptions): RouteWatcher {
     if (event.type === 'reset') {
       pending = [];
       publish(fromSnapshot(event.snapshot), null);
-      log.info('routing table rebuilt from store snapshot', { revision: event.snapshot.revision, routes: table.size });
+      if (!quiet) log.info('routing table rebuilt from store snapshot', { revision: event.snapshot.revision, routes: table.size });
       return;
     }
     if (event.revision <= Math.max(table.version, pendingRevision)) return; // already applied
@@ -104,10 +115,10 @@ export function createRouteWatcher(options: RouteWatcherOptions): RouteWatcher {
 
   return {
     async start() {
-      const snap = await store.snapshot();
+      const snap = await source.snapshot();
       publish(fromSnapshot(snap), null);
       pendingRevision = snap.revision;
-      unwatch = store.watch(snap.revision, onEvent);
+      unwatch = source.watch(snap.revision, onEvent);
       log.debug('routing table loaded', { revision: snap.revision, routes: table.size });
     },
     async close() {

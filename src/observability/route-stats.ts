@@ -136,7 +136,10 @@ export class RouteStatsAggregate {
     return this.#view(path, this.#live.get(path));
   }
 
-  /** Activity seen elsewhere (the store's value): kept when newer than what this process saw. */
+  /**
+   * Activity seen elsewhere (the store's value, read by the stats loop): kept when newer than
+   * what this process saw, and reported in the next tick.
+   */
   noteActivity(path: string, at: number): void {
     let s = this.totals.get(path);
     if (s !== undefined && s[LAST]! >= at) return;

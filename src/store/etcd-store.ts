@@ -17,6 +17,7 @@
 //  - A key that does not parse (written by hand) is skipped with a logged error; the rest is live.
 //  - Activity: each replica writes its own key per route in batched transactions; readers take
 //    the maximum over replicas, so idle culling sees activity from any replica.
+//  - The replica registry is also watched (etcd-replica-watch.ts) for `watchReplicas`.
 
 import type * as etcd3 from 'etcd3';
 import type { Etcd3, IKeyValue, IOptions, Lease, Watcher } from 'etcd3';
@@ -31,7 +32,9 @@ import type { Logger } from '../observability/logger.js';
 import { validateRoutePath } from '../routing/route-path.js';
 import type { RouteChange, RouteData } from '../routing/table.js';
 import { MirroredStore } from './local-state.js';
-import type { ReplicaInfo, RouteStore, StoreHealth } from './route-store.js';
+import { createEtcdReplicaWatch, parseReplica, type EtcdReplicaWatch } from './etcd-replica-watch.js';
+import type { ReplicaListener } from './replica-registry.js';
+import type { ReplicaInfo, RouteStore, StoreHealth, Unsubscribe } from './route-store.js';
 
 export interface EtcdStoreOptions {
   readonly endpoints: readonly string[];
@@ -82,6 +85,7 @@ export class EtcdStore extends MirroredStore implements RouteStore {
   #resyncing: Promise<void> | undefined;
   /** Last activity values read or written, served when etcd is unreachable. */
   readonly #activityCache = new Map<string, number>();
+  readonly #replicaWatch: EtcdReplicaWatch;
 
   constructor(options: EtcdStoreOptions) {
     super();
@@ -110,6 +114,7 @@ export class EtcdStore extends MirroredStore implements RouteStore {
         : {}),
     };
     this.#client = new (loadEtcd3().Etcd3)(opts);
+    this.#replicaWatch = createEtcdReplicaWatch(this.#client, this.#replicasPrefix, options.log);
   }
 
   async start(): Promise<void> {
@@ -137,6 +142,7 @@ export class EtcdStore extends MirroredStore implements RouteStore {
     const bounded = (p: Promise<unknown> | undefined): Promise<unknown> =>
       p ? Promise.race([p.catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]) : Promise.resolve();
     await bounded(this.#watcher?.cancel());
+    await bounded(this.#replicaWatch.close());
     await bounded(this.#lease?.revoke());
     this.#client.close();
     // etcd3 1.1.2: a watch stream that broke re-arms a (ref'd) reconnect timer for as long as its
@@ -241,14 +247,14 @@ export class EtcdStore extends MirroredStore implements RouteStore {
     const res = await this.#call('read', () => this.#client.getAll().prefix(this.#replicasPrefix).exec());
     const out: ReplicaInfo[] = [];
     for (const kv of res.kvs) {
-      try {
-        const v = JSON.parse(kv.value.toString()) as { revision: number };
-        out.push({ id: kv.key.toString().slice(this.#replicasPrefix.length), revision: Number(v.revision) });
-      } catch {
-        // a foreign or half-written key: not a replica
-      }
+      const r = parseReplica(kv, this.#replicasPrefix);
+      if (r) out.push(r);
     }
     return out;
+  }
+
+  watchReplicas(listener: ReplicaListener): Unsubscribe {
+    return this.#replicaWatch.subscribe(listener);
   }
 
   /** One in-flight registry write at a time; always ends on the newest applied revision. */

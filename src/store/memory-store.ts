@@ -1,8 +1,11 @@
 // The default store: routes in this process's memory, as CHP keeps them. Lost on restart.
+// It has no replica registry (one process: `?wait=all` has nothing more to wait for), unless it
+// is created with a replica id for an embedder or a test (then it is a registry of one).
 
 import type { RouteData } from '../routing/table.js';
 import { MirroredStore } from './local-state.js';
-import type { RouteStore, StoreHealth } from './route-store.js';
+import { ReplicaBoard, type ReplicaListener } from './replica-registry.js';
+import type { ReplicaInfo, RouteStore, StoreHealth, Unsubscribe } from './route-store.js';
 
 export class MemoryStore extends MirroredStore implements RouteStore {
   readonly kind = 'memory';
@@ -43,6 +46,34 @@ export class MemoryStore extends MirroredStore implements RouteStore {
   }
 }
 
-export function createMemoryStore(): MemoryStore {
-  return new MemoryStore();
+/** A memory store that registers itself as replica `replicaId` (reportApplied, replicas, watchReplicas). */
+export class RegisteredMemoryStore extends MemoryStore {
+  readonly #replicaId: string;
+  readonly #board = new ReplicaBoard();
+
+  constructor(replicaId: string) {
+    super();
+    this.#replicaId = replicaId;
+  }
+
+  reportApplied(revision: number): void {
+    this.#board.set(this.#replicaId, revision);
+  }
+
+  async replicas(): Promise<ReplicaInfo[]> {
+    return this.#board.list();
+  }
+
+  watchReplicas(listener: ReplicaListener): Unsubscribe {
+    return this.#board.watch(listener);
+  }
+
+  override async close(): Promise<void> {
+    this.#board.clear();
+    await super.close();
+  }
+}
+
+export function createMemoryStore(options: { replicaId?: string } = {}): MemoryStore {
+  return options.replicaId === undefined ? new MemoryStore() : new RegisteredMemoryStore(options.replicaId);
 }

@@ -1,6 +1,6 @@
 // RouteStore: the one source of truth for routes (memory, file, etcd).
 //
-// Contract for every implementation (checked by test/unit/store-contract.test.ts):
+// Contract for every implementation (checked by test/contract/store-contract.ts):
 //  - Revisions are integers that only grow. Every successful put/delete returns the revision at
 //    which the change is visible to watchers; `snapshot()` returns the routes at one revision.
 //  - `watch(after, fn)` delivers every change with revision > `after`, in revision order. When the
@@ -55,6 +55,12 @@ export interface RouteStore {
   reportApplied?(revision: number): void;
   /** Shared stores only: the live replicas and the revision each serves. */
   replicas?(): Promise<ReplicaInfo[]>;
+  /**
+   * Shared stores only (present whenever `replicas` is): calls `listener` with the whole list of
+   * live replicas once it is known, then again whenever a replica's revision changes or a replica
+   * joins or leaves. What `?wait=all` and the dashboard's replica panel wait on instead of polling.
+   */
+  watchReplicas?(listener: (replicas: readonly ReplicaInfo[]) => void): Unsubscribe;
 }
 
 export interface ReplicaInfo {

@@ -143,7 +143,7 @@ export async function startSwitchyard(
   const args = parseArgv(['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0', '--workers', '1', ...argv]);
   const config = buildConfig(args, env);
   const log = createLogger({ level: 'debug', write: (l) => logs.push(l) });
-  const app = createApp(config, { log });
+  const app = await createApp(config, { log });
   await app.start();
   t.after(() => app.close());
   const ports = app.ports();

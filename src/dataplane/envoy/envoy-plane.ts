@@ -1,9 +1,11 @@
-// The Envoy "data plane" as the route watcher sees it: takes routing tables, turns each into a
-// snapshot (translate -> encode) and hands it to the ADS server. Bursts of table versions are
-// coalesced into one snapshot per event-loop turn. A snapshot that fails to build is logged and
-// the last good one stays served.
+// The Envoy "data plane" as the route watcher sees it (a TableListener): takes routing tables,
+// turns each into a snapshot (translate -> encode) and hands it to the ADS server. Bursts of table
+// versions are coalesced into one snapshot per event-loop turn. A snapshot that fails to build is
+// logged and the last good one stays served. Created before the watcher starts; the ADS server is
+// built at start() from the newest table, and status() says `{starting: true}` until then.
 
 import type { Config, XdsConfig } from '../../config/config.js';
+import type { TableListener } from '../../control/table-listener.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { RoutingTable } from '../../routing/table.js';
@@ -12,14 +14,12 @@ import { createSnapshotBuilder, type Snapshot } from './snapshot.js';
 import type { TranslateOptions } from './translate.js';
 import { createXdsServer, type XdsServer } from './xds-server.js';
 
-export interface EnvoyPlane {
+export interface EnvoyPlane extends TableListener {
   start(): Promise<void>;
   close(): Promise<void>;
-  setTable(table: RoutingTable): void;
   status(): unknown;
   port(): number | undefined;
 }
-
 
 export function translateOptions(config: Pick<Config, 'prependPath' | 'includePrefix' | 'hostRouting' | 'proxyTimeout' | 'timeout'>, x: XdsConfig): TranslateOptions {
   return {
@@ -39,6 +39,7 @@ export function translateOptions(config: Pick<Config, 'prependPath' | 'includePr
 export function createEnvoyPlane(opts: {
   config: Config;
   xds: XdsConfig;
+  /** Served until the first table arrives (the empty table: the watcher delivers one on start). */
   initialTable: RoutingTable;
   log: Logger;
   metrics: Metrics;
@@ -62,28 +63,30 @@ export function createEnvoyPlane(opts: {
     return snap;
   };
 
-  const server: XdsServer = createXdsServer({
-    host: opts.xds.host,
-    port: opts.xds.port,
-    tls: opts.xds.tls,
-    initial: build(opts.initialTable),
-    log,
-    identifier: opts.identifier,
-    metrics: {
-      push: (t) => metrics.xdsPushes.inc({ type: SHORT[t] }),
-      ack: (t) => metrics.xdsAcks.inc({ type: SHORT[t] }),
-      nack: (t) => metrics.xdsNacks.inc({ type: SHORT[t] }),
-      clients: (n) => metrics.xdsClients.set(n),
-    },
-  });
-
-  let pending: RoutingTable | undefined;
+  const createServer = (initial: Snapshot): XdsServer =>
+    createXdsServer({
+      host: opts.xds.host,
+      port: opts.xds.port,
+      tls: opts.xds.tls,
+      initial,
+      log,
+      identifier: opts.identifier,
+      metrics: {
+        push: (t) => metrics.xdsPushes.inc({ type: SHORT[t] }),
+        ack: (t) => metrics.xdsAcks.inc({ type: SHORT[t] }),
+        nack: (t) => metrics.xdsNacks.inc({ type: SHORT[t] }),
+        clients: (n) => metrics.xdsClients.set(n),
+      },
+    });
+  let server: XdsServer | undefined;
+  /** The newest table not yet built into a snapshot. */
+  let pending: RoutingTable | undefined = opts.initialTable;
   let scheduled = false;
   const flush = (): void => {
     scheduled = false;
     const table = pending;
+    if (!table || !server) return;
     pending = undefined;
-    if (!table) return;
     try {
       server.setSnapshot(build(table));
     } catch (e) {
@@ -92,19 +95,24 @@ export function createEnvoyPlane(opts: {
   };
 
   return {
+    name: 'envoy',
     async start() {
+      const table = pending ?? opts.initialTable;
+      pending = undefined;
+      server = createServer(build(table));
       await server.start();
       log.info(`xDS control plane (ADS, CDS/EDS/LDS/RDS v3) at ${opts.xds.tls ? 'grpcs' : 'grpc'}://${opts.xds.host}:${server.port()}`);
     },
-    close: () => server.close(),
-    setTable(table) {
+    close: async () => server?.close(),
+    onTable({ table }) {
       pending = table;
-      if (!scheduled) {
+      if (server && !scheduled) {
         scheduled = true;
         setImmediate(flush);
       }
     },
     status() {
+      if (!server) return { starting: true };
       const snap = server.snapshot();
       return {
         tableVersion: snap.tableVersion,
@@ -114,6 +122,6 @@ export function createEnvoyPlane(opts: {
         clients: server.clients(),
       };
     },
-    port: () => server.port(),
+    port: () => server?.port(),
   };
 }

@@ -1,8 +1,8 @@
 // The built-in data plane: an HTTP(S) server that routes every request against the current
 // RoutingTable and forwards it (forward.ts) or tunnels it (websocket.ts).
 //
-// Contract: `setTable` swaps the table whole; a request is routed against the table current when
-// it arrived. One bad request never affects another: every failure path ends in a response or a
+// Contract: each table update (`onTable`: a TableListener) swaps the table whole; a request is
+// routed against the table current when it arrived. One bad request never affects another: every failure path ends in a response or a
 // closed socket for that request only. `close(drainMs)` stops accepting, lets in-flight requests
 // finish for at most drainMs, then cuts what is left (websockets included).
 
@@ -17,6 +17,7 @@ import type { AccessLog } from '../../observability/access-log.js';
 import type { RouteStatsRecorder } from '../../observability/route-stats.js';
 import { hostKey, parseRequestPath } from '../../routing/request-path.js';
 import type { Route, RoutingTable } from '../../routing/table.js';
+import type { TableListener } from '../../control/table-listener.js';
 import { createErrorPages } from './error-pages.js';
 import { checkRequest, sendLocalAnswer } from './request-rules.js';
 import { createForwarder } from './forward.js';
@@ -57,9 +58,8 @@ export interface ProxyDataPlaneOptions {
   readonly accessLog?: AccessLog;
 }
 
-export interface ProxyDataPlane {
+export interface ProxyDataPlane extends TableListener {
   readonly server: http.Server;
-  setTable(table: RoutingTable): void;
   start(): Promise<void>;
   close(drainMs: number): Promise<void>;
 }
@@ -327,8 +327,9 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
 
   return {
     server,
-    setTable(next) {
-      table = next;
+    name: 'proxy',
+    onTable(update) {
+      table = update.table;
     },
     async start() {
       await listenOn(server, config.proxyListen);

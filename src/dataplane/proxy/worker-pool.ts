@@ -1,6 +1,6 @@
 // Primary side of --workers N: forks N data-plane workers that share the public port, keeps each
-// on the current table (a snapshot once, then deltas), and gathers what flows back: applied
-// versions (so "201" can mean live on every worker), route activity, and metrics.
+// on the current table (a TableListener: a snapshot once, then deltas), and gathers what flows
+// back: applied versions (so "201" can mean live on every worker), route activity, and metrics.
 //
 // Contract: `start()` resolves when every worker has the table and listens; `waitApplied(v)`
 // resolves when every live worker applied version >= v; a worker that dies is replaced and gets
@@ -8,7 +8,7 @@
 
 import cluster, { type Worker } from 'node:cluster';
 import { existsSync, unlinkSync } from 'node:fs';
-import type { TableUpdate } from '../../control/route-watcher.js';
+import type { TableListener, TableUpdate } from '../../control/table-listener.js';
 import type { Logger } from '../../observability/logger.js';
 import type { RoutingTable } from '../../routing/table.js';
 import type { ListenTarget } from '../../config/config.js';
@@ -18,7 +18,8 @@ export interface WorkerPoolOptions {
   readonly count: number;
   readonly log: Logger;
   readonly listen: ListenTarget;
-  readonly current: () => RoutingTable;
+  /** What a worker gets until the first table update (as every data plane takes one). */
+  readonly initialTable: RoutingTable;
   readonly onActivity: (path: string, at: number) => void;
   /** A worker's per-route stats delta (route-stats.ts), once per second. */
   readonly onRouteStats?: (entries: readonly (readonly [string, number[]])[]) => void;
@@ -35,6 +36,8 @@ interface Member {
 
 export function createWorkerPool(o: WorkerPoolOptions) {
   const members = new Map<number, Member>();
+  /** The newest table: what a new (or replacement) worker gets first. */
+  let current = o.initialTable;
   const waiters = new Set<() => void>();
   const metricWaits = new Map<number, (json: unknown) => void>();
   let nextMetricsId = 1;
@@ -69,7 +72,7 @@ export function createWorkerPool(o: WorkerPoolOptions) {
         case 'ready':
           // Its message handler is installed (messages sent earlier would be lost). The current
           // table already holds every delta published before this point.
-          send(worker, snapshot(o.current()));
+          send(worker, snapshot(current));
           m.synced = true;
           break;
         case 'applied':
@@ -121,14 +124,16 @@ export function createWorkerPool(o: WorkerPoolOptions) {
     });
   };
 
-  return {
+  const pool = {
+    name: 'worker pool',
     async start(): Promise<void> {
       if (o.listen.kind === 'unix' && existsSync(o.listen.path)) unlinkSync(o.listen.path);
       for (let i = 0; i < o.count; i++) fork();
       const ok = await until(() => members.size === o.count && [...members.values()].every((m) => m.listening), 60_000);
       if (!ok) throw new Error('data-plane workers did not start listening within 60 s');
     },
-    publish(update: TableUpdate): void {
+    onTable(update: TableUpdate): void {
+      current = update.table;
       const msg: ToWorker = update.changes === null ? snapshot(update.table) : { t: 'changes', version: update.table.version, changes: update.changes };
       for (const m of members.values()) if (m.synced) send(m.worker, msg);
     },
@@ -174,6 +179,7 @@ export function createWorkerPool(o: WorkerPoolOptions) {
       clearTimeout(timer);
     },
   };
+  return pool satisfies TableListener;
 }
 
 export type WorkerPool = ReturnType<typeof createWorkerPool>;
