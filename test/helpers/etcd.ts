@@ -45,7 +45,11 @@ async function healthy(port: number, scheme = 'http'): Promise<boolean> {
   }
 }
 
-export async function startEtcd(t: TestContextLike, size = 1, tls?: { cert: string; key: string }): Promise<EtcdCluster> {
+/**
+ * A real etcd cluster of `size` members on loopback ports, killed in t.after. `extraArgs` are
+ * added to every member's command line (e.g. auto-compaction for long runs).
+ */
+export async function startEtcd(t: TestContextLike, size = 1, tls?: { cert: string; key: string }, extraArgs: readonly string[] = []): Promise<EtcdCluster> {
   const scheme = tls ? 'https' : 'http';
   const base = mkdtempSync(join(tmpdir(), 'swy-etcd-'));
   const members: EtcdMember[] = [];
@@ -64,10 +68,11 @@ export async function startEtcd(t: TestContextLike, size = 1, tls?: { cert: stri
         '--listen-peer-urls', `http://127.0.0.1:${m.peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peerPort}`,
         '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', base,
         '--heartbeat-interval', '50', '--election-timeout', '500', '--logger', 'zap', '--log-level', 'warn',
+        ...extraArgs,
       ], { stdio: ['ignore', 'pipe', 'pipe'] });
       m.proc = proc;
-      proc.stdout!.on('data', (c: Buffer) => (m.log += c));
-      proc.stderr!.on('data', (c: Buffer) => (m.log += c));
+      proc.stdout!.on('data', (c: Buffer) => (m.log = (m.log + c).slice(-65536))); // the tail: bounded in long runs
+      proc.stderr!.on('data', (c: Buffer) => (m.log = (m.log + c).slice(-65536)));
     },
     async stop(m, signal = 'SIGTERM') {
       const p = m.proc;
