@@ -21,7 +21,7 @@
 // bench/soak.mjs (the long run: DURATION=600 node bench/soak.mjs).
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -55,6 +55,8 @@ interface Sample {
   readonly t: number; // seconds since the run started
   readonly fds: number;
   readonly rssKb: number;
+  /** The fds by kind: TCP to etcd / to backends / accepted from clients / listening, other sockets, files. */
+  readonly kinds?: Record<string, number>;
 }
 
 interface TrackedProcess {
@@ -169,11 +171,57 @@ function childrenOf(pid: number): number[] {
   return out;
 }
 
-function sampleOf(pid: number, t: number): Sample | undefined {
+/** socket inode -> TCP local/remote port and state, from /proc/net/tcp{,6} (one network namespace). */
+function tcpSockets(): Map<string, { lport: number; rport: number; listen: boolean }> {
+  const out = new Map<string, { lport: number; rport: number; listen: boolean }>();
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const c = line.trim().split(/\s+/);
+      if (c.length < 10) continue;
+      out.set(c[9]!, { lport: parseInt(c[1]!.split(':')[1]!, 16), rport: parseInt(c[2]!.split(':')[1]!, 16), listen: c[3] === '0A' });
+    }
+  }
+  return out;
+}
+
+interface PortRoles {
+  etcd: Set<number>;
+  backend: Set<number>;
+  served: Set<number>; // proxy and API ports of replicas, client ports of etcd members
+}
+
+function sampleOf(pid: number, t: number, tcp: ReturnType<typeof tcpSockets>, ports: PortRoles): Sample | undefined {
   try {
-    const fds = readdirSync(`/proc/${pid}/fd`).length;
+    const kinds: Record<string, number> = {};
+    const add = (k: string): void => void (kinds[k] = (kinds[k] ?? 0) + 1);
+    const fds = readdirSync(`/proc/${pid}/fd`);
+    for (const fd of fds) {
+      let link = '';
+      try {
+        link = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        continue; // closed meanwhile
+      }
+      const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
+      if (!inode) add(link.startsWith('anon_inode:') ? 'anon' : link.startsWith('pipe:') ? 'pipe' : 'file');
+      else {
+        const s = tcp.get(inode);
+        if (!s) add('other-socket');
+        else if (s.listen) add('listen');
+        else if (ports.served.has(s.lport)) add('inbound');
+        else if (ports.etcd.has(s.rport)) add('to-etcd');
+        else if (ports.backend.has(s.rport)) add('to-backend');
+        else add('tcp-other'); // e.g. etcd peer connections
+      }
+    }
     const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return { t, fds, rssKb: m ? Number(m[1]) : 0 };
+    return { t, fds: fds.length, rssKb: m ? Number(m[1]) : 0, kinds };
   } catch {
     return undefined; // gone
   }
@@ -219,6 +267,8 @@ interface Replica {
   proxyPort: number;
   apiPort: number;
   agent: http.Agent;
+  /** API calls (churn) have their own pool, warmed like the proxy's. */
+  apiAgent: http.Agent;
   state: 'up' | 'draining' | 'down';
   inflight: number;
   expectedExit: boolean;
@@ -235,6 +285,7 @@ async function spawnReplica(name: string, incarnation: number, endpoints: string
     // fifo: every pooled connection is used in turn, so none idles into the server's keep-alive
     // timeout and the connection count (the replicas' fds) stays steady instead of churning.
     agent: new http.Agent({ keepAlive: true, maxSockets: MAX_INFLIGHT_PER_REPLICA, scheduling: 'fifo' }),
+    apiAgent: new http.Agent({ keepAlive: true, maxSockets: MAX_INFLIGHT_PER_REPLICA, scheduling: 'fifo' }),
     state: 'down', inflight: 0, expectedExit: false,
   };
   // Only the start-up lines and a bounded tail are kept (every route change logs a line).
@@ -273,7 +324,8 @@ interface Answer {
 
 function call(r: Replica, port: number, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path, agent: r.agent, headers, timeout: REQUEST_TIMEOUT_MS }, (res) => {
+    const agent = port === r.apiPort ? r.apiAgent : r.agent;
+    const req = http.request({ host: '127.0.0.1', port, method, path, agent, headers, timeout: REQUEST_TIMEOUT_MS }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
@@ -345,7 +397,7 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
   };
   const replicas: Replica[] = [];
   for (const name of ['r1', 'r2', 'r3']) replicas.push(await spawnReplica(name, 0, etcd.endpoints, workers, onExit));
-  for (const r of replicas) cleanups.add(() => r.agent.destroy());
+  for (const r of replicas) cleanups.add(() => (r.agent.destroy(), r.apiAgent.destroy()));
   log(`3-member etcd ${etcdVersion} and 3 replicas up (proxy ports ${replicas.map((r) => r.proxyPort).join(', ')})`);
 
   // --- stable routes, written once, live everywhere before the run starts
@@ -381,9 +433,15 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
   const sampleAll = (): void => {
     trackAll();
     const t = now();
+    const tcp = tcpSockets();
+    const ports: PortRoles = {
+      etcd: new Set(etcd.members.map((m) => m.clientPort)),
+      backend: new Set([...backends.values()].map((u) => Number(new URL(u).port))),
+      served: new Set([...replicas.flatMap((r) => [r.proxyPort, r.apiPort]), ...etcd.members.flatMap((m) => [m.clientPort, m.peerPort])]),
+    };
     for (const p of tracked.values()) {
       if (p.gone) continue;
-      const s = sampleOf(p.pid, t);
+      const s = sampleOf(p.pid, t, tcp, ports);
       if (s) p.samples.push(s);
       else p.gone = true;
     }
@@ -440,7 +498,9 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
         (e: Error & { code?: string }) => loadFail(r, route.path, `warm-up ${e.code ?? e.message}`),
       );
     });
-    await Promise.all(burst);
+    // The API pool too (GET /api/routes: a read, not a change).
+    const apiBurst = Array.from({ length: MAX_INFLIGHT_PER_REPLICA }, () => api(r, 'GET', '/api/routes').catch(() => undefined));
+    await Promise.all([...burst, ...apiBurst]);
   };
 
   // --- churn: add / retarget / remove churn routes through the APIs of live replicas
@@ -544,6 +604,7 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
     victim.proc.kill('SIGKILL');
     await once(victim.proc, 'exit');
     victim.agent.destroy();
+    victim.apiAgent.destroy();
     log(`${now().toFixed(1)} s: ${ev.target} killed (-9); its workers ${workersBefore.join(', ') || '(none)'}`);
     // Its workers must not outlive it (they would hold the port and memory).
     const killedAt = Date.now();
@@ -560,7 +621,7 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
     replicas[1] = next;
     await warm(next);
     next.state = 'up';
-    cleanups.add(() => next.agent.destroy());
+    cleanups.add(() => (next.agent.destroy(), next.apiAgent.destroy()));
     ev.readyS = now();
     log(`${ev.readyS.toFixed(1)} s: ${next.name}#${next.incarnation} restarted and ready (proxy port ${next.proxyPort})`);
     trackAll();
@@ -676,6 +737,12 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
 const kib = (k: number): string => `${(k / 1024).toFixed(1)} MiB`;
 const signed = (x: number | undefined): string => (x === undefined ? '–' : `${x > 0 ? '+' : ''}${x.toFixed(1)}%`);
 
+function kindsDiff(b: Sample | undefined, e: Sample | undefined): string {
+  if (!b?.kinds || !e?.kinds) return '';
+  const keys = [...new Set([...Object.keys(b.kinds), ...Object.keys(e.kinds)])].sort();
+  return keys.filter((k) => (b.kinds![k] ?? 0) !== (e.kinds![k] ?? 0)).map((k) => `${k} ${b.kinds![k] ?? 0}→${e.kinds![k] ?? 0}`).join(', ');
+}
+
 /** A human summary (Markdown) of a report. */
 export function summarize(r: SoakReport): string {
   const lines: string[] = [];
@@ -693,12 +760,12 @@ export function summarize(r: SoakReport): string {
   lines.push(`Consistency: ${r.consistency.ok ? 'ok' : 'FAILED'} (${r.consistency.detail})`);
   lines.push(`Unexpected exits: ${r.unexpectedExits.length}; orphan workers: ${r.orphanWorkers.length}`);
   lines.push('');
-  lines.push('| process | started (s) | fds at baseline → end | Δ fds | RSS at baseline → end | Δ RSS | max RSS |');
-  lines.push('|---|---:|---:|---:|---:|---:|---:|');
+  lines.push('| process | started (s) | fds at baseline → end | Δ fds | RSS at baseline → end | Δ RSS | max RSS | fd kinds at baseline → end (where they differ) |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---|');
   for (const p of r.processes) {
     const b = p.baseline;
     const e = p.end;
-    lines.push(`| ${p.name} | ${p.startedAtS} | ${b ? b.fds : '–'} (${b ? b.t.toFixed(0) + ' s' : '–'}) → ${e ? e.fds : 'gone'} | ${signed(p.fdChangePct)} | ${b ? kib(b.rssKb) : '–'} → ${e ? kib(e.rssKb) : 'gone'} | ${signed(p.rssChangePct)} | ${kib(p.maxRssKb)} |`);
+    lines.push(`| ${p.name} | ${p.startedAtS} | ${b ? b.fds : '–'} (${b ? b.t.toFixed(0) + ' s' : '–'}) → ${e ? e.fds : 'gone'} | ${signed(p.fdChangePct)} | ${b ? kib(b.rssKb) : '–'} → ${e ? kib(e.rssKb) : 'gone'} | ${signed(p.rssChangePct)} | ${kib(p.maxRssKb)} | ${kindsDiff(b, e)} |`);
   }
   lines.push('');
   const v = r.verdict;
