@@ -7,7 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { etcdHealthy, startEtcd } from '../helpers/etcd.js';
+import { startEtcd } from '../helpers/etcd.js';
 import { startBackend, startSwitchyardProcess, waitFor, type SpawnedSwitchyard } from '../helpers/servers.js';
 
 /** A write's outcome as the API client saw it. */
@@ -77,6 +77,6 @@ test('etcd leader killed: API writes on every replica succeed within a bounded w
     }
     // The killed member rejoins before the next round.
     await etcd.start(leader);
-    await waitFor(() => etcdHealthy(leader.clientPort), 30_000, `${leader.name} healthy again`);
+    await etcd.waitHealthy(leader, 30_000);
   }
 });

@@ -25,7 +25,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { startEtcd, etcdHealthy, type EtcdCluster, type EtcdMember } from '../helpers/etcd.js';
+import { startEtcd, type EtcdCluster, type EtcdMember } from '../helpers/etcd.js';
 import { MAIN, waitFor } from '../helpers/servers.js';
 
 export interface SoakOptions {
@@ -636,7 +636,7 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
     await sleep(o.etcdDownMs);
     etcdIncarnation.set(leader, etcdIncarnation.get(leader)! + 1);
     await etcd.start(leader);
-    await waitFor(() => etcdHealthy(leader.clientPort), 30_000, `${leader.name} healthy again`);
+    await etcd.waitHealthy(leader, 30_000);
     ev2.readyS = now();
     ev2.details = { downMs: o.etcdDownMs, newLeader: (await etcd.leader().catch(() => undefined))?.name };
     log(`${ev2.readyS.toFixed(1)} s: etcd ${leader.name} restarted and healthy`);
