@@ -22,7 +22,6 @@
 
 import type * as etcd3 from 'etcd3';
 import type { Etcd3, IKeyValue, IOptions, Lease, Watcher } from 'etcd3';
-import type { IDefaultPolicyContext, IPolicy } from 'cockatiel';
 import { createRequire } from 'node:module';
 
 // etcd3 (and the gRPC stack under it, ~30 MB of RSS) is loaded only when an etcd store is created:
@@ -110,13 +109,18 @@ function certainlyNotApplied(e: unknown): boolean {
   return /No connection established|ECONNREFUSED|raft proposal dropped|etcdserver: (no leader|not capable|too many requests)/.test(msg);
 }
 
-/** etcd3 calls `execute` only; the rest of cockatiel's IPolicy is not used by it. */
-function policy(execute: <T>(fn: (ctx: IDefaultPolicyContext) => PromiseLike<T> | T) => Promise<T>): IPolicy<IDefaultPolicyContext> {
-  return { execute } as unknown as IPolicy<IDefaultPolicyContext>;
-}
-const noSignal = (): IDefaultPolicyContext => ({ signal: new AbortController().signal });
+// etcd3's policy type (cockatiel's IPolicy), named through etcd3's own options so that cockatiel,
+// etcd3's dependency, is not imported here.
+type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
+type PolicyContext = Parameters<Parameters<Policy['execute']>[0]>[0];
 
-function hostGate(host: string): IPolicy<IDefaultPolicyContext> {
+/** etcd3 calls `execute` only; the rest of cockatiel's IPolicy is not used by it. */
+function policy(execute: <T>(fn: (ctx: PolicyContext) => PromiseLike<T> | T) => Promise<T>): Policy {
+  return { execute } as unknown as Policy;
+}
+const noSignal = (): PolicyContext => ({ signal: new AbortController().signal });
+
+function hostGate(host: string): Policy {
   let failures = 0;
   let downUntil = 0;
   return policy(async (fn) => {
@@ -416,7 +420,7 @@ export class EtcdStore extends MirroredStore implements RouteStore {
         const retry =
           !this.#closed &&
           !(e instanceof EtcdHostDownError) && // every member skipped as unreachable: etcd is down
-          (e instanceof RouteChangedMeanwhile || loadEtcd3().isRecoverableError(e as Error)) &&
+          (e instanceof RouteChangedMeanwhile || (typeof e === 'object' && e !== null && loadEtcd3().isRecoverableError(e as Error))) &&
           Date.now() + delay < giveUpAt;
         if (!retry) {
           this.#fail(e);

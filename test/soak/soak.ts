@@ -80,6 +80,10 @@ export interface ProcessFigures {
   maxRssKb: number;
   maxFds: number;
   samples: number;
+  /** RSS change over the second half of baseline → end only: near 0 when growth has levelled off. */
+  rssChangeSecondHalfPct: number | undefined;
+  /** Every sample: [seconds, fds, RSS KiB]. */
+  series: Array<[number, number, number]>;
 }
 
 export interface Failure {
@@ -237,6 +241,12 @@ function isAlive(pid: number): boolean {
 }
 
 const pct = (a: number, b: number): number => (a === 0 ? 0 : ((b - a) / a) * 100);
+
+function secondHalf(samples: Sample[], baseline: Sample | undefined, end: Sample | undefined): number | undefined {
+  if (!baseline || !end || end === baseline) return undefined;
+  const mid = samples.find((s) => s.t >= (baseline.t + end.t) / 2);
+  return mid ? Math.round(pct(mid.rssKb, end.rssKb) * 10) / 10 : undefined;
+}
 /** A sleep that killAll() cuts short, so no timer outlives the run (node --test waits for timers). */
 const sleeping = new Set<() => void>();
 const sleep = (ms: number): Promise<void> =>
@@ -696,6 +706,8 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
       maxRssKb: Math.max(...p.samples.map((s) => s.rssKb)),
       maxFds: Math.max(...p.samples.map((s) => s.fds)),
       samples: p.samples.length,
+      rssChangeSecondHalfPct: secondHalf(p.samples, baseline, end),
+      series: p.samples.map((s) => [Math.round(s.t), s.fds, s.rssKb]),
     });
   }
   const flatDetail: string[] = [];
@@ -747,7 +759,7 @@ function kindsDiff(b: Sample | undefined, e: Sample | undefined): string {
 export function summarize(r: SoakReport): string {
   const lines: string[] = [];
   lines.push(`Soak: ${r.measuredS} s measured, started ${r.startedAt}, Node ${r.node}, etcd ${r.etcd}, workers ${r.options.workers}`);
-  lines.push(`load ${r.options.loadRate} req/s on ${r.options.stableRoutes} stable routes; churn ${r.options.churnRate} changes/s; samples every ${r.options.sampleMs} ms`);
+  lines.push(`load ${r.options.loadRate} req/s on ${r.options.stableRoutes} stable routes (achieved ${(r.load.sent / r.measuredS).toFixed(0)}/s); churn ${r.options.churnRate} changes/s (achieved ${(r.churn.attempted / r.measuredS).toFixed(1)}/s); samples every ${r.options.sampleMs} ms`);
   lines.push('');
   lines.push('Chaos:');
   for (const c of r.chaos) lines.push(`- ${c.startS.toFixed(1)} s: ${c.what} of ${c.target}; ready again at ${c.readyS?.toFixed(1) ?? '?'} s ${c.details ? JSON.stringify(c.details) : ''}`);
@@ -760,12 +772,12 @@ export function summarize(r: SoakReport): string {
   lines.push(`Consistency: ${r.consistency.ok ? 'ok' : 'FAILED'} (${r.consistency.detail})`);
   lines.push(`Unexpected exits: ${r.unexpectedExits.length}; orphan workers: ${r.orphanWorkers.length}`);
   lines.push('');
-  lines.push('| process | started (s) | fds at baseline → end | Δ fds | RSS at baseline → end | Δ RSS | max RSS | fd kinds at baseline → end (where they differ) |');
-  lines.push('|---|---:|---:|---:|---:|---:|---:|---|');
+  lines.push('| process | started (s) | fds at baseline → end | Δ fds | RSS at baseline → end | Δ RSS | of which 2nd half | max RSS | fd kinds at baseline → end (where they differ) |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const p of r.processes) {
     const b = p.baseline;
     const e = p.end;
-    lines.push(`| ${p.name} | ${p.startedAtS} | ${b ? b.fds : '–'} (${b ? b.t.toFixed(0) + ' s' : '–'}) → ${e ? e.fds : 'gone'} | ${signed(p.fdChangePct)} | ${b ? kib(b.rssKb) : '–'} → ${e ? kib(e.rssKb) : 'gone'} | ${signed(p.rssChangePct)} | ${kib(p.maxRssKb)} | ${kindsDiff(b, e)} |`);
+    lines.push(`| ${p.name} | ${p.startedAtS} | ${b ? b.fds : '–'} (${b ? b.t.toFixed(0) + ' s' : '–'}) → ${e ? e.fds : 'gone'} | ${signed(p.fdChangePct)} | ${b ? kib(b.rssKb) : '–'} → ${e ? kib(e.rssKb) : 'gone'} | ${signed(p.rssChangePct)} | ${signed(p.rssChangeSecondHalfPct)} | ${kib(p.maxRssKb)} | ${kindsDiff(b, e)} |`);
   }
   lines.push('');
   const v = r.verdict;
