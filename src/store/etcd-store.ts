@@ -247,6 +247,7 @@ export class EtcdStore extends MirroredStore implements RouteStore {
         if (!maybeApplied) {
           return this.#client.if(key, 'Version', '>', 0).then(this.#client.delete().key(key), this.#client.delete().prefix(activity)).commit();
         }
+        this.#o.log.warn('etcd delete failed mid-call; retrying on the version seen before the request', { path });
         const cur = await this.#client.kv.range({ key: Buffer.from(key) });
         const kv = cur.kvs[0];
         if (!kv) return { succeeded: true, header: cur.header };

@@ -65,6 +65,8 @@ test('etcd leader killed: API writes on every replica succeed within a bounded w
     const after = writes.filter((w) => w.startedMs >= 0);
     const failed = writes.filter((w) => w.status !== (w.op === 'POST' ? 201 : 204));
     const slowest = Math.max(...writes.map((w) => w.tookMs));
+    const guarded = replicas.reduce((n, [, r]) => n + (r.output().match(/etcd delete failed mid-call/g)?.length ?? 0), 0);
+    t.diagnostic(`round ${round}: ${guarded} guarded delete retries so far (deletes that failed mid-call)`);
     t.diagnostic(`round ${round}: leader ${leader.name} killed; ${writes.length} writes (${after.length} after the kill), slowest ${slowest} ms, ${failed.length} failed`);
     for (const f of failed.slice(0, 5)) t.diagnostic(`failed: ${JSON.stringify(f)}`);
     assert.equal(writes.filter((w) => /circuit breaker/i.test(w.body)).length, 0, `round ${round}: no "circuit breaker is open"`);
