@@ -14,6 +14,8 @@
 //    delivered to consumers as a `reset`.
 //  - While etcd is unreachable the local mirror keeps serving reads (health().connected = false,
 //    so the API can say they may be stale) and writes fail fast with SWY_STORE_UNAVAILABLE.
+//  - While etcd is reachable but not writable (a leader election), calls are retried with backoff
+//    for up to RETRY_WINDOW_MS and succeed as soon as etcd accepts them; see "Fault handling".
 //  - A key that does not parse (written by hand) is skipped with a logged error; the rest is live.
 //  - Activity: each replica writes its own key per route in batched transactions; readers take
 //    the maximum over replicas, so idle culling sees activity from any replica.
@@ -66,6 +68,81 @@ function watchBackoff(ms: number): Backoff {
   return { duration: ms, next: () => watchBackoff(Math.min(ms * 2, WATCH_BACKOFF_MAX_MS)) };
 }
 
+// ---------------------------------------------------------------- Fault handling
+//
+// etcd3's defaults (a per-host circuit breaker opening for 5 s after 3 consecutive failures, and
+// 3 immediate retries) are replaced. During a leader change every member answers errors for a
+// moment ("raft proposal dropped", timeouts): those tripped the breakers of live members too, and
+// one replica then answered 503 "circuit breaker is open" to every write for 5-8 s after etcd was
+// writable again. Now:
+//  - per host, only *transport* failures (the member itself is unreachable) count: after 2 in a
+//    row the host is skipped for HOST_DOWN_MS, so calls go to the other members. Errors answered
+//    by a live member never skip it.
+//  - etcd3 does not retry; EtcdStore#call does, with backoff, for up to RETRY_WINDOW_MS, because
+//    only it knows whether an operation may be repeated (puts and reads can; a delete is guarded,
+//    see delete()). When every member is unreachable it fails at once (writes fail fast while
+//    etcd is down, as before).
+const RETRY_WINDOW_MS = 6000; // no new attempt after this; with callTimeoutMs (3 s) a call ends within ~9 s
+const RETRY_FIRST_MS = 50;
+const RETRY_MAX_MS = 500;
+const HOST_DOWN_AFTER = 2;
+const HOST_DOWN_MS = 1000;
+
+/** Thrown (without calling etcd) for a host skipped as down; when every host is, etcd is unreachable. */
+class EtcdHostDownError extends Error {
+  constructor(host: string) {
+    super(`etcd member ${host} unreachable`);
+  }
+}
+
+/** The member itself could not be reached (connection refused/reset), as opposed to an error it answered. */
+function isTransportError(e: unknown): boolean {
+  const err = e as { code?: unknown; message?: unknown; constructor?: { name?: string } };
+  const msg = typeof err?.message === 'string' ? err.message : '';
+  return (err?.constructor?.name === 'GRPCUnavailableError' || err?.code === 14) && !msg.includes('etcdserver:');
+}
+
+/**
+ * A failure after which the operation was certainly not applied by etcd: the request never left
+ * (skipped host, no connection) or was refused before being proposed to raft.
+ */
+function certainlyNotApplied(e: unknown): boolean {
+  if (e instanceof EtcdHostDownError) return true;
+  const msg = String((e as Error)?.message ?? '');
+  return /No connection established|ECONNREFUSED|raft proposal dropped|etcdserver: (no leader|not capable|too many requests)/.test(msg);
+}
+
+// etcd3's policy type (cockatiel's IPolicy), named through etcd3's own options so that cockatiel,
+// etcd3's dependency, is not imported here.
+type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
+type PolicyContext = Parameters<Parameters<Policy['execute']>[0]>[0];
+
+/** etcd3 calls `execute` only; the rest of cockatiel's IPolicy is not used by it. */
+function policy(execute: <T>(fn: (ctx: PolicyContext) => PromiseLike<T> | T) => Promise<T>): Policy {
+  return { execute } as unknown as Policy;
+}
+const noSignal = (): PolicyContext => ({ signal: new AbortController().signal });
+
+function hostGate(host: string): Policy {
+  let failures = 0;
+  let downUntil = 0;
+  return policy(async (fn) => {
+    if (Date.now() < downUntil) throw new EtcdHostDownError(host);
+    try {
+      const r = await fn(noSignal());
+      failures = 0;
+      return r;
+    } catch (e) {
+      if (isTransportError(e)) {
+        if (++failures >= HOST_DOWN_AFTER) downUntil = Date.now() + HOST_DOWN_MS;
+      } else {
+        failures = 0;
+      }
+      throw e;
+    }
+  });
+}
+
 export class EtcdStore extends MirroredStore implements RouteStore {
   readonly kind = 'etcd';
   readonly #o: EtcdStoreOptions;
@@ -101,7 +178,7 @@ export class EtcdStore extends MirroredStore implements RouteStore {
       dialTimeout: timeout,
       grpcOptions: { 'grpc.max_receive_message_length': 64 * 1024 * 1024 },
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
-      faultHandling: { watchBackoff: watchBackoff(250) },
+      faultHandling: { watchBackoff: watchBackoff(250), host: hostGate, global: policy(async (fn) => fn(noSignal())) },
       ...(options.auth ? { auth: { username: options.auth.username, password: options.auth.password } } : {}),
       ...(options.tls
         ? {
@@ -161,11 +238,35 @@ export class EtcdStore extends MirroredStore implements RouteStore {
 
   async delete(path: string): Promise<number | null> {
     const key = this.#routesPrefix + path;
-    const res = await this.#call('delete', () =>
-      this.#client
-        .if(key, 'Version', '>', 0)
-        .then(this.#client.delete().key(key), this.#client.delete().prefix(`${this.#activityPrefix}${path}\0`))
-        .commit(),
+    const activity = `${this.#activityPrefix}${path}\0`;
+    // Retry guard: after an attempt that may have been applied (a timeout, a dropped connection),
+    // a blind retry could delete a route re-created meanwhile, or answer 404 for our own delete.
+    // So a retry then deletes only the exact version that existed before this request (mod
+    // revision <= the revision this replica had seen when it arrived): such a version cannot be a
+    // re-creation after our delete. A route already gone counts as deleted by us; one modified
+    // since the request arrived leaves the outcome unknown: 503 (nothing applied twice).
+    const seen = this.state.revision;
+    let maybeApplied = false;
+    const res = await this.#call(
+      'delete',
+      async () => {
+        if (!maybeApplied) {
+          return this.#client.if(key, 'Version', '>', 0).then(this.#client.delete().key(key), this.#client.delete().prefix(activity)).commit();
+        }
+        this.#o.log.warn('etcd delete failed mid-call; retrying on the version seen before the request', { path });
+        const cur = await this.#client.kv.range({ key: Buffer.from(key) });
+        const kv = cur.kvs[0];
+        if (!kv) return { succeeded: true, header: cur.header };
+        if (Number(kv.mod_revision) > seen) {
+          throw new SwitchyardError(ErrorCode.STORE_UNAVAILABLE, 'route store (etcd) unavailable: delete outcome unknown (etcd failed mid-call and the route changed since)', { details: { op: 'delete' } });
+        }
+        const guarded = await this.#client.if(key, 'Mod', '==', kv.mod_revision).then(this.#client.delete().key(key), this.#client.delete().prefix(activity)).commit();
+        if (!guarded.succeeded) throw new RouteChangedMeanwhile();
+        return guarded;
+      },
+      (e) => {
+        if (!certainlyNotApplied(e)) maybeApplied = true;
+      },
     );
     this.#activityCache.delete(path);
     return res.succeeded ? this.#applied(Number(res.header.revision)) : null;
@@ -307,17 +408,38 @@ export class EtcdStore extends MirroredStore implements RouteStore {
     return { kvs, revision: Number(revision) };
   }
 
-  async #call<T>(op: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      const r = await fn();
-      if (!this.#connected && this.#watcher !== undefined) void this.#resync('etcd reachable again');
-      return r;
-    } catch (e) {
-      this.#fail(e);
-      throw new SwitchyardError(ErrorCode.STORE_UNAVAILABLE, `route store (etcd) unavailable: ${this.#lastError}`, {
-        cause: e,
-        details: { op },
-      });
+  /**
+   * One etcd operation, retried (see "Fault handling") while etcd answers but cannot serve it yet,
+   * for at most RETRY_WINDOW_MS; at once an error when every member is unreachable. `onError`
+   * sees each failed attempt before the retry (delete() uses it to guard its retries).
+   * Every caller's `fn` must be safe to repeat: puts and reads are (same key, same value).
+   */
+  async #call<T>(op: string, fn: () => Promise<T>, onError?: (e: unknown) => void): Promise<T> {
+    const giveUpAt = Date.now() + RETRY_WINDOW_MS;
+    let delay = RETRY_FIRST_MS;
+    for (;;) {
+      try {
+        const r = await fn();
+        if (!this.#connected && this.#watcher !== undefined) void this.#resync('etcd reachable again');
+        return r;
+      } catch (e) {
+        if (e instanceof SwitchyardError) throw e;
+        const retry =
+          !this.#closed &&
+          !(e instanceof EtcdHostDownError) && // every member skipped as unreachable: etcd is down
+          (e instanceof RouteChangedMeanwhile || (typeof e === 'object' && e !== null && loadEtcd3().isRecoverableError(e as Error))) &&
+          Date.now() + delay < giveUpAt;
+        if (!retry) {
+          this.#fail(e);
+          throw new SwitchyardError(ErrorCode.STORE_UNAVAILABLE, `route store (etcd) unavailable: ${this.#lastError}`, {
+            cause: e,
+            details: { op },
+          });
+        }
+        onError?.(e);
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, RETRY_MAX_MS);
+      }
     }
   }
 
@@ -437,6 +559,9 @@ export class EtcdStore extends MirroredStore implements RouteStore {
     return this.#resyncing;
   }
 }
+
+/** A guarded delete's compare failed: the route changed between our read and our delete; look again. */
+class RouteChangedMeanwhile extends Error {}
 
 export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
   return new EtcdStore(options);

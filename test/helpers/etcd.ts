@@ -4,7 +4,33 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, waitFor, type TestContextLike } from './servers.js';
+import net from 'node:net';
+import { waitFor, type TestContextLike } from './servers.js';
+
+/**
+ * A free loopback port *below* the kernel's ephemeral range (32768-60999 by default). etcd needs its
+ * ports up front, and a member that is killed and restarted binds them again: a port from the
+ * ephemeral range (what listening on port 0 gives) can meanwhile be taken by any outgoing
+ * connection on the machine, and the restart then fails with EADDRINUSE. Random ports in
+ * 20000-32767 are only taken by explicit binds; each is checked free before use.
+ */
+const takenHere = new Set<number>();
+async function etcdPort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_768);
+    if (takenHere.has(port)) continue;
+    const free = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (free) {
+      takenHere.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port for etcd in 20000-32767');
+}
 
 export interface EtcdMember {
   name: string;
@@ -21,8 +47,10 @@ export interface EtcdCluster {
   endpoints: string;
   start(m: EtcdMember): Promise<void>;
   stop(m: EtcdMember, signal?: NodeJS.Signals): Promise<void>;
-  /** The current leader, asked through `etcdctl endpoint status`. */
+  /** The current leader, asked through each member's maintenance status API. */
   leader(): Promise<EtcdMember>;
+  /** Wait until `m` answers healthy; fails at once, with the member's log, if it exits. */
+  waitHealthy(m: EtcdMember, ms?: number): Promise<void>;
 }
 
 async function healthy(port: number, scheme = 'http'): Promise<boolean> {
@@ -45,12 +73,16 @@ async function healthy(port: number, scheme = 'http'): Promise<boolean> {
   }
 }
 
-export async function startEtcd(t: TestContextLike, size = 1, tls?: { cert: string; key: string }): Promise<EtcdCluster> {
+/**
+ * A real etcd cluster of `size` members on loopback ports, killed in t.after. `extraArgs` are
+ * added to every member's command line (e.g. auto-compaction for long runs).
+ */
+export async function startEtcd(t: TestContextLike, size = 1, tls?: { cert: string; key: string }, extraArgs: readonly string[] = []): Promise<EtcdCluster> {
   const scheme = tls ? 'https' : 'http';
   const base = mkdtempSync(join(tmpdir(), 'swy-etcd-'));
   const members: EtcdMember[] = [];
   for (let i = 0; i < size; i++) {
-    members.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort(), dataDir: join(base, `m${i}`), proc: undefined, log: '' });
+    members.push({ name: `m${i}`, clientPort: await etcdPort(), peerPort: await etcdPort(), dataDir: join(base, `m${i}`), proc: undefined, log: '' });
   }
   const initialCluster = members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
   const cluster: EtcdCluster = {
@@ -64,10 +96,11 @@ export async function startEtcd(t: TestContextLike, size = 1, tls?: { cert: stri
         '--listen-peer-urls', `http://127.0.0.1:${m.peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peerPort}`,
         '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', base,
         '--heartbeat-interval', '50', '--election-timeout', '500', '--logger', 'zap', '--log-level', 'warn',
+        ...extraArgs,
       ], { stdio: ['ignore', 'pipe', 'pipe'] });
       m.proc = proc;
-      proc.stdout!.on('data', (c: Buffer) => (m.log += c));
-      proc.stderr!.on('data', (c: Buffer) => (m.log += c));
+      proc.stdout!.on('data', (c: Buffer) => (m.log = (m.log + c).slice(-65536))); // the tail: bounded in long runs
+      proc.stderr!.on('data', (c: Buffer) => (m.log = (m.log + c).slice(-65536)));
     },
     async stop(m, signal = 'SIGTERM') {
       const p = m.proc;
@@ -89,6 +122,12 @@ export async function startEtcd(t: TestContextLike, size = 1, tls?: { cert: stri
         }
       }
       throw new Error('no leader');
+    },
+    async waitHealthy(m, ms = 30_000) {
+      await waitFor(async () => {
+        if (!m.proc || m.proc.exitCode !== null || m.proc.signalCode !== null) throw new Error(`etcd ${m.name} exited:\n${m.log.slice(-3000)}`);
+        return healthy(m.clientPort, scheme);
+      }, ms, `etcd ${m.name} healthy`);
     },
   };
   await Promise.all(members.map((m) => cluster.start(m)));

@@ -1,0 +1,793 @@
+// Soak and chaos harness (issue 11, item 8): a 3-member etcd, 3 Switchyard replicas (the real CLI,
+// default --workers), steady keep-alive load on stable routes through every live replica, route
+// churn through the APIs, and a chaos schedule:
+//   at 1/3 of the run  one replica is SIGKILLed and restarted;
+//   at 2/3 of the run  one etcd member (the leader) is SIGKILLed and restarted.
+// File descriptors and RSS of every process (replica primaries and their workers, etcd members)
+// are sampled from /proc throughout.
+//
+// What counts as a failure (so the result does not depend on machine speed):
+//  - a stable-route request that does not answer 200 from its own backend, or errors, or takes
+//    longer than REQUEST_TIMEOUT_MS, on a replica the load client considers live. Before a replica
+//    is killed the load client stops sending to it and waits for its in-flight requests (so nothing
+//    is in flight at the kill); it resumes once the restarted process has printed its start-up
+//    lines (the CLI serves the loaded table from then on).
+//  - a churn write that does not answer 201/204. Reported with its time and reason, and whether it
+//    fell inside a chaos window (a kill until CHAOS_SETTLE_MS after the restart is ready).
+// Every loop is bounded in time; every process is killed at the end, also on failure
+// (runSoak's finally, and killAll() for a signal handler).
+//
+// Entry points: runSoak() (used by test/soak/soak.test.ts for the short CI run) and
+// bench/soak.mjs (the long run: DURATION=600 node bench/soak.mjs).
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import http from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { startEtcd, type EtcdCluster, type EtcdMember } from '../helpers/etcd.js';
+import { MAIN, waitFor } from '../helpers/servers.js';
+
+export interface SoakOptions {
+  /** Length of the measured run (load, churn and chaos), seconds. */
+  readonly durationS: number;
+  /** Stable-route requests per second, over all live replicas. */
+  readonly loadRate?: number;
+  /** Route changes per second through the APIs, over all live replicas. */
+  readonly churnRate?: number;
+  readonly stableRoutes?: number;
+  readonly sampleMs?: number;
+  /** `--workers` of each replica; undefined = the CLI's default (one per core). */
+  readonly workers?: number;
+  /** How long the killed etcd member stays down, ms. */
+  readonly etcdDownMs?: number;
+  /** Progress lines (stderr in bench/soak.mjs, diagnostics in the test). */
+  readonly log?: (line: string) => void;
+}
+
+const TOKEN = 'soak-token';
+const REQUEST_TIMEOUT_MS = 10_000;
+const CHAOS_SETTLE_MS = 10_000;
+const MAX_INFLIGHT_PER_REPLICA = 16;
+const CHURN_PATHS = 200;
+
+interface Sample {
+  readonly t: number; // seconds since the run started
+  readonly fds: number;
+  readonly rssKb: number;
+  /** The fds by kind: TCP to etcd / to backends / accepted from clients / listening, other sockets, files. */
+  readonly kinds?: Record<string, number>;
+}
+
+interface TrackedProcess {
+  readonly name: string; // e.g. "r1#0 primary", "r1#0 worker 12345", "etcd m0#1"
+  readonly pid: number;
+  readonly role: 'primary' | 'worker' | 'etcd';
+  readonly startedAt: number; // seconds since the run started (0 for processes up before it)
+  samples: Sample[];
+  gone: boolean;
+}
+
+export interface ProcessFigures {
+  name: string;
+  pid: number;
+  role: string;
+  startedAtS: number;
+  baseline: Sample | undefined;
+  end: Sample | undefined;
+  fdChangePct: number | undefined;
+  rssChangePct: number | undefined;
+  maxRssKb: number;
+  maxFds: number;
+  samples: number;
+  /** RSS change over the second half of baseline → end only: near 0 when growth has levelled off. */
+  rssChangeSecondHalfPct: number | undefined;
+  /** Every sample: [seconds, fds, RSS KiB]. */
+  series: Array<[number, number, number]>;
+}
+
+export interface Failure {
+  readonly t: number; // seconds since the run started
+  readonly where: string;
+  readonly reason: string;
+}
+
+export interface ChaosEvent {
+  what: string;
+  target: string;
+  startS: number;
+  readyS?: number;
+  details?: Record<string, unknown>;
+}
+
+export interface SoakReport {
+  options: Required<Omit<SoakOptions, 'log' | 'workers'>> & { workers: number | 'default' };
+  startedAt: string;
+  node: string;
+  etcd: string;
+  measuredS: number;
+  chaos: ChaosEvent[];
+  load: {
+    sent: number;
+    ok: number;
+    failed: number;
+    byReason: Record<string, number>;
+    perReplica: Record<string, { sent: number; ok: number; failed: number }>;
+    latencyMs: { p50: number; p99: number; max: number };
+    failures: Failure[];
+  };
+  churn: {
+    attempted: number;
+    ok: number;
+    failed: number;
+    failedOutsideChaos: number;
+    byOp: Record<string, { ok: number; failed: number }>;
+    byReason: Record<string, number>;
+    okAfterLastChaos: number;
+    latencyMs: { p50: number; p99: number; max: number };
+    failures: Failure[];
+  };
+  consistency: { ok: boolean; detail: string };
+  unexpectedExits: string[];
+  orphanWorkers: string[];
+  processes: ProcessFigures[];
+  verdict: { zeroStableFailures: boolean; churnOkOutsideChaos: boolean; noCrash: boolean; consistent: boolean; flat: boolean; flatDetail: string[] };
+}
+
+// ------------------------------------------------------------------ cleanup registry
+
+const cleanups = new Set<() => unknown>();
+let closing = false; // set by killAll: a chaos step still running must not start new processes
+
+/** Kill everything a running soak started (for signal handlers); runSoak does this itself at its end. */
+export async function killAll(): Promise<void> {
+  closing = true;
+  for (const wake of [...sleeping]) wake();
+  const all = [...cleanups].reverse();
+  cleanups.clear();
+  for (const c of all) {
+    try {
+      await c();
+    } catch {
+      // best effort: keep killing the rest
+    }
+  }
+}
+
+// ------------------------------------------------------------------ /proc
+
+function readStat(pid: number): { ppid: number } | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return { ppid: Number(f[1]) };
+  } catch {
+    return undefined;
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    if (readStat(Number(p))?.ppid === pid) out.push(Number(p));
+  }
+  return out;
+}
+
+/** socket inode -> TCP local/remote port and state, from /proc/net/tcp{,6} (one network namespace). */
+function tcpSockets(): Map<string, { lport: number; rport: number; listen: boolean }> {
+  const out = new Map<string, { lport: number; rport: number; listen: boolean }>();
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const c = line.trim().split(/\s+/);
+      if (c.length < 10) continue;
+      out.set(c[9]!, { lport: parseInt(c[1]!.split(':')[1]!, 16), rport: parseInt(c[2]!.split(':')[1]!, 16), listen: c[3] === '0A' });
+    }
+  }
+  return out;
+}
+
+interface PortRoles {
+  etcd: Set<number>;
+  backend: Set<number>;
+  served: Set<number>; // proxy and API ports of replicas, client ports of etcd members
+}
+
+function sampleOf(pid: number, t: number, tcp: ReturnType<typeof tcpSockets>, ports: PortRoles): Sample | undefined {
+  try {
+    const kinds: Record<string, number> = {};
+    const add = (k: string): void => void (kinds[k] = (kinds[k] ?? 0) + 1);
+    const fds = readdirSync(`/proc/${pid}/fd`);
+    for (const fd of fds) {
+      let link = '';
+      try {
+        link = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        continue; // closed meanwhile
+      }
+      const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
+      if (!inode) add(link.startsWith('anon_inode:') ? 'anon' : link.startsWith('pipe:') ? 'pipe' : 'file');
+      else {
+        const s = tcp.get(inode);
+        if (!s) add('other-socket');
+        else if (s.listen) add('listen');
+        else if (ports.served.has(s.lport)) add('inbound');
+        else if (ports.etcd.has(s.rport)) add('to-etcd');
+        else if (ports.backend.has(s.rport)) add('to-backend');
+        else add('tcp-other'); // e.g. etcd peer connections
+      }
+    }
+    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return { t, fds: fds.length, rssKb: m ? Number(m[1]) : 0, kinds };
+  } catch {
+    return undefined; // gone
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+const pct = (a: number, b: number): number => (a === 0 ? 0 : ((b - a) / a) * 100);
+
+function secondHalf(samples: Sample[], baseline: Sample | undefined, end: Sample | undefined): number | undefined {
+  if (!baseline || !end || end === baseline) return undefined;
+  const mid = samples.find((s) => s.t >= (baseline.t + end.t) / 2);
+  return mid ? Math.round(pct(mid.rssKb, end.rssKb) * 10) / 10 : undefined;
+}
+/** A sleep that killAll() cuts short, so no timer outlives the run (node --test waits for timers). */
+const sleeping = new Set<() => void>();
+const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      sleeping.delete(done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    sleeping.add(done);
+  });
+
+function percentiles(xs: number[]): { p50: number; p99: number; max: number } {
+  if (xs.length === 0) return { p50: 0, p99: 0, max: 0 };
+  const s = Float64Array.from(xs).sort();
+  const at = (q: number): number => Math.round(s[Math.min(s.length - 1, Math.floor(q * s.length))]! * 10) / 10;
+  return { p50: at(0.5), p99: at(0.99), max: Math.round(s[s.length - 1]! * 10) / 10 };
+}
+
+// ------------------------------------------------------------------ replicas
+
+interface Replica {
+  readonly name: string;
+  incarnation: number;
+  proc: ChildProcess;
+  tail: string;
+  proxyPort: number;
+  apiPort: number;
+  agent: http.Agent;
+  /** API calls (churn) have their own pool, warmed like the proxy's. */
+  apiAgent: http.Agent;
+  state: 'up' | 'draining' | 'down';
+  inflight: number;
+  expectedExit: boolean;
+}
+
+async function spawnReplica(name: string, incarnation: number, endpoints: string, workers: number | undefined, onExit: (r: Replica, code: number | null, signal: string | null) => void): Promise<Replica> {
+  if (closing) throw new Error('soak is closing');
+  const argv = ['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0',
+    '--store', `etcd://${endpoints}`, '--store-prefix', '/soak/', '--replica-id', name,
+    ...(workers === undefined ? [] : ['--workers', String(workers)])];
+  const proc = spawn(process.execPath, [MAIN, ...argv], { env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const r: Replica = {
+    name, incarnation, proc, tail: '', proxyPort: 0, apiPort: 0,
+    // fifo: every pooled connection is used in turn, so none idles into the server's keep-alive
+    // timeout and the connection count (the replicas' fds) stays steady instead of churning.
+    agent: new http.Agent({ keepAlive: true, maxSockets: MAX_INFLIGHT_PER_REPLICA, scheduling: 'fifo' }),
+    apiAgent: new http.Agent({ keepAlive: true, maxSockets: MAX_INFLIGHT_PER_REPLICA, scheduling: 'fifo' }),
+    state: 'down', inflight: 0, expectedExit: false,
+  };
+  // Only the start-up lines and a bounded tail are kept (every route change logs a line).
+  let head = '';
+  const onData = (c: Buffer): void => {
+    if (head.length < 8192) head += c.toString();
+    r.tail = (r.tail + c.toString()).slice(-16384);
+  };
+  proc.stdout!.on('data', onData);
+  proc.stderr!.on('data', onData);
+  const kill = (): void => {
+    r.expectedExit = true;
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  };
+  cleanups.add(kill);
+  proc.once('exit', (code, signal) => {
+    cleanups.delete(kill);
+    onExit(r, code, signal);
+  });
+  const proxyRe = /Proxying https?:\/\/[^\s]*:(\d+) to/;
+  const apiRe = /Proxy API at https?:\/\/[^\s]*:(\d+)\/api\/routes/;
+  await waitFor(() => {
+    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`replica ${name} exited before it started:\n${r.tail}`);
+    return proxyRe.test(head) && apiRe.test(head);
+  }, 60_000, `replica ${name} start-up lines`);
+  r.proxyPort = Number(proxyRe.exec(head)![1]);
+  r.apiPort = Number(apiRe.exec(head)![1]);
+  r.state = 'up';
+  return r;
+}
+
+interface Answer {
+  status: number;
+  body: string;
+}
+
+function call(r: Replica, port: number, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const agent = port === r.apiPort ? r.apiAgent : r.agent;
+    const req = http.request({ host: '127.0.0.1', port, method, path, agent, headers, timeout: REQUEST_TIMEOUT_MS }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const api = (r: Replica, method: string, path: string, data?: unknown): Promise<Answer> =>
+  call(r, r.apiPort, method, path, data === undefined ? undefined : JSON.stringify(data), { authorization: `token ${TOKEN}` });
+
+// ------------------------------------------------------------------ the run
+
+export async function runSoak(options: SoakOptions): Promise<SoakReport> {
+  const o = {
+    durationS: options.durationS,
+    loadRate: options.loadRate ?? 300,
+    churnRate: options.churnRate ?? 50,
+    stableRoutes: options.stableRoutes ?? 20,
+    sampleMs: options.sampleMs ?? 5000,
+    etcdDownMs: options.etcdDownMs ?? Math.min(10_000, Math.max(3000, options.durationS * 1000 * 0.05)),
+  };
+  const log = options.log ?? (() => {});
+  closing = false;
+  try {
+    return await soak(o, options.workers, log);
+  } finally {
+    await killAll();
+  }
+}
+
+async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number | undefined, log: (line: string) => void): Promise<SoakReport> {
+  const startedAt = new Date().toISOString();
+  const fakeT = { after: (fn: () => unknown) => void cleanups.add(fn) };
+
+  // --- etcd: 3 members; auto-compaction and a small snapshot count as a long-running cluster would
+  // use (without them etcd's own memory grows with every revision and the fd/RSS figures measure that).
+  const etcd: EtcdCluster = await startEtcd(fakeT, 3, undefined, ['--auto-compaction-mode', 'revision', '--auto-compaction-retention', '1000', '--snapshot-count', '5000']);
+  const etcdVersion = await fetch(`http://127.0.0.1:${etcd.members[0]!.clientPort}/version`).then((r) => r.json() as Promise<{ etcdserver: string }>).then((j) => j.etcdserver, () => '?');
+
+  // --- backends: one keep-alive HTTP server per name; answers its name.
+  const backends = new Map<string, string>();
+  for (const name of ['A', 'B', 'C']) {
+    const srv = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': name.length });
+      res.end(name);
+    });
+    srv.keepAliveTimeout = 60_000;
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    cleanups.add(() => {
+      srv.closeAllConnections();
+      srv.close();
+    });
+    backends.set(name, `http://127.0.0.1:${(srv.address() as AddressInfo).port}`);
+  }
+
+  // --- replicas
+  let t0 = 0; // set when the measured run starts
+  const now = (): number => (t0 === 0 ? 0 : (Date.now() - t0) / 1000);
+  const unexpectedExits: string[] = [];
+  const onExit = (r: Replica, code: number | null, signal: string | null): void => {
+    r.state = 'down';
+    if (!r.expectedExit) unexpectedExits.push(`${r.name}#${r.incarnation} exited (code ${code}, signal ${signal}) at ${now().toFixed(1)} s:\n${r.tail.slice(-2000)}`);
+  };
+  const replicas: Replica[] = [];
+  for (const name of ['r1', 'r2', 'r3']) replicas.push(await spawnReplica(name, 0, etcd.endpoints, workers, onExit));
+  for (const r of replicas) cleanups.add(() => (r.agent.destroy(), r.apiAgent.destroy()));
+  log(`3-member etcd ${etcdVersion} and 3 replicas up (proxy ports ${replicas.map((r) => r.proxyPort).join(', ')})`);
+
+  // --- stable routes, written once, live everywhere before the run starts
+  const stable: Array<{ path: string; backend: string }> = [];
+  for (let i = 0; i < o.stableRoutes; i++) {
+    const backend = i % 2 === 0 ? 'A' : 'B';
+    const path = `/stable/${i}`;
+    const res = await api(replicas[i % 3]!, 'POST', `/api/routes${path}`, { target: backends.get(backend) });
+    if (res.status !== 201) throw new Error(`stable route ${path}: ${res.status} ${res.body}`);
+    stable.push({ path, backend });
+  }
+  for (const r of replicas) {
+    await waitFor(async () => {
+      const res = await api(r, 'GET', '/api/routes');
+      return res.status === 200 && Object.keys(JSON.parse(res.body) as object).length >= o.stableRoutes;
+    }, 20_000, `stable routes on ${r.name}`);
+  }
+
+  // --- process tracking
+  const tracked = new Map<number, TrackedProcess>();
+  const track = (pid: number | undefined, name: string, role: TrackedProcess['role']): void => {
+    if (pid !== undefined && !tracked.has(pid)) tracked.set(pid, { name, pid, role, startedAt: now(), samples: [], gone: false });
+  };
+  const etcdIncarnation = new Map<EtcdMember, number>(etcd.members.map((m) => [m, 0]));
+  const trackAll = (): void => {
+    for (const r of replicas) {
+      if (r.state === 'down' || r.proc.pid === undefined) continue;
+      track(r.proc.pid, `${r.name}#${r.incarnation} primary`, 'primary');
+      for (const w of childrenOf(r.proc.pid)) track(w, `${r.name}#${r.incarnation} worker ${w}`, 'worker');
+    }
+    for (const m of etcd.members) track(m.proc?.pid, `etcd ${m.name}#${etcdIncarnation.get(m)}`, 'etcd');
+  };
+  const sampleAll = (): void => {
+    trackAll();
+    const t = now();
+    const tcp = tcpSockets();
+    const ports: PortRoles = {
+      etcd: new Set(etcd.members.map((m) => m.clientPort)),
+      backend: new Set([...backends.values()].map((u) => Number(new URL(u).port))),
+      served: new Set([...replicas.flatMap((r) => [r.proxyPort, r.apiPort]), ...etcd.members.flatMap((m) => [m.clientPort, m.peerPort])]),
+    };
+    for (const p of tracked.values()) {
+      if (p.gone) continue;
+      const s = sampleOf(p.pid, t, tcp, ports);
+      if (s) p.samples.push(s);
+      else p.gone = true;
+    }
+  };
+
+  // --- load: a fixed request rate, spread over the live replicas, keep-alive
+  const load = { sent: 0, ok: 0, failed: 0, byReason: {} as Record<string, number>, perReplica: {} as Record<string, { sent: number; ok: number; failed: number }>, latency: [] as number[], failures: [] as Failure[] };
+  for (const r of replicas) load.perReplica[r.name] = { sent: 0, ok: 0, failed: 0 };
+  const loadFail = (r: Replica, path: string, reason: string): void => {
+    load.failed++;
+    load.perReplica[r.name]!.failed++;
+    load.byReason[reason] = (load.byReason[reason] ?? 0) + 1;
+    if (load.failures.length < 50) load.failures.push({ t: now(), where: `${r.name}#${r.incarnation} ${path}`, reason });
+  };
+  let loadIssued = 0;
+  let nextReplica = 0;
+  const fireLoad = (): void => {
+    const r = replicas[nextReplica++ % replicas.length]!;
+    if (r.state !== 'up' || r.inflight >= MAX_INFLIGHT_PER_REPLICA) return;
+    const route = stable[loadIssued % stable.length]!;
+    loadIssued++;
+    load.sent++;
+    load.perReplica[r.name]!.sent++;
+    r.inflight++;
+    const started = performance.now();
+    call(r, r.proxyPort, 'GET', `${route.path}/x?i=${loadIssued}`).then(
+      (res) => {
+        if (res.status !== 200) loadFail(r, route.path, `status ${res.status}`);
+        else if (res.body !== route.backend) loadFail(r, route.path, `wrong backend ${res.body.slice(0, 20)}`);
+        else {
+          load.ok++;
+          load.perReplica[r.name]!.ok++;
+          if (load.latency.length < 2_000_000) load.latency.push(performance.now() - started);
+        }
+      },
+      (e: Error & { code?: string }) => loadFail(r, route.path, e.code ?? e.message),
+    ).finally(() => r.inflight--);
+  };
+
+  // Open the replica's whole connection pool at once (counted as load): with fifo scheduling the
+  // connections then stay open, and the workers' fd counts measure the proxy, not the client.
+  const warm = async (r: Replica): Promise<void> => {
+    const burst = Array.from({ length: MAX_INFLIGHT_PER_REPLICA }, (_, i) => {
+      const route = stable[i % stable.length]!;
+      load.sent++;
+      load.perReplica[r.name]!.sent++;
+      return call(r, r.proxyPort, 'GET', `${route.path}/warm`).then(
+        (res) => {
+          if (res.status === 200 && res.body === route.backend) {
+            load.ok++;
+            load.perReplica[r.name]!.ok++;
+          } else loadFail(r, route.path, `warm-up status ${res.status}`);
+        },
+        (e: Error & { code?: string }) => loadFail(r, route.path, `warm-up ${e.code ?? e.message}`),
+      );
+    });
+    // The API pool too (GET /api/routes: a read, not a change).
+    const apiBurst = Array.from({ length: MAX_INFLIGHT_PER_REPLICA }, () => api(r, 'GET', '/api/routes').catch(() => undefined));
+    await Promise.all([...burst, ...apiBurst]);
+  };
+
+  // --- churn: add / retarget / remove churn routes through the APIs of live replicas
+  const churn = { attempted: 0, ok: 0, failed: 0, failedOutsideChaos: 0, okAfterLastChaos: 0, byOp: {} as Record<string, { ok: number; failed: number }>, byReason: {} as Record<string, number>, latency: [] as number[], failures: [] as Failure[] };
+  const churnModel = new Map<string, string>(); // path -> backend name, as acknowledged
+  const churnBusy = new Set<string>();
+  const unknownOutcome = new Set<string>(); // failed writes: their path's state is whatever etcd has
+  let churnIssued = 0;
+  const chaos: ChaosEvent[] = [];
+  const inChaos = (t: number): boolean => chaos.some((c) => t >= c.startS && t <= (c.readyS ?? Number.POSITIVE_INFINITY) + CHAOS_SETTLE_MS / 1000);
+  const churnInflight = new Set<Promise<void>>();
+  const fireChurn = (): void => {
+    const live = replicas.filter((r) => r.state === 'up' && r.inflight < MAX_INFLIGHT_PER_REPLICA);
+    if (live.length === 0) return;
+    const r = live[churnIssued % live.length]!;
+    // A path with no change in flight (concurrent changes to one path would race each other).
+    let path = '';
+    for (let k = 0; k < 10 && !path; k++) {
+      const p = `/churn/${(churnIssued * 7 + k * 13) % CHURN_PATHS}`;
+      if (!churnBusy.has(p)) path = p;
+    }
+    churnIssued++;
+    if (!path) return;
+    const current = churnModel.get(path);
+    const op = current === undefined ? 'add' : churnIssued % 3 === 0 ? 'remove' : 'retarget';
+    const target = current === 'B' ? 'C' : 'B';
+    churnBusy.add(path);
+    churn.attempted++;
+    r.inflight++;
+    const started = performance.now();
+    const p = (async () => {
+      const tStart = now();
+      let reason: string | undefined;
+      try {
+        const res = op === 'remove' ? await api(r, 'DELETE', `/api/routes${path}`) : await api(r, 'POST', `/api/routes${path}`, { target: backends.get(target) });
+        const want = op === 'remove' ? 204 : 201;
+        if (res.status !== want) reason = `${op} ${res.status} ${res.body.slice(0, 80)}`;
+      } catch (e) {
+        reason = `${op} ${(e as Error & { code?: string }).code ?? (e as Error).message}`;
+      }
+      const byOp = (churn.byOp[op] ??= { ok: 0, failed: 0 });
+      if (reason === undefined) {
+        churn.ok++;
+        byOp.ok++;
+        churn.latency.push(performance.now() - started);
+        if (op === 'remove') churnModel.delete(path);
+        else churnModel.set(path, target);
+        unknownOutcome.delete(path);
+        const last = chaos[chaos.length - 1];
+        if (chaos.length === 2 && last?.readyS !== undefined && tStart > last.readyS) churn.okAfterLastChaos++;
+      } else {
+        churn.failed++;
+        byOp.failed++;
+        unknownOutcome.add(path);
+        const key = reason.replace(/\d{2,}/g, 'N').slice(0, 100);
+        churn.byReason[key] = (churn.byReason[key] ?? 0) + 1;
+        const outside = !inChaos(tStart) && !inChaos(now());
+        if (outside) churn.failedOutsideChaos++;
+        if (churn.failures.length < 50) churn.failures.push({ t: tStart, where: `${r.name}#${r.incarnation} ${path}${outside ? '' : ' (chaos window)'}`, reason });
+      }
+    })().finally(() => {
+      churnBusy.delete(path);
+      r.inflight--;
+      churnInflight.delete(p);
+    });
+    churnInflight.add(p);
+  };
+
+  // --- drivers: one 10 ms ticker for load and churn (fixed rates), one sampler
+  const ticks = { load: 0, churn: 0 };
+  let stopped = false;
+  for (const r of replicas) await warm(r);
+  t0 = Date.now();
+  sampleAll();
+  const ticker = setInterval(() => {
+    if (stopped) return;
+    const elapsed = (Date.now() - t0) / 1000;
+    // Due counts are capped so a stalled event loop does not fire a burst afterwards.
+    for (let due = Math.min(50, Math.floor(elapsed * o.loadRate) - ticks.load); due > 0; due--, ticks.load++) fireLoad();
+    ticks.load = Math.max(ticks.load, Math.floor(elapsed * o.loadRate) - 50);
+    for (let due = Math.min(10, Math.floor(elapsed * o.churnRate) - ticks.churn); due > 0; due--, ticks.churn++) fireChurn();
+    ticks.churn = Math.max(ticks.churn, Math.floor(elapsed * o.churnRate) - 10);
+  }, 10);
+  const sampler = setInterval(sampleAll, o.sampleMs);
+  cleanups.add(() => clearInterval(ticker));
+  cleanups.add(() => clearInterval(sampler));
+  const orphanWorkers: string[] = [];
+
+  // --- chaos
+  const at = (fraction: number): Promise<void> => sleep(Math.max(0, t0 + o.durationS * 1000 * fraction - Date.now()));
+  const chaosRun = (async () => {
+    await at(1 / 3);
+    // 1. SIGKILL a replica: stop sending to it, wait for its in-flight requests, kill, restart.
+    const victim = replicas[1]!;
+    const ev: ChaosEvent = { what: 'replica SIGKILL + restart', target: `${victim.name}#${victim.incarnation}`, startS: now() };
+    chaos.push(ev);
+    victim.state = 'draining';
+    await waitFor(() => victim.inflight === 0, 15_000, `${victim.name} drained`).catch(() => log(`${victim.name}: ${victim.inflight} requests still in flight at the kill`));
+    const workersBefore = childrenOf(victim.proc.pid!);
+    victim.expectedExit = true;
+    victim.proc.kill('SIGKILL');
+    await once(victim.proc, 'exit');
+    victim.agent.destroy();
+    victim.apiAgent.destroy();
+    log(`${now().toFixed(1)} s: ${ev.target} killed (-9); its workers ${workersBefore.join(', ') || '(none)'}`);
+    // Its workers must not outlive it (they would hold the port and memory).
+    const killedAt = Date.now();
+    while (Date.now() < killedAt + 10_000 && workersBefore.some(isAlive)) await sleep(50);
+    const workersExitedMs = Date.now() - killedAt;
+    const orphans = workersBefore.filter(isAlive);
+    for (const w of orphans) {
+      orphanWorkers.push(`worker ${w} of ${ev.target} alive 10 s after its primary was killed`);
+      process.kill(w, 'SIGKILL');
+    }
+    ev.details = { workers: workersBefore.length, workersGoneAfterMs: workersExitedMs, orphans: orphans.length };
+    const next = await spawnReplica(victim.name, victim.incarnation + 1, etcd.endpoints, workers, onExit);
+    next.state = 'draining'; // not in the rotation until its pool is open
+    replicas[1] = next;
+    await warm(next);
+    next.state = 'up';
+    cleanups.add(() => (next.agent.destroy(), next.apiAgent.destroy()));
+    ev.readyS = now();
+    log(`${ev.readyS.toFixed(1)} s: ${next.name}#${next.incarnation} restarted and ready (proxy port ${next.proxyPort})`);
+    trackAll();
+
+    await at(2 / 3);
+    // 2. SIGKILL the etcd leader, keep it down a while, restart it.
+    let leader: EtcdMember | undefined;
+    await waitFor(async () => (leader = await etcd.leader().catch(() => undefined)) !== undefined, 15_000, 'an etcd leader');
+    if (!leader) throw new Error('no etcd leader');
+    const ev2: ChaosEvent = { what: 'etcd leader SIGKILL + restart', target: `etcd ${leader.name}#${etcdIncarnation.get(leader)}`, startS: now() };
+    chaos.push(ev2);
+    await etcd.stop(leader, 'SIGKILL');
+    log(`${now().toFixed(1)} s: ${ev2.target} (leader) killed (-9)`);
+    await sleep(o.etcdDownMs);
+    etcdIncarnation.set(leader, etcdIncarnation.get(leader)! + 1);
+    await etcd.start(leader);
+    await etcd.waitHealthy(leader, 30_000);
+    ev2.readyS = now();
+    ev2.details = { downMs: o.etcdDownMs, newLeader: (await etcd.leader().catch(() => undefined))?.name };
+    log(`${ev2.readyS.toFixed(1)} s: etcd ${leader.name} restarted and healthy`);
+    trackAll();
+  })();
+  let chaosError: unknown;
+  chaosRun.catch((e: unknown) => {
+    chaosError = e;
+  });
+
+  // --- progress, then the end of the run
+  const progress = setInterval(() => log(`${now().toFixed(0)} s: load ${load.ok}/${load.sent} ok, ${load.failed} failed; churn ${churn.ok}/${churn.attempted} ok, ${churn.failed} failed`), Math.max(10_000, o.durationS * 100));
+  cleanups.add(() => clearInterval(progress));
+  await at(1);
+  const slowChaos = sleep(60_000);
+  await Promise.race([chaosRun, slowChaos]); // a chaos step still running (slow restart) ends first, bounded
+  for (const wake of [...sleeping]) wake(); // slowChaos's timer must not keep the process alive
+  // Load and churn go on for a tail after the last chaos step is over (a slow restart on a loaded
+  // machine must not leave the run without writes after it): 1/10 of the run, at least 3 s.
+  const lastReady = chaos[chaos.length - 1]?.readyS;
+  if (lastReady !== undefined) await sleep(Math.max(0, (lastReady + Math.max(3, o.durationS / 10)) * 1000 - (Date.now() - t0)));
+  sampleAll(); // the final sample, taken under load
+  stopped = true;
+  clearInterval(progress);
+  const measuredS = now();
+  // In-flight requests end (bounded by their timeouts) before the books close.
+  await waitFor(() => replicas.every((r) => r.inflight === 0) && churnInflight.size === 0, REQUEST_TIMEOUT_MS + 5000, 'in-flight requests').catch(() => {});
+  if (chaosError) throw chaosError;
+  log(`run over after ${measuredS.toFixed(1)} s; checking that every replica serves the same table`);
+
+  // --- consistency: every replica's table = stable routes + acknowledged churn routes
+  let consistency = { ok: true, detail: 'every replica serves the acknowledged table' };
+  try {
+    await waitFor(async () => {
+      for (const r of replicas) {
+        const res = await api(r, 'GET', '/api/routes');
+        if (res.status !== 200) return false;
+        const table = JSON.parse(res.body) as Record<string, { target: string }>;
+        for (const s of stable) if (table[s.path]?.target !== backends.get(s.backend)) return false;
+        for (const [p, b] of churnModel) if (!unknownOutcome.has(p) && table[p]?.target !== backends.get(b)) return false;
+        for (const p of Object.keys(table)) if (p.startsWith('/churn/') && !churnModel.has(p) && !unknownOutcome.has(p)) return false;
+      }
+      return true;
+    }, 15_000, 'tables equal to the acknowledged changes');
+  } catch (e) {
+    consistency = { ok: false, detail: (e as Error).message };
+  }
+
+  // --- figures
+  const processes: ProcessFigures[] = [];
+  const baselineAfterS = Math.min(120, o.durationS * 0.2);
+  for (const p of tracked.values()) {
+    if (p.samples.length === 0) continue;
+    const wantT = p.startedAt + baselineAfterS;
+    const baseline = p.samples.find((s) => s.t >= wantT);
+    const end = p.gone ? undefined : p.samples[p.samples.length - 1];
+    processes.push({
+      name: p.name, pid: p.pid, role: p.role, startedAtS: Math.round(p.startedAt * 10) / 10, baseline, end,
+      fdChangePct: baseline && end && end !== baseline ? Math.round(pct(baseline.fds, end.fds) * 10) / 10 : undefined,
+      rssChangePct: baseline && end && end !== baseline ? Math.round(pct(baseline.rssKb, end.rssKb) * 10) / 10 : undefined,
+      maxRssKb: Math.max(...p.samples.map((s) => s.rssKb)),
+      maxFds: Math.max(...p.samples.map((s) => s.fds)),
+      samples: p.samples.length,
+      rssChangeSecondHalfPct: secondHalf(p.samples, baseline, end),
+      series: p.samples.map((s) => [Math.round(s.t), s.fds, s.rssKb]),
+    });
+  }
+  const flatDetail: string[] = [];
+  for (const p of processes) {
+    if (p.fdChangePct === undefined || p.rssChangePct === undefined) continue;
+    if (Math.abs(p.fdChangePct) > 10) flatDetail.push(`${p.name}: fds ${p.baseline!.fds} -> ${p.end!.fds} (${p.fdChangePct}%)`);
+    if (Math.abs(p.rssChangePct) > 10) flatDetail.push(`${p.name}: RSS ${p.baseline!.rssKb} -> ${p.end!.rssKb} KiB (${p.rssChangePct}%)`);
+  }
+
+  return {
+    options: { ...o, workers: workers ?? 'default' },
+    startedAt,
+    node: process.version,
+    etcd: etcdVersion,
+    measuredS: Math.round(measuredS * 10) / 10,
+    chaos,
+    load: { sent: load.sent, ok: load.ok, failed: load.failed, byReason: load.byReason, perReplica: load.perReplica, latencyMs: percentiles(load.latency), failures: load.failures },
+    churn: {
+      attempted: churn.attempted, ok: churn.ok, failed: churn.failed, failedOutsideChaos: churn.failedOutsideChaos, byOp: churn.byOp,
+      byReason: churn.byReason, okAfterLastChaos: churn.okAfterLastChaos, latencyMs: percentiles(churn.latency), failures: churn.failures,
+    },
+    consistency,
+    unexpectedExits,
+    orphanWorkers,
+    processes,
+    verdict: {
+      zeroStableFailures: load.failed === 0,
+      churnOkOutsideChaos: churn.failedOutsideChaos === 0,
+      noCrash: unexpectedExits.length === 0 && orphanWorkers.length === 0,
+      consistent: consistency.ok,
+      flat: flatDetail.length === 0,
+      flatDetail,
+    },
+  };
+}
+
+// ------------------------------------------------------------------ summary
+
+const kib = (k: number): string => `${(k / 1024).toFixed(1)} MiB`;
+const signed = (x: number | undefined): string => (x === undefined ? '–' : `${x > 0 ? '+' : ''}${x.toFixed(1)}%`);
+
+function kindsDiff(b: Sample | undefined, e: Sample | undefined): string {
+  if (!b?.kinds || !e?.kinds) return '';
+  const keys = [...new Set([...Object.keys(b.kinds), ...Object.keys(e.kinds)])].sort();
+  return keys.filter((k) => (b.kinds![k] ?? 0) !== (e.kinds![k] ?? 0)).map((k) => `${k} ${b.kinds![k] ?? 0}→${e.kinds![k] ?? 0}`).join(', ');
+}
+
+/** A human summary (Markdown) of a report. */
+export function summarize(r: SoakReport): string {
+  const lines: string[] = [];
+  lines.push(`Soak: ${r.measuredS} s measured, started ${r.startedAt}, Node ${r.node}, etcd ${r.etcd}, workers ${r.options.workers}`);
+  lines.push(`load ${r.options.loadRate} req/s on ${r.options.stableRoutes} stable routes (achieved ${(r.load.sent / r.measuredS).toFixed(0)}/s); churn ${r.options.churnRate} changes/s (achieved ${(r.churn.attempted / r.measuredS).toFixed(1)}/s); samples every ${r.options.sampleMs} ms`);
+  lines.push('');
+  lines.push('Chaos:');
+  for (const c of r.chaos) lines.push(`- ${c.startS.toFixed(1)} s: ${c.what} of ${c.target}; ready again at ${c.readyS?.toFixed(1) ?? '?'} s ${c.details ? JSON.stringify(c.details) : ''}`);
+  lines.push('');
+  lines.push(`Stable-route requests: ${r.load.sent} sent, ${r.load.ok} ok, **${r.load.failed} failed** ${JSON.stringify(r.load.byReason)}; latency p50 ${r.load.latencyMs.p50} ms, p99 ${r.load.latencyMs.p99} ms, max ${r.load.latencyMs.max} ms`);
+  lines.push(`  per replica: ${Object.entries(r.load.perReplica).map(([n, v]) => `${n} ${v.ok}/${v.sent}`).join(', ')}`);
+  lines.push(`Churn writes: ${r.churn.attempted} attempted, ${r.churn.ok} ok, ${r.churn.failed} failed (${r.churn.failedOutsideChaos} outside chaos windows); ${r.churn.okAfterLastChaos} ok started after the etcd member was back; latency p50 ${r.churn.latencyMs.p50} ms, p99 ${r.churn.latencyMs.p99} ms, max ${r.churn.latencyMs.max} ms`);
+  lines.push(`  by op: ${Object.entries(r.churn.byOp).map(([k, v]) => `${k} ${v.ok} ok / ${v.failed} failed`).join(', ')}`);
+  if (r.churn.failed > 0) lines.push(`  failures: ${JSON.stringify(r.churn.byReason)}`);
+  lines.push(`Consistency: ${r.consistency.ok ? 'ok' : 'FAILED'} (${r.consistency.detail})`);
+  lines.push(`Unexpected exits: ${r.unexpectedExits.length}; orphan workers: ${r.orphanWorkers.length}`);
+  lines.push('');
+  lines.push('| process | started (s) | fds at baseline → end | Δ fds | RSS at baseline → end | Δ RSS | of which 2nd half | max RSS | fd kinds at baseline → end (where they differ) |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---|');
+  for (const p of r.processes) {
+    const b = p.baseline;
+    const e = p.end;
+    lines.push(`| ${p.name} | ${p.startedAtS} | ${b ? b.fds : '–'} (${b ? b.t.toFixed(0) + ' s' : '–'}) → ${e ? e.fds : 'gone'} | ${signed(p.fdChangePct)} | ${b ? kib(b.rssKb) : '–'} → ${e ? kib(e.rssKb) : 'gone'} | ${signed(p.rssChangePct)} | ${signed(p.rssChangeSecondHalfPct)} | ${kib(p.maxRssKb)} | ${kindsDiff(b, e)} |`);
+  }
+  lines.push('');
+  const v = r.verdict;
+  lines.push(`Verdict: stable failures 0: ${v.zeroStableFailures ? 'yes' : 'NO'}; churn ok outside chaos: ${v.churnOkOutsideChaos ? 'yes' : 'NO'}; no crash: ${v.noCrash ? 'yes' : 'NO'}; consistent: ${v.consistent ? 'yes' : 'NO'}; fd/RSS flat (±10%): ${v.flat ? 'yes' : 'NO'}`);
+  for (const d of v.flatDetail) lines.push(`  not flat: ${d}`);
+  return lines.join('\n');
+}
