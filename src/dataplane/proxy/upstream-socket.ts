@@ -30,8 +30,12 @@ export const REUSED = Symbol('switchyard.reusedSocket');
 export function guardUpstreamSocket(socket: Socket): void {
   let state = IDLE;
   let requests = 0;
-  // Status line: its first 12 bytes ("HTTP/1.1 NNN"), whether the last byte seen was a CR.
-  let line = '';
+  // Status line: bytes seen so far, the three status code digits ("HTTP/1.1 NNN"), whether the
+  // last byte seen was a CR.
+  let pos = 0;
+  let d0 = 0;
+  let d1 = 0;
+  let d2 = 0;
   let crPending = false;
   // Interim head: how much of CRLF CRLF has been matched, and whether it is a 100 to remove.
   let endMatch = 0;
@@ -42,7 +46,7 @@ export function guardUpstreamSocket(socket: Socket): void {
     if (typeof chunk === 'string' && chunk.charCodeAt(0) !== CR) {
       requests++;
       state = STATUS;
-      line = '';
+      pos = 0;
       crPending = false;
     }
     return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
@@ -75,7 +79,7 @@ export function guardUpstreamSocket(socket: Socket): void {
     let i = 0;
     while (i < len && state !== IDLE) {
       if (state === STATUS) {
-        if (line.length === 0 && !crPending) dropFrom = i;
+        if (pos === 0 && !crPending) dropFrom = i;
         let ended = false;
         for (; i < len; i++) {
           const b = chunk[i]!;
@@ -91,15 +95,22 @@ export function guardUpstreamSocket(socket: Socket): void {
             ended = true;
             i++;
             break;
-          } else if (line.length < 12) line += String.fromCharCode(b);
+          } else {
+            if (pos === 9) d0 = b;
+            else if (pos === 10) d1 = b;
+            else if (pos === 11) d2 = b;
+            pos++;
+          }
         }
         if (!ended) break; // the line goes on in the next read
-        const code = line.slice(9, 12);
-        line = '';
-        if (code.charCodeAt(0) === 49 /* '1' */ && code !== '101') {
+        pos = 0;
+        const c0 = d0;
+        d0 = 0;
+        // '1' '0' '1' is a 101: undici takes it from here (and fails it: no upgrade was asked).
+        if (c0 === 49 && !(d1 === 48 && d2 === 49)) {
           state = INTERIM;
           endMatch = 2; // the status line's line end starts the empty line that ends the head
-          drop = code === '100' && dropFrom !== -1;
+          drop = d1 === 48 && d2 === 48 && dropFrom !== -1;
         } else {
           state = IDLE;
         }
@@ -128,7 +139,7 @@ export function guardUpstreamSocket(socket: Socket): void {
           drop = false;
         }
         state = STATUS;
-        line = '';
+        pos = 0;
         dropFrom = i;
       }
     }

@@ -145,16 +145,37 @@ export function createTunneler(o: TunnelOptions) {
       done = true;
       const status = ures.statusCode ?? 502;
       result(status);
-      socket.write(headBlock(status, ures.statusMessage, refusalHeaders(ures.rawHeaders)), 'latin1');
-      ures.pipe(socket);
-      ures.on('error', () => socket.destroy());
+      try {
+        socket.write(headBlock(status, ures.statusMessage, refusalHeaders(ures.rawHeaders)), 'latin1');
+        ures.pipe(socket);
+        ures.on('error', () => socket.destroy());
+      } catch (e) {
+        internal(e);
+        ures.destroy();
+      }
     });
+
+    // Last resort (a bug of ours): logged with its stack and counted; the client connection is cut.
+    const internal = (e: unknown): void => {
+      o.stats.internalErrors++;
+      o.log.error(`internal error relaying ${req.method} ${(req.url ?? '').split('?', 1)[0]} (websocket)`, { err: e, stack: (e as Error)?.stack });
+      socket.destroy();
+    };
 
     preq.on('upgrade', (ures, usocket: Socket, uhead: Buffer) => {
       if (done) {
         usocket.destroy();
         return;
       }
+      try {
+        relayUpgrade(ures, usocket, uhead);
+      } catch (e) {
+        internal(e);
+        usocket.destroy();
+      }
+    });
+
+    const relayUpgrade = (ures: IncomingMessage, usocket: Socket, uhead: Buffer): void => {
       done = true;
       preq.setTimeout(0);
       socket.removeListener('close', clientGone);
@@ -188,7 +209,7 @@ export function createTunneler(o: TunnelOptions) {
       socket.pipe(usocket);
       o.onTunnel(socket, usocket);
       result(101);
-    });
+    };
 
     preq.end();
   };
