@@ -311,6 +311,23 @@ const cases: Case[] = [
     upstreamRequests: 1,
   },
   {
+    desc: 'the upstream answers before reading the body: 200 forwarded, the rest of the body discarded, the connection kept',
+    name: 'early-answer',
+    behaviour: (c) => respond(c, OK),
+    send: 'POST PATH HTTP/1.1\r\nHost: a\r\nX-Act-On-Head: 1\r\nContent-Length: 5\r\n\r\nhello',
+    expect: { status: 200, then: 'keep-alive' },
+    upstreamRequests: 1,
+  },
+  {
+    desc: `the client stops sending its body: 408 after --request-body-timeout ${BODY_TIMEOUT} ms, then close`,
+    name: 'body-stall',
+    behaviour: () => {},
+    send: 'PUT PATH HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhello',
+    expect: { status: 408, then: 'close' },
+    upstreamRequests: 1,
+    withinMs: BODY_TIMEOUT + 1500,
+  },
+  {
     desc: 'RFC 9110 §9.2.2: POST reset after the upstream read it: 503, received exactly once',
     name: 'reset-after-body',
     behaviour: (c) => c.sock.resetAndDestroy(),
@@ -728,7 +745,9 @@ for (const [label, workers] of [['--workers 1', ['--workers', '1']], ['default w
 
 for (const [label, workers] of [['--workers 1', ['--workers', '1']], ['default workers', []]] as const) {
   test(`request body timeout (${label}): clients that promise a body and send nothing get 408 and free the upstream`, { timeout: 60_000 }, async (t) => {
-    const sy = await startSwitchyardProcess(t, [...workers, '--request-body-timeout', String(BODY_TIMEOUT)]);
+    // --proxy-timeout shorter than the body timeout: the upstream waiting for a body the client
+    // does not send is not the upstream's silence (408, not 504).
+    const sy = await startSwitchyardProcess(t, [...workers, '--request-body-timeout', String(BODY_TIMEOUT), '--proxy-timeout', '100']);
     const up = await scripted(t, (c) => respond(c, OK));
     assert.equal((await sy.api('POST', '/api/routes/slow', { target: up.url })).status, 201);
     const N = 50;

@@ -276,6 +276,12 @@ export function createForwarder(o: ForwardOptions) {
       this.settled = true;
       clearTimeout(this.proxyTimer);
       try {
+        // The upstream answered before reading the whole body: discard the rest, as Node does
+        // for an unread body, so the connection can carry the next request.
+        if (this.body !== null && !this.req.complete) {
+          this.req.unpipe();
+          this.req.resume();
+        }
         this.res.end();
       } catch (e) {
         this.internal(e);
@@ -342,6 +348,12 @@ export function createForwarder(o: ForwardOptions) {
     }
 
     proxyTimedOut(): void {
+      // Still waiting for the client's body (not held back by backpressure): the upstream's
+      // silence is expected; --request-body-timeout judges the client.
+      if (this.body !== null && !this.req.complete && !this.req.isPaused() && !this.answered) {
+        this.proxyTimer?.refresh();
+        return;
+      }
       const e = codedError(`no response from target within ${o.proxyTimeout} ms`, 'SWY_PROXY_TIMEOUT');
       if (this.abortFn !== undefined) {
         this.abortFn(e); // onError answers
