@@ -42,14 +42,15 @@ export function guardUpstreamSocket(socket: Socket): void {
   let drop = false;
 
   const write = socket.write;
-  socket.write = function (this: Socket, chunk: unknown, ...rest: unknown[]): boolean {
+  // Fixed arity (no rest array per write): Writable.write treats missing arguments as absent.
+  socket.write = function (this: Socket, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
     if (typeof chunk === 'string' && chunk.charCodeAt(0) !== CR) {
       requests++;
       state = STATUS;
       pos = 0;
       crPending = false;
     }
-    return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
+    return (write as (c: unknown, e?: unknown, f?: unknown) => boolean).call(this, chunk, encoding, cb);
   } as typeof socket.write;
 
   socket.prependListener('error', (e: Error & { [REUSED]?: boolean }) => {
