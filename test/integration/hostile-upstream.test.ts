@@ -768,3 +768,25 @@ for (const [label, workers] of [['--workers 1', ['--workers', '1']], ['default w
     assert.equal((await request(`${sy.proxyUrl}/slow/after`)).status, 200);
   });
 }
+
+// ---------------------------------------------------------------------------------------------
+// A target that accepts TCP but never completes the TLS handshake: --upstream-connect-timeout.
+
+for (const [label, workers] of [['--workers 1', ['--workers', '1']], ['default workers', []]] as const) {
+  test(`upstream connect timeout (${label}): a TLS handshake that never completes is a 503 in bounded time`, { timeout: 60_000 }, async (t) => {
+    const metricsPort = await freePort();
+    const sy = await startSwitchyardProcess(t, [...workers, '--upstream-connect-timeout', '300', '--metrics-ip', '127.0.0.1', '--metrics-port', String(metricsPort)]);
+    const silent = await scripted(t, () => {}, () => true); // accepts, reads nothing, says nothing
+    assert.equal((await sy.api('POST', '/api/routes/tls', { target: `https://127.0.0.1:${silent.port}` })).status, 201);
+    for (const send of [GET, 'GET PATH HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n']) {
+      const client = await RawClient.connect(sy.proxyPort);
+      t.after(() => client.destroy());
+      client.send(send.replace('PATH', '/tls/x'));
+      const got = await client.receive(5000);
+      assert.deepEqual(got.responses.map((r) => [r.status, r.complete]), [[503, true]], send);
+      assert.ok(got.ms < 2500, `answered in ${got.ms} ms`);
+    }
+    assert.match(sy.output(), /error: 503 GET \/tls\/x .*code=ETIMEDOUT kind=connect/);
+    await waitFor(async () => /switchyard_timeouts_total\{kind="upstream_connect"\} 2/.test((await request(`http://127.0.0.1:${metricsPort}/metrics`)).body), 10_000, 'timeouts{upstream_connect} 2');
+  });
+}
