@@ -61,6 +61,10 @@ export interface Config {
   readonly timeout: number | undefined;
   readonly proxyTimeout: number | undefined;
   readonly keepAliveTimeout: number;
+  /** --request-body-timeout: longest pause in a client's request body (ms), 0 = none. */
+  readonly requestBodyTimeout: number;
+  /** --upstream-connect-timeout: TCP connect + TLS handshake to a target (ms). */
+  readonly upstreamConnectTimeout: number;
   readonly authToken: string | undefined;
   readonly store: string;
   readonly storeOptions: StoreOptions;
@@ -366,6 +370,8 @@ export function buildConfig(args: ParsedArgs, env: NodeJS.ProcessEnv): Config {
     timeout: positive('timeout', int('timeout')) || undefined,
     proxyTimeout: positive('proxy-timeout', int('proxy-timeout')) || undefined,
     keepAliveTimeout: positive('keep-alive-timeout', int('keep-alive-timeout')) || 5000,
+    requestBodyTimeout: positive('request-body-timeout', int('request-body-timeout')) ?? 60_000,
+    upstreamConnectTimeout: positive('upstream-connect-timeout', int('upstream-connect-timeout')) || 10_000,
     authToken: env.CONFIGPROXY_AUTH_TOKEN || undefined,
     store,
     storeOptions,

@@ -11,7 +11,12 @@ export class ProxyStats {
   readonly responses: [Map<number, number>, Map<number, number>] = [new Map(), new Map()];
   activeConnections = 0;
   activeWebsockets = 0;
+  /** "kind code" -> count (see UpstreamFailureKind in dataplane/proxy/forward.ts). */
   upstreamErrors = new Map<string, number>();
+  /** timeout kind -> count (request_head, request_body, client_idle, keep_alive, upstream_connect, upstream). */
+  timeouts = new Map<string, number>();
+  /** Exceptions caught by the data plane's last-resort handlers (answered 500 or cut). */
+  internalErrors = 0;
   badRequests = 0;
 
   countResponse(kind: 0 | 1, status: number): void {
@@ -19,8 +24,14 @@ export class ProxyStats {
     m.set(status, (m.get(status) ?? 0) + 1);
   }
 
-  countUpstreamError(code: string): void {
-    this.upstreamErrors.set(code, (this.upstreamErrors.get(code) ?? 0) + 1);
+  /** kind: connect | reset | timeout | invalid | truncated | other; code: the underlying error code. */
+  countUpstreamError(kind: string, code: string): void {
+    const key = kind + ' ' + code;
+    this.upstreamErrors.set(key, (this.upstreamErrors.get(key) ?? 0) + 1);
+  }
+
+  countTimeout(kind: string): void {
+    this.timeouts.set(kind, (this.timeouts.get(kind) ?? 0) + 1);
   }
 }
 
@@ -83,12 +94,34 @@ export function createMetrics(): Metrics {
   });
   new Counter({
     name: 'switchyard_upstream_errors_total',
-    help: 'Failed upstream connections or responses, by error code',
-    labelNames: ['code'],
+    help: 'Failed upstream exchanges, by kind (connect, reset, timeout, invalid, truncated, other) and error code',
+    labelNames: ['kind', 'code'],
     registers: [registry],
     collect() {
       this.reset();
-      for (const [code, n] of stats.upstreamErrors) this.inc({ code }, n);
+      for (const [key, n] of stats.upstreamErrors) {
+        const sp = key.indexOf(' ');
+        this.inc({ kind: key.slice(0, sp), code: key.slice(sp + 1) }, n);
+      }
+    },
+  });
+  new Counter({
+    name: 'switchyard_timeouts_total',
+    help: 'Data-plane timeouts that fired, by kind (request_head, request_body, client_idle, keep_alive, upstream_connect, upstream)',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [kind, n] of stats.timeouts) this.inc({ kind }, n);
+    },
+  });
+  new Counter({
+    name: 'switchyard_internal_errors_total',
+    help: 'Unexpected exceptions caught by the data plane (answered 500 or the connection cut); each is a bug, logged with its stack',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(stats.internalErrors);
     },
   });
   new Counter({

@@ -344,13 +344,13 @@ test('--redirect-port sends plain HTTP to HTTPS with 301', async (t) => {
   assert.match(raw, /^HTTP\/1.1 400/);
 });
 
-test('--proxy-timeout answers 503 for a hanging upstream; --timeout closes idle clients', async (t) => {
+test('--proxy-timeout answers 504 (Gateway Timeout, RFC 9110 §15.6.5; CHP: 503) for a hanging upstream; --timeout closes idle clients', async (t) => {
   const hang = await startBackend(t, 'H', (req) => req.url?.startsWith('/h/hang') === true);
   const sy = await startSwitchyard(t, ['--proxy-timeout', '300', '--timeout', '500']);
   await sy.api('POST', '/api/routes/h', { target: hang.url });
   const t0 = Date.now();
   const r = await request(sy.proxyUrl + '/h/hang');
-  assert.equal(r.status, 503);
+  assert.equal(r.status, 504);
   assert.ok(Date.now() - t0 < 3000);
   const port = Number(new URL(sy.proxyUrl).port);
   const t1 = Date.now();

@@ -66,7 +66,7 @@ test('100,000 failed upstream connections: every one a 503, fds and RSS back to 
   assert.ok(rss1 - rss0 < 40, `RSS grew ${(rss1 - rss0).toFixed(1)} MB`);
 });
 
-test('hanging upstreams: --proxy-timeout answers 503 for each, sockets are released', { timeout: 60_000 }, async (t) => {
+test('hanging upstreams: --proxy-timeout answers 504 for each (RFC 9110 §15.6.5; CHP: 503), sockets are released', { timeout: 60_000 }, async (t) => {
   const held: net.Socket[] = [];
   const hang = net.createServer((s) => held.push(s)); // accepts, never answers
   const hangPort = await listen0(hang);
@@ -78,7 +78,7 @@ test('hanging upstreams: --proxy-timeout answers 503 for each, sockets are relea
   await p.add('/hang', `http://127.0.0.1:${hangPort}`);
   const fd0 = fds(p.pid);
   const counts = await hammer(p.port, '/hang/x', 400, 200);
-  assert.deepEqual([...counts], [[503, 400]]);
+  assert.deepEqual([...counts], [[504, 400]]);
   await waitFor(() => fds(p.pid) <= fd0 + 2, 10_000, 'fds back to baseline');
 });
 

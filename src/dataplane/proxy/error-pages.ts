@@ -1,5 +1,6 @@
-// Error responses from the proxy itself: 400 (hostile/malformed path), 404 (no route),
-// 503 (upstream down), 500 (our bug), in CHP 5.3's three modes:
+// Error responses from the proxy itself: 400 (hostile/malformed path), 404 (no route), 408
+// (request body stalled), 502 (invalid upstream response), 503 (upstream down), 504 (upstream
+// silent past --proxy-timeout), 500 (our bug), in CHP 5.3's three modes:
 //  - --error-target URL: GET URL/<code>?url=<request url>; its body, Content-Type and
 //    Content-Encoding are returned with <code>. If that fails, the built-in page is used.
 //  - --error-path DIR: DIR/<code>.html, else DIR/error.html, as text/html.
@@ -32,8 +33,12 @@ export interface ErrorPageOptions {
 
 function plain(res: ServerResponse, code: number): void {
   if (res.writableEnded || res.destroyed) return;
-  if (!res.headersSent) res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8' });
-  res.end(STATUS_CODES[code] ?? 'Error');
+  try {
+    if (!res.headersSent) res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end(STATUS_CODES[code] ?? 'Error');
+  } catch {
+    res.destroy();
+  }
 }
 
 export function createErrorPages(opts: ErrorPageOptions): ErrorPages {
@@ -61,8 +66,14 @@ export function createErrorPages(opts: ErrorPageOptions): ErrorPages {
       return;
     }
     if (res.writableEnded || res.destroyed) return;
-    res.writeHead(code, { 'content-type': 'text/html' });
-    res.end(body);
+    try {
+      res.writeHead(code, { 'content-type': 'text/html' });
+      res.end(body);
+    } catch (e) {
+      // Never an unhandled rejection: the connection is cut instead (its state was not ours to fix).
+      log.error(`error page ${code} could not be written`, { err: e, stack: (e as Error).stack });
+      res.destroy();
+    }
   };
 
   const fromTarget = (req: IncomingMessage, res: ServerResponse, code: number, t: Upstream): void => {
@@ -88,7 +99,14 @@ export function createErrorPages(opts: ErrorPageOptions): ErrorPages {
           const v = eres.headers[k];
           if (typeof v === 'string') headers[k] = v;
         }
-        res.writeHead(code, headers);
+        try {
+          res.writeHead(code, headers);
+        } catch (e) {
+          log.error(`error page ${code} could not be written`, { err: e, stack: (e as Error).stack });
+          eres.resume();
+          res.destroy();
+          return;
+        }
         eres.pipe(res);
         eres.on('error', () => res.destroy());
       },

@@ -1,19 +1,34 @@
 // Forwarding one HTTP request to its upstream and streaming the response back.
 //
-// Contract: bodies stream both ways with backpressure, never buffered (undici's dispatch: the
-// response head and chunks arrive in callbacks, a full client buffer pauses the upstream socket
-// until 'drain'); an upstream failure before the response head becomes a 503 error page, after it
-// the client connection is cut (the only honest signal left); a client that goes away aborts the
-// upstream request. A request without a body whose connection failed before any answer is retried
-// once (the upstream closed an idle pooled socket as we reused it).
+// Contract: every request gets exactly one well-framed answer, or a clean close when the client
+// left. Bodies stream both ways with backpressure, never buffered (undici's dispatch: the response
+// head and chunks arrive in callbacks, a full client buffer pauses the upstream socket until
+// 'drain'). An upstream failure before the response head is answered with an error page:
+//   connect  could not connect (refused, unreachable, DNS, TLS, connect timeout)   503 (as CHP)
+//   reset    connected, then closed or reset before a response head               503 (as CHP)
+//   timeout  --proxy-timeout: the upstream went silent                           504
+//   invalid  malformed, oversized or illegal response head, unasked 101           502
+//   other    anything else undici reports                                         502
+// After the head was forwarded a failure cuts the client connection (the only honest signal left;
+// never a second head). Each failure is logged once (one line, no stack) and counted in
+// switchyard_upstream_errors_total{kind,code}; timeouts also in switchyard_timeouts_total{kind}.
+//
+// Whether the client is gone is decided from the client's connection (res 'close' before the
+// response finished), never from the request stream: undici may destroy the body stream it was
+// given, and a request whose body was read to its end is not a client that left.
+//
+// Retries (RFC 9110 §9.2.2): only an idempotent request without a body, only when its reused
+// pooled connection failed before any response byte (the upstream closed an idle socket as we
+// reused it), at most once. A request with a body, or a POST/PATCH, is never sent twice.
 
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { PassThrough, pipeline } from 'node:stream';
+import { STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import { PassThrough } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Route } from '../../routing/table.js';
 import type { RequestPath } from '../../routing/request-path.js';
 import { responseHeadersFromRaw, rewriteLocation, upstreamPath, upstreamRequestHeaders, type HeaderOptions } from './headers.js';
 import type { UpstreamAgents } from './upstream-agents.js';
+import { REUSED } from './upstream-socket.js';
 import { activityPulse } from './activity-pulse.js';
 import type { ErrorPages } from './error-pages.js';
 import type { Logger } from '../../observability/logger.js';
@@ -25,7 +40,10 @@ export interface ForwardOptions {
   readonly includePrefix: boolean;
   readonly autoRewrite: boolean;
   readonly protocolRewrite: string | undefined;
+  /** --proxy-timeout: longest silence of the upstream (no byte sent or received), undefined = none. */
   readonly proxyTimeout: number | undefined;
+  /** --request-body-timeout: longest pause in a client's request body, 0 = none. */
+  readonly bodyTimeout: number;
   readonly agents: UpstreamAgents;
   readonly errors: ErrorPages;
   readonly stats: ProxyStats;
@@ -36,144 +54,356 @@ export interface ForwardOptions {
 /** Responses at least this large (or of unknown length) record activity while streaming. */
 const STREAMING_BYTES = 64 * 1024;
 
+/** RFC 9110 §9.2.2. Only ever retried without a body. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+export type UpstreamFailureKind = 'connect' | 'reset' | 'timeout' | 'invalid' | 'other';
+const STATUS_FOR: Readonly<Record<UpstreamFailureKind, number>> = { connect: 503, reset: 503, timeout: 504, invalid: 502, other: 502 };
+
 function hasBody(req: IncomingMessage): boolean {
   const cl = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
 }
 
-/** undici error codes, as the node:net codes operators know (metrics labels, logs). */
-function errorCode(e: NodeJS.ErrnoException): string {
-  switch (e.code) {
-    case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT':
+function codedError(message: string, code: string): NodeJS.ErrnoException {
+  const e: NodeJS.ErrnoException = new Error(message);
+  e.code = code;
+  return e;
+}
+
+/**
+ * What an upstream error means for the client. `connected`: undici had started writing the
+ * request on a connection (onConnect), so the connection itself was established.
+ */
+export function classifyUpstreamError(e: NodeJS.ErrnoException, connected: boolean): [UpstreamFailureKind, string] {
+  const code = e.code ?? 'EUNKNOWN';
+  switch (code) {
+    case 'SWY_PROXY_TIMEOUT':
+      return ['timeout', 'ETIMEDOUT'];
     case 'UND_ERR_CONNECT_TIMEOUT':
-      return 'ETIMEDOUT';
+      return ['connect', 'ETIMEDOUT'];
     case 'UND_ERR_SOCKET':
+      if (e.message === 'bad upgrade') return ['invalid', 'SWY_UPSTREAM_UNEXPECTED_101'];
+      if (e.message === 'bad response') return ['invalid', 'SWY_UPSTREAM_BAD_RESPONSE'];
+      return [connected ? 'reset' : 'connect', 'ECONNRESET'];
     case 'UND_ERR_CLOSED':
-      return 'ECONNRESET';
-    default:
-      return e.code ?? 'EUNKNOWN';
+      return [connected ? 'reset' : 'connect', 'ECONNRESET'];
+    case 'UND_ERR_HEADERS_OVERFLOW':
+    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
+    case 'UND_ERR_RES_EXCEEDED_MAX_SIZE':
+    case 'ERR_ASSERTION': // undici asserts a status >= 100
+      return ['invalid', code];
   }
+  if (code.startsWith('HPE_') || code.startsWith('SWY_UPSTREAM_')) return ['invalid', code];
+  if (code.startsWith('UND_ERR_INVALID_ARG') || code === 'UND_ERR_NOT_SUPPORTED') return ['other', code]; // undici refused our request
+  if (!connected) return ['connect', code]; // ECONNREFUSED, EHOSTUNREACH, ENOTFOUND, TLS errors, …
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED') return ['reset', code];
+  return ['other', code];
+}
+
+/** A reason phrase to forward: the upstream's if it is plain visible ASCII, else the standard one. */
+function reasonPhrase(status: number, text: string): string {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0x7e || (c < 0x20 && c !== 9)) return STATUS_CODES[status] ?? '';
+  }
+  return text;
+}
+
+function pathOf(req: IncomingMessage): string {
+  return (req.url ?? '').split('?', 1)[0]!;
 }
 
 export function createForwarder(o: ForwardOptions) {
   const rewrite = o.autoRewrite || o.protocolRewrite !== undefined;
+  const { stats, log } = o;
 
-  function failed(req: IncomingMessage, res: ServerResponse, route: Route, e: NodeJS.ErrnoException): void {
-    const code = errorCode(e);
-    o.stats.countUpstreamError(code);
-    if (res.destroyed || req.destroyed) return; // client left first; nothing to answer
-    if (res.headersSent) {
-      res.destroy();
-      return;
+  /** One client request and its upstream exchange; also undici's dispatch handler. */
+  class Exchange implements Dispatcher.DispatchHandlers {
+    readonly req: IncomingMessage;
+    readonly res: ServerResponse;
+    readonly route: Route;
+    readonly opts: Dispatcher.DispatchOptions;
+    readonly body: PassThrough | null;
+    /** Retries left (0 or 1). */
+    retries: number;
+    abortFn: ((e?: Error) => void) | undefined = undefined;
+    resumeFn: (() => void) | undefined = undefined;
+    /** A response byte arrived on this attempt (undici's onResponseStarted). */
+    started = false;
+    /** The response head was forwarded to the client. */
+    answered = false;
+    /** The upstream exchange is over for us: completed, failed, timed out or abandoned. */
+    settled = false;
+    clientGone = false;
+    proxyTimer: NodeJS.Timeout | undefined = undefined;
+    bodyTimer: NodeJS.Timeout | undefined = undefined;
+    pulse: (() => void) | undefined = undefined;
+
+    constructor(req: IncomingMessage, res: ServerResponse, route: Route, rp: RequestPath) {
+      this.req = req;
+      this.res = res;
+      this.route = route;
+      const up = route.upstream;
+      const body = hasBody(req);
+      this.body = body ? new PassThrough() : null;
+      this.retries = !body && IDEMPOTENT.has(req.method ?? '') ? 1 : 0;
+      this.opts = {
+        path: upstreamPath(up, rp.path, rp.query, route.pathDepth, o.prependPath, o.includePrefix),
+        method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+        // A chunked client body stays chunked: undici frames a body of unknown length itself.
+        headers: upstreamRequestHeaders(req, up, o.headers, false),
+        body: this.body,
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      };
+      res.on('drain', () => this.resumeFn?.());
+      res.on('close', () => {
+        if (!res.writableFinished) {
+          this.clientGone = true;
+          clearTimeout(this.bodyTimer);
+          this.cancel();
+        }
+      });
+      if (this.body !== null) {
+        // Through a PassThrough: undici destroys the stream it was given when it fails, and that
+        // must not destroy the client's request (we still owe it an answer).
+        const pulse = activityPulse(o.recordActivity, route.path);
+        req.on('data', () => {
+          pulse();
+          this.bodyTimer?.refresh();
+          this.proxyTimer?.refresh();
+        });
+        req.pipe(this.body);
+        if (o.bodyTimeout > 0) {
+          this.bodyTimer = setTimeout(() => this.bodyStalled(), o.bodyTimeout);
+          req.once('end', () => clearTimeout(this.bodyTimer));
+        }
+      }
+      if (o.proxyTimeout !== undefined) {
+        // Our own timer: undici's timeouts tick once a second, too coarse for CHP's millisecond flag.
+        this.proxyTimer = setTimeout(() => this.proxyTimedOut(), o.proxyTimeout);
+      }
     }
-    o.log.error(`503 ${req.method} ${(req.url ?? '').split('?', 1)[0]} ${e.message}`, {
-      route: route.path,
-      target: route.upstream.target,
-      code,
-    });
-    o.errors.web(req, res, 503);
+
+    start(): void {
+      o.agents.dispatcher(this.route.upstream).dispatch(this.opts, this);
+    }
+
+    /** Stop caring about the upstream exchange; abort it if it is under way. */
+    cancel(e?: Error): void {
+      if (this.settled) return;
+      this.settled = true;
+      clearTimeout(this.proxyTimer);
+      const abort = this.abortFn;
+      if (abort !== undefined) abort(e); // else onConnect aborts when it comes
+    }
+
+    // --- undici callbacks (each guarded: nothing may throw into undici's parser) ---
+
+    onConnect(abort: (e?: Error) => void): void {
+      this.abortFn = abort;
+      if (this.settled) abort();
+    }
+
+    onResponseStarted(): void {
+      this.started = true;
+    }
+
+    onHeaders(status: number, raw: Buffer[] | string[] | null, resume: () => void, statusText: string): boolean {
+      if (this.settled) return false;
+      try {
+        this.proxyTimer?.refresh();
+        if (status < 200) {
+          // 101 without an upgrade asked for is an invalid answer. Other interim responses are
+          // dropped (Node's server answered Expect itself; forwarding 103 over HTTP/1.1 breaks
+          // clients that take the first response as final).
+          if (status === 101) this.abortFn?.(codedError('upstream answered 101 to a request that asked no upgrade', 'SWY_UPSTREAM_UNEXPECTED_101'));
+          return status !== 101;
+        }
+        if (status > 599) {
+          this.abortFn?.(codedError(`upstream status code ${status} out of range`, 'SWY_UPSTREAM_STATUS'));
+          return false;
+        }
+        const { req, res } = this;
+        this.resumeFn = resume;
+        const h = responseHeadersFromRaw(raw as Buffer[]);
+        let headersOut: OutgoingHttpHeaders | string[] = h.list;
+        if (rewrite && h.location !== undefined) {
+          const up = this.route.upstream;
+          const loc = rewriteLocation(h.location, status, up, req.headers.host, o.autoRewrite, o.protocolRewrite);
+          if (loc !== undefined) {
+            const list = h.list.slice();
+            list[h.locationIndex + 1] = loc;
+            headersOut = list;
+          }
+        }
+        try {
+          res.writeHead(status, reasonPhrase(status, statusText), headersOut);
+        } catch (e) {
+          // Node refused a header (name not a token, e.g. whitespace before the colon): nothing
+          // was sent; forget what writeHead had set and answer 502.
+          for (const name of res.getHeaderNames()) res.removeHeader(name);
+          res.statusMessage = '';
+          this.abortFn?.(codedError(`upstream response header refused: ${(e as Error).message}`, 'SWY_UPSTREAM_HEADER'));
+          return false;
+        }
+        this.answered = true;
+        if (status < 300 && (h.contentLength === undefined || h.contentLength >= STREAMING_BYTES)) {
+          this.pulse = activityPulse(o.recordActivity, this.route.path);
+        }
+        return true;
+      } catch (e) {
+        this.internal(e);
+        return false;
+      }
+    }
+
+    onData(chunk: Buffer): boolean {
+      if (this.settled) return false;
+      try {
+        this.proxyTimer?.refresh();
+        this.pulse?.();
+        return this.res.write(chunk);
+      } catch (e) {
+        this.internal(e);
+        return false;
+      }
+    }
+
+    onComplete(): void {
+      if (this.settled) return;
+      this.settled = true;
+      clearTimeout(this.proxyTimer);
+      try {
+        // The upstream answered before reading the whole body: discard the rest, as Node does
+        // for an unread body, so the connection can carry the next request.
+        if (this.body !== null && !this.req.complete) {
+          this.req.unpipe();
+          this.req.resume();
+        }
+        this.res.end();
+      } catch (e) {
+        this.internal(e);
+      }
+    }
+
+    onError(e: NodeJS.ErrnoException): void {
+      if (this.settled) return;
+      try {
+        const connected = this.abortFn !== undefined;
+        const [kind, code] = classifyUpstreamError(e, connected);
+        // The upstream closed an idle pooled socket as we reused it: once more on a new one.
+        if (
+          kind === 'reset' && this.retries > 0 && !this.started && !this.answered &&
+          ((e as { [REUSED]?: boolean })[REUSED] === true || ((e as { socket?: { bytesRead?: number } }).socket?.bytesRead ?? 0) > 0)
+        ) {
+          this.retries--;
+          this.abortFn = undefined;
+          this.started = false;
+          stats.countUpstreamError('retried', code);
+          this.start();
+          return;
+        }
+        this.settled = true;
+        clearTimeout(this.proxyTimer);
+        this.fail(kind, code, e);
+      } catch (err) {
+        this.internal(err);
+      }
+    }
+
+    // --- outcomes ---
+
+    /** The upstream failed: count, log once, then answer (or cut, after the head). */
+    fail(kind: UpstreamFailureKind, code: string, e: NodeJS.ErrnoException): void {
+      const { req, res } = this;
+      if (kind === 'timeout') stats.countTimeout('upstream');
+      else if (kind === 'connect' && code === 'ETIMEDOUT') stats.countTimeout('upstream_connect');
+      if (this.answered) {
+        stats.countUpstreamError('truncated', code);
+        if (!this.clientGone) log.warn(`response cut: ${req.method} ${pathOf(req)} ${e.message}`, { route: this.route.path, target: this.route.upstream.target, code });
+        res.destroy();
+        return;
+      }
+      stats.countUpstreamError(kind, code);
+      if (this.clientGone || req.socket.destroyed) return; // nobody to answer
+      const status = STATUS_FOR[kind];
+      const fields: Record<string, unknown> = { route: this.route.path, target: this.route.upstream.target, code, kind };
+      if (kind === 'other') fields.stack = e.stack; // not a failure we expected: keep its stack
+      log.error(`${status} ${req.method} ${pathOf(req)} ${e.message}`, fields);
+      this.answerError(status);
+    }
+
+    answerError(status: number): void {
+      const { req, res } = this;
+      if (!req.complete) {
+        // The body was not read to its end: discard the rest and close after the answer (the
+        // connection cannot carry another request reliably).
+        res.setHeader('connection', 'close');
+        req.unpipe();
+        req.resume();
+      }
+      o.errors.web(req, res, status);
+    }
+
+    proxyTimedOut(): void {
+      // Still waiting for the client's body (not held back by backpressure): the upstream's
+      // silence is expected; --request-body-timeout judges the client.
+      if (this.body !== null && !this.req.complete && !this.req.isPaused() && !this.answered) {
+        this.proxyTimer?.refresh();
+        return;
+      }
+      const e = codedError(`no response from target within ${o.proxyTimeout} ms`, 'SWY_PROXY_TIMEOUT');
+      if (this.abortFn !== undefined) {
+        this.abortFn(e); // onError answers
+        return;
+      }
+      // Still connecting: answer now; onConnect aborts if the connection ever comes.
+      this.settled = true;
+      this.fail('timeout', 'ETIMEDOUT', e);
+    }
+
+    bodyStalled(): void {
+      const { req, res } = this;
+      if (req.complete || this.clientGone || req.socket.destroyed) return;
+      // Paused by backpressure: the upstream is slow to read, not the client to send.
+      if (req.isPaused() && !this.settled) {
+        this.bodyTimer?.refresh();
+        return;
+      }
+      stats.countTimeout('request_body');
+      this.cancel();
+      if (res.headersSent) {
+        // The upstream answered early and the client stopped sending: nothing more can be said.
+        req.socket.destroy();
+        return;
+      }
+      log.warn(`408 ${req.method} ${pathOf(req)} request body stalled for ${o.bodyTimeout} ms`, { route: this.route.path });
+      this.answerError(408);
+    }
+
+    /** Last resort: a bug of ours. Answer 500 if nothing was sent, else cut; never throw on. */
+    internal(e: unknown): void {
+      stats.internalErrors++;
+      const { req, res } = this;
+      log.error(`500 ${req.method} ${pathOf(req)} internal error`, { err: e, stack: (e as Error)?.stack });
+      this.cancel();
+      try {
+        if (res.headersSent || this.clientGone) {
+          res.destroy();
+          return;
+        }
+        for (const name of res.getHeaderNames()) res.removeHeader(name);
+        res.statusMessage = '';
+        this.answerError(500);
+      } catch {
+        res.destroy();
+      }
+    }
   }
 
   return function forward(req: IncomingMessage, res: ServerResponse, route: Route, rp: RequestPath): void {
-    const up = route.upstream;
-    const body = hasBody(req);
-    const path = upstreamPath(up, rp.path, rp.query, route.pathDepth, o.prependPath, o.includePrefix);
-    // A chunked client body stays chunked: undici frames a body of unknown length itself.
-    const headers = upstreamRequestHeaders(req, up, o.headers, false);
-    const dispatcher = o.agents.dispatcher(up);
-    let abort: ((e?: Error) => void) | undefined;
-    let resume: (() => void) | undefined;
-    let settled = false; // the upstream exchange ended (completed or failed)
-    let clientGone = false;
-
-    res.on('drain', () => resume?.());
-    res.on('close', () => {
-      if (!res.writableFinished && !settled) {
-        clientGone = true;
-        abort?.();
-      }
-    });
-    // A body goes through a PassThrough so that activity can be seen on it: a 'data' listener on
-    // req itself would start the flow before undici reads it, and lose those chunks.
-    let bodyStream: PassThrough | null = null;
-    if (body) {
-      bodyStream = new PassThrough();
-      req.on('data', activityPulse(o.recordActivity, route.path));
-      pipeline(req, bodyStream, () => {});
-    }
-
-    const attempt = (n: number): void => {
-      let answered = false;
-      let pulse: (() => void) | undefined;
-      // --proxy-timeout: no byte from the target for that long (before or during the response).
-      // Our own timer: undici's timeouts tick once a second, too coarse for CHP's millisecond flag.
-      let timer: NodeJS.Timeout | undefined;
-      if (o.proxyTimeout !== undefined) {
-        timer = setTimeout(() => {
-          const e: NodeJS.ErrnoException = new Error(`no response from target within ${o.proxyTimeout} ms`);
-          e.code = 'ETIMEDOUT';
-          abort?.(e);
-        }, o.proxyTimeout);
-      }
-      const handler: Dispatcher.DispatchHandlers = {
-        onConnect(a) {
-          abort = a;
-          if (clientGone) a();
-        },
-        onHeaders(status, raw, resumeFn, statusText) {
-          if (status < 200) return true; // interim responses: Node's server answered Expect itself
-          timer?.refresh();
-          answered = true;
-          resume = resumeFn;
-          if (res.destroyed) return false;
-          const h = responseHeadersFromRaw(raw as Buffer[]);
-          let headersOut: OutgoingHttpHeaders | string[] = h.list;
-          if (rewrite && h.location !== undefined) {
-            const loc = rewriteLocation(h.location, status, up, req.headers.host, o.autoRewrite, o.protocolRewrite);
-            if (loc !== undefined) {
-              const list = h.list.slice();
-              list[h.locationIndex + 1] = loc;
-              headersOut = list;
-            }
-          }
-          res.writeHead(status, statusText, headersOut);
-          if (status < 300 && (h.contentLength === undefined || h.contentLength >= STREAMING_BYTES)) {
-            pulse = activityPulse(o.recordActivity, route.path);
-          }
-          return true;
-        },
-        onData(chunk) {
-          timer?.refresh();
-          pulse?.();
-          return res.write(chunk);
-        },
-        onComplete() {
-          clearTimeout(timer);
-          settled = true;
-          res.end();
-        },
-        onError(e: NodeJS.ErrnoException) {
-          clearTimeout(timer);
-          if (clientGone) {
-            settled = true;
-            return;
-          }
-          // An idle pooled connection the upstream closed as we reused it: retry once when nothing
-          // was answered and there is no body to replay.
-          if (!answered && n === 0 && !body && !res.destroyed && (e.code === 'UND_ERR_SOCKET' || e.code === 'ECONNRESET')) {
-            attempt(1);
-            return;
-          }
-          settled = true;
-          failed(req, res, route, e);
-        },
-      };
-      dispatcher.dispatch(
-        { path, method: (req.method ?? 'GET') as Dispatcher.HttpMethod, headers, body: bodyStream, headersTimeout: 0, bodyTimeout: 0 },
-        handler,
-      );
-    };
-    attempt(0);
+    new Exchange(req, res, route, rp).start();
   };
 }

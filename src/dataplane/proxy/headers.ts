@@ -116,7 +116,7 @@ export function upstreamRequestHeaders(
   }
   if (upgrade) {
     out.push('connection', 'upgrade', 'upgrade', String(inHeaders.upgrade));
-  } else if ((req.method === 'DELETE' || req.method === 'OPTIONS') && inHeaders['content-length'] === undefined) {
+  } else if ((req.method === 'DELETE' || req.method === 'OPTIONS') && inHeaders['content-length'] === undefined && inHeaders['transfer-encoding'] === undefined) {
     out.push('content-length', '0');
   }
   if (opts.xForward) {
@@ -149,7 +149,11 @@ export interface RawResponseHeaders {
 export function responseHeadersFromRaw(raw: readonly Buffer[]): RawResponseHeaders {
   let connection: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length === 10 && raw[i]!.toString('latin1').toLowerCase() === 'connection') connection = raw[i + 1]!.toString('latin1');
+    // Every Connection field counts (RFC 9110 §5.3: repeated fields are one comma-separated list).
+    if (raw[i]!.length === 10 && raw[i]!.toString('latin1').toLowerCase() === 'connection') {
+      const v = raw[i + 1]!.toString('latin1');
+      connection = connection === undefined ? v : connection + ',' + v;
+    }
   }
   const listed = connectionTokens(connection);
   const list: string[] = [];

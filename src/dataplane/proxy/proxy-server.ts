@@ -43,6 +43,8 @@ export type ProxyConfig = Pick<
   | 'timeout'
   | 'proxyTimeout'
   | 'keepAliveTimeout'
+  | 'requestBodyTimeout'
+  | 'upstreamConnectTimeout'
   | 'proxyListen'
 >;
 
@@ -72,7 +74,7 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
   const { config, log, metrics } = opts;
   const stats = metrics.stats;
   let table = opts.initialTable;
-  const agents = createUpstreamAgents({ insecure: config.insecure, clientSsl: config.clientSsl });
+  const agents = createUpstreamAgents({ insecure: config.insecure, clientSsl: config.clientSsl, connectTimeout: config.upstreamConnectTimeout });
   const errors = createErrorPages({ errorTarget: config.errorTarget, errorPath: config.errorPath, agents, log });
   const headerOpts = {
     xForward: config.xForward,
@@ -86,6 +88,7 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
     autoRewrite: config.autoRewrite,
     protocolRewrite: config.protocolRewrite,
     proxyTimeout: config.proxyTimeout,
+    bodyTimeout: config.requestBodyTimeout,
     agents,
     errors,
     stats,
@@ -99,6 +102,7 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
     includePrefix: config.includePrefix,
     proxyTimeout: config.proxyTimeout,
     tls: agents.tls,
+    connectTimeout: config.upstreamConnectTimeout,
     errors,
     stats,
     log,
@@ -200,8 +204,11 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
       }
       forward(req, res, route, rp);
     } catch (e) {
+      // Last resort: a bug of ours answers 500 for this request only (or cuts it, once answered).
+      stats.internalErrors++;
       log.error(`500 ${req.method} ${url.split('?', 1)[0]} internal error`, { err: e, stack: (e as Error).stack });
-      errors.web(req, res, 500);
+      if (res.headersSent) res.destroy();
+      else errors.web(req, res, 500);
     }
   }
 
@@ -258,6 +265,7 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
       }
       tunnel(req, socket, head, route, rp, result);
     } catch (e) {
+      stats.internalErrors++;
       result(500);
       log.error(`500 ${req.method} ${(req.url ?? '').split('?', 1)[0]} internal error (websocket)`, {
         err: e,
@@ -287,6 +295,16 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
   // timeout): answered as Node's default handler would (400, or 431/413/408), but also counted
   // and access-logged, so operators see them.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    try {
+      onClientError(err, socket);
+    } catch (e) {
+      stats.internalErrors++;
+      log.error('clientError handler failed', { err: e, stack: (e as Error).stack });
+      socket.destroy();
+    }
+  });
+  function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') stats.countTimeout('request_head');
     const status =
       err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 413 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     const sock = socket as Socket & { _httpMessage?: { headersSent?: boolean } };
@@ -319,6 +337,16 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
       });
     }
     log.debug(`${status} refused by the HTTP parser: ${err.code ?? err.message}`);
+  }
+  // --timeout (client inactivity during a request) and --keep-alive-timeout (idle between
+  // requests) both end in Node's socket timeout; with a listener here Node leaves the close to us,
+  // so each is counted. The connection is closed without an answer, as Node and CHP do.
+  server.on('timeout', (socket: Socket) => {
+    const s = socket as Socket & { _httpMessage?: unknown; parser?: { incoming?: IncomingMessage | null } | null };
+    const incoming = s.parser?.incoming;
+    const busy = s._httpMessage != null || (incoming != null && !incoming.complete);
+    stats.countTimeout(busy ? 'client_idle' : 'keep_alive');
+    socket.destroy();
   });
   server.on('connection', (socket: Socket) => {
     stats.activeConnections++;

@@ -10,9 +10,11 @@
 
 import http from 'node:http';
 import https from 'node:https';
-import { Pool, type Dispatcher } from 'undici';
+import type { Socket } from 'node:net';
+import { Pool, buildConnector, type Dispatcher } from 'undici';
 import type { ClientTlsOptions } from '../../config/config.js';
 import type { Upstream } from '../../routing/target.js';
+import { guardUpstreamSocket } from './upstream-socket.js';
 
 /** TLS options for connections to https targets (--insecure, --client-ssl-*). */
 export interface UpstreamTls {
@@ -37,10 +39,14 @@ export interface UpstreamAgents {
 // default is 5 s), so we rarely reuse a socket the upstream is closing.
 const IDLE_MS = 4_000;
 const SWEEP_MS = 30_000;
+/** Default --upstream-connect-timeout: TCP connect plus TLS handshake (undici's own default). */
+export const CONNECT_TIMEOUT_MS = 10_000;
 
 export function createUpstreamAgents(opts: {
   insecure: boolean;
   clientSsl: ClientTlsOptions | undefined;
+  /** Longest TCP connect + TLS handshake to an upstream (fails with UND_ERR_CONNECT_TIMEOUT). */
+  connectTimeout?: number;
   /** Tests: shorter idle and sweep periods. */
   idleMs?: number;
   sweepMs?: number;
@@ -70,6 +76,14 @@ export function createUpstreamAgents(opts: {
     headersTimeout: 0,
     bodyTimeout: 0,
   };
+  // Every pooled socket gets the status-line guard (upstream-socket.ts).
+  const connector = (base: buildConnector.connector): buildConnector.connector => (options, callback) =>
+    base(options, (err, socket) => {
+      if (socket) guardUpstreamSocket(socket as Socket);
+      (callback as (e: Error | null, s: unknown) => void)(err, socket);
+    });
+  const timeout = opts.connectTimeout ?? CONNECT_TIMEOUT_MS;
+  const tcpConnect = connector(buildConnector({ ...tls, timeout }));
   const pools = new Map<string, Pool>();
   const sweep = setInterval(() => {
     for (const [key, pool] of pools) {
@@ -90,8 +104,8 @@ export function createUpstreamAgents(opts: {
       if (pool === undefined) {
         pool =
           upstream.socketPath === undefined
-            ? new Pool(upstream.poolKey, { ...undiciCommon, connect: tls })
-            : new Pool('http://localhost', { ...undiciCommon, socketPath: upstream.socketPath });
+            ? new Pool(upstream.poolKey, { ...undiciCommon, connect: tcpConnect })
+            : new Pool('http://localhost', { ...undiciCommon, connect: connector(buildConnector({ socketPath: upstream.socketPath, timeout })) });
         pools.set(upstream.poolKey, pool);
       }
       return pool;

@@ -4,9 +4,14 @@
 // plus Upgrade/Connection; a 101 answer is relayed verbatim (status line and headers, including
 // Sec-WebSocket-Accept/Protocol/Extensions), then bytes are piped both ways with backpressure, so
 // frames, binary data and close codes pass untouched. A non-101 answer is relayed with its body and
-// the connection closed. Either side closing or failing closes the other.
+// the connection closed: re-framed for the client (its hop-by-hop headers — Transfer-Encoding,
+// Connection and what it names — dropped, Node's client has de-chunked the body, which is then
+// delimited by the close). Either side closing or failing closes the other. Failures before an
+// answer map as in forward.ts: 503 (cannot connect, reset), 504 (--proxy-timeout), 502 (invalid).
+// Reason phrases are forwarded only as plain visible ASCII, heads are written as latin1 (the
+// bytes the upstream sent).
 
-import http, { type IncomingMessage } from 'node:http';
+import http, { STATUS_CODES, type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -18,6 +23,7 @@ import { activityPulse } from './activity-pulse.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ProxyStats } from '../../observability/metrics.js';
 import type { UpstreamTls } from './upstream-agents.js';
+import { classifyUpstreamError, type UpstreamFailureKind } from './forward.js';
 
 export interface TunnelOptions {
   readonly headers: HeaderOptions;
@@ -26,6 +32,8 @@ export interface TunnelOptions {
   readonly proxyTimeout: number | undefined;
   /** TLS options for https targets (upstream-agents.ts: the pools use the same). */
   readonly tls: UpstreamTls;
+  /** --upstream-connect-timeout (ms). */
+  readonly connectTimeout: number;
   readonly errors: ErrorPages;
   readonly stats: ProxyStats;
   readonly log: Logger;
@@ -33,10 +41,36 @@ export interface TunnelOptions {
   readonly onTunnel: (client: Duplex, upstream: Duplex) => void;
 }
 
-function headBlock(statusLine: string, raw: readonly string[]): string {
-  let s = statusLine + '\r\n';
+const STATUS_FOR: Readonly<Record<UpstreamFailureKind, number>> = { connect: 503, reset: 503, timeout: 504, invalid: 502, other: 502 };
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+function headBlock(status: number, reason: string | undefined, raw: readonly string[]): string {
+  let text = reason ?? '';
+  if (!/^[\t\x20-\x7e]*$/.test(text)) text = STATUS_CODES[status] ?? '';
+  let s = `HTTP/1.1 ${status} ${text}\r\n`;
   for (let i = 0; i + 1 < raw.length; i += 2) s += raw[i] + ': ' + raw[i + 1] + '\r\n';
   return s + '\r\n';
+}
+
+/** A refused upgrade's headers for the client: hop-by-hop ones dropped, Connection: close added. */
+function refusalHeaders(raw: readonly string[]): string[] {
+  const listed = new Set<string>();
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === 'connection') for (const t of raw[i + 1]!.split(',')) listed.add(t.trim().toLowerCase());
+  }
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const lower = raw[i]!.toLowerCase();
+    if (!HOP_BY_HOP.has(lower) && !listed.has(lower)) out.push(raw[i]!, raw[i + 1]!);
+  }
+  out.push('Connection', 'close');
+  return out;
+}
+
+function codedError(message: string, code: string): NodeJS.ErrnoException {
+  const e: NodeJS.ErrnoException = new Error(message);
+  e.code = code;
+  return e;
 }
 
 export function createTunneler(o: TunnelOptions) {
@@ -68,27 +102,41 @@ export function createTunneler(o: TunnelOptions) {
 
     if (o.proxyTimeout !== undefined) {
       preq.setTimeout(o.proxyTimeout, () => {
-        const e: NodeJS.ErrnoException = new Error(`no upgrade response within ${o.proxyTimeout} ms`);
-        e.code = 'ETIMEDOUT';
-        preq.destroy(e);
+        preq.destroy(codedError(`no upgrade response within ${o.proxyTimeout} ms`, 'SWY_PROXY_TIMEOUT'));
       });
     }
+    let connected = false;
+    preq.on('socket', (s: Socket) => {
+      const onConnected = (): void => {
+        connected = true;
+        clearTimeout(connectTimer);
+      };
+      const connectTimer = setTimeout(() => {
+        preq.destroy(codedError(`connect timed out after ${o.connectTimeout} ms`, 'UND_ERR_CONNECT_TIMEOUT'));
+      }, o.connectTimeout);
+      s.once(isHttps ? 'secureConnect' : 'connect', onConnected);
+      s.once('close', () => clearTimeout(connectTimer));
+    });
 
     preq.on('error', (e: NodeJS.ErrnoException) => {
       if (done) return;
       done = true;
-      o.stats.countUpstreamError(e.code ?? 'EUNKNOWN');
-      result(503);
-      o.log.error(`503 ${req.method} ${(req.url ?? '').split('?', 1)[0]} ${e.message}`, {
+      const [kind, code] = classifyUpstreamError(e, connected);
+      const status = STATUS_FOR[kind];
+      o.stats.countUpstreamError(kind, code);
+      if (kind === 'timeout') o.stats.countTimeout('upstream');
+      else if (kind === 'connect' && code === 'ETIMEDOUT') o.stats.countTimeout('upstream_connect');
+      result(status);
+      o.log.error(`${status} ${req.method} ${(req.url ?? '').split('?', 1)[0]} ${e.message}`, {
         route: route.path,
         target: up.target,
-        code: e.code,
+        code,
         kind: 'ws',
       });
-      o.errors.ws(socket, 503);
+      o.errors.ws(socket, status);
     });
 
-    // The upstream refused to upgrade: relay its answer, then close.
+    // The upstream refused to upgrade: relay its answer, re-framed, then close.
     preq.on('response', (ures) => {
       if (done) {
         ures.resume();
@@ -97,16 +145,37 @@ export function createTunneler(o: TunnelOptions) {
       done = true;
       const status = ures.statusCode ?? 502;
       result(status);
-      socket.write(headBlock(`HTTP/1.1 ${status} ${ures.statusMessage ?? ''}`, ures.rawHeaders));
-      ures.pipe(socket);
-      ures.on('error', () => socket.destroy());
+      try {
+        socket.write(headBlock(status, ures.statusMessage, refusalHeaders(ures.rawHeaders)), 'latin1');
+        ures.pipe(socket);
+        ures.on('error', () => socket.destroy());
+      } catch (e) {
+        internal(e);
+        ures.destroy();
+      }
     });
+
+    // Last resort (a bug of ours): logged with its stack and counted; the client connection is cut.
+    const internal = (e: unknown): void => {
+      o.stats.internalErrors++;
+      o.log.error(`internal error relaying ${req.method} ${(req.url ?? '').split('?', 1)[0]} (websocket)`, { err: e, stack: (e as Error)?.stack });
+      socket.destroy();
+    };
 
     preq.on('upgrade', (ures, usocket: Socket, uhead: Buffer) => {
       if (done) {
         usocket.destroy();
         return;
       }
+      try {
+        relayUpgrade(ures, usocket, uhead);
+      } catch (e) {
+        internal(e);
+        usocket.destroy();
+      }
+    });
+
+    const relayUpgrade = (ures: IncomingMessage, usocket: Socket, uhead: Buffer): void => {
       done = true;
       preq.setTimeout(0);
       socket.removeListener('close', clientGone);
@@ -133,14 +202,14 @@ export function createTunneler(o: TunnelOptions) {
       socket.on('data', touch);
       usocket.on('data', touch);
 
-      socket.write(headBlock(`HTTP/1.1 101 ${ures.statusMessage || 'Switching Protocols'}`, ures.rawHeaders));
+      socket.write(headBlock(101, ures.statusMessage || 'Switching Protocols', ures.rawHeaders), 'latin1');
       if (uhead.length > 0) socket.write(uhead);
       if (head.length > 0) usocket.write(head);
       usocket.pipe(socket);
       socket.pipe(usocket);
       o.onTunnel(socket, usocket);
       result(101);
-    });
+    };
 
     preq.end();
   };
