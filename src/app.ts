@@ -123,7 +123,10 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
     metrics,
     log,
     ...(pool
-      ? { waitLive: async (r: number, ms: number) => (await watcher.waitForRevision(r, ms)) && pool.waitApplied(r, ms) }
+      ? {
+          waitLive: async (r: number, ms: number) => (await watcher.waitForRevision(r, ms)) && pool.waitApplied(r, ms),
+          dataPlaneNotReady: () => pool.notReady(),
+        }
       : {}),
   });
   const render = pool
@@ -202,10 +205,16 @@ export function createApp(config: Config, deps: { log: Logger; store?: RouteStor
         });
         await envoy.start();
       }
-      await api.start();
+      // The data plane first, the API last: a client that waits for the API (JupyterHub polls it,
+      // a load balancer probes /api/health) may send traffic through the proxy the moment the
+      // API answers, so every data-plane worker must listen with the current table by then.
       await (proxy ?? pool)!.start();
+      if (pool && !(await pool.waitApplied(watcher.current().version, 60_000))) {
+        throw new Error('data-plane workers did not apply the routing table within 60 s');
+      }
       await metricsServer?.start();
       await redirect?.start();
+      await api.start();
       started = true;
       // These lines name the bound ports (the real ones with --port 0): tests and scripts read them.
       const bound = ports();

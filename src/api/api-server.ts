@@ -36,6 +36,11 @@ export interface ApiServerOptions {
    * watcher has published it, which is enough for the in-process proxy).
    */
   readonly waitLive?: (revision: number, timeoutMs: number) => Promise<boolean>;
+  /**
+   * Why the data plane is not whole right now (a worker being replaced), or undefined: GET
+   * /api/health answers 503 with it. The in-process proxy is always whole once started.
+   */
+  readonly dataPlaneNotReady?: () => string | undefined;
   /** How long a write may take to become live before the API answers 504. */
   readonly liveTimeoutMs?: number;
   /** The xDS control plane's state (GET /api/xds), when --xds-port is set. */
@@ -198,10 +203,15 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
       requireAuth(req);
       const h = store.health();
       const table = watcher.current();
-      res.writeHead(h.connected ? 200 : 503, { 'content-type': 'application/json' });
+      const notReady = opts.dataPlaneNotReady?.();
+      // 503 while the store is unreachable ('degraded': reads may be stale) or while the data
+      // plane is not whole ('not-ready': a replaced worker not yet listening with the table).
+      const status = notReady !== undefined ? 'not-ready' : h.connected ? 'ok' : 'degraded';
+      res.writeHead(status === 'ok' ? 200 : 503, { 'content-type': 'application/json' });
       res.end(
         JSON.stringify({
-          status: h.connected ? 'ok' : 'degraded',
+          status,
+          ...(notReady !== undefined ? { reason: notReady } : {}),
           store: h,
           table: { version: table.version, routes: table.size },
           invalidRoutes: Object.fromEntries(watcher.invalidRoutes()),

@@ -4,7 +4,9 @@
 //
 // Contract: `start()` resolves when every worker has the table and listens; `waitApplied(v)`
 // resolves when every live worker applied version >= v; a worker that dies is replaced and gets
-// the current table before it listens. `close(drainMs)` asks workers to drain, then stops them.
+// the current table before it listens. `notReady()` says why the pool is not whole (a worker
+// replaced and not yet listening), undefined when every worker listens: /api/health answers 503
+// with it meanwhile. `close(drainMs)` asks workers to drain, then stops them.
 
 import cluster, { type Worker } from 'node:cluster';
 import { existsSync, unlinkSync } from 'node:fs';
@@ -127,6 +129,18 @@ export function createWorkerPool(o: WorkerPoolOptions) {
       for (let i = 0; i < o.count; i++) fork();
       const ok = await until(() => members.size === o.count && [...members.values()].every((m) => m.listening), 60_000);
       if (!ok) throw new Error('data-plane workers did not start listening within 60 s');
+    },
+    /**
+     * Undefined when all `count` workers listen (each with a table taken when it came up, plus
+     * every delta since); otherwise why not. The survivors keep serving meanwhile.
+     */
+    notReady(): string | undefined {
+      if (stopping) return 'stopping';
+      const starting = [...members.values()].filter((m) => !m.listening);
+      const listening = members.size - starting.length;
+      if (listening === o.count) return undefined;
+      const pids = starting.map((m) => m.worker.process.pid).join(', ');
+      return `${listening} of ${o.count} data-plane workers listening` + (pids ? ` (starting: pid ${pids})` : '');
     },
     publish(update: TableUpdate): void {
       const msg: ToWorker = update.changes === null ? snapshot(update.table) : { t: 'changes', version: update.table.version, changes: update.changes };
