@@ -18,6 +18,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { decodeApiPath, validateRoutePath } from '../routing/route-path.js';
 import type { RouteData } from '../routing/table.js';
 import { parseTarget } from '../routing/target.js';
+import { routeDataProblem } from '../routing/route-data.js';
 import type { RouteStore } from '../store/route-store.js';
 import { sendError } from './http-errors.js';
 import { closeServer, listenOn } from '../net.js';
@@ -112,7 +113,16 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     for (const [path, data] of snap.routes) {
       const la = act.get(path);
       if (since !== undefined && !(la !== undefined && la < since)) continue;
-      parts.push(JSON.stringify(path) + ':' + entryJson(data, la));
+      let entry: string;
+      try {
+        entry = entryJson(data, la);
+      } catch (e) {
+        // Cannot happen for data the stores accept (route-data.ts); if it does, one route must
+        // not take the whole listing down with it.
+        log.error('route left out of GET /api/routes: its data cannot be serialised', { path, err: e });
+        continue;
+      }
+      parts.push(JSON.stringify(path) + ':' + entry);
     }
     const body = '{' + parts.join(',') + '}';
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -156,6 +166,9 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     const data: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(posted)) if (k !== 'last_activity') data[k] = v;
     if (config.hostRouting && path !== '/') data.host = path.split('/')[1];
+    // Bounded before it is stored: a deeply nested body would break every later GET (and more).
+    const problem = routeDataProblem(data);
+    if (problem !== undefined) throw new SwitchyardError(ErrorCode.ROUTE_DATA_LIMIT, problem);
     log.info(`Adding route ${path} -> ${posted.target as string}`);
     const t0 = performance.now();
     const revision = await store.put(path, data as RouteData);

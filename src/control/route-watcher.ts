@@ -26,7 +26,10 @@ export interface RouteWatcher {
   current(): RoutingTable;
   subscribe(listener: TableListener): Unsubscribe;
   waitForRevision(revision: number, timeoutMs: number): Promise<boolean>;
-  /** Routes the store holds but the table could not take (bad targets), by path. */
+  /**
+   * Routes skipped, by path -> reason: those the store holds but could not read (store.skippedRoutes:
+   * bad keys, data beyond the bounds) and those the table could not take (bad targets).
+   */
   invalidRoutes(): ReadonlyMap<string, string>;
 }
 
@@ -138,6 +141,11 @@ export function createRouteWatcher(options: RouteWatcherOptions): RouteWatcher {
         waiters.add(w);
       });
     },
-    invalidRoutes: () => invalid,
+    invalidRoutes: () => {
+      const fromStore = store.skippedRoutes?.();
+      if (fromStore === undefined || fromStore.size === 0) return invalid;
+      if (invalid.size === 0) return fromStore;
+      return new Map([...fromStore, ...invalid]);
+    },
   };
 }
