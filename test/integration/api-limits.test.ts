@@ -9,6 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { Etcd3 } from 'etcd3';
+import { startEtcd } from '../helpers/etcd.js';
 import { request, startBackend, startSwitchyardProcess, waitFor, type SpawnedSwitchyard } from '../helpers/servers.js';
 import { ROUTE_DATA_MAX_BYTES, ROUTE_DATA_MAX_DEPTH, routeDataProblem } from '../../src/routing/route-data.js';
 
@@ -140,4 +142,31 @@ test('TOML file store: deep inline arrays are skipped the same way', { timeout: 
   const health = (await p.api('GET', '/api/health')).json<{ invalidRoutes: Record<string, string> }>();
   assert.match(health.invalidRoutes['/deep'] ?? '', /more than 32 levels deep/);
   assert.equal((await request(`${p.proxyUrl}/good/x`)).status, 200);
+});
+
+test('etcd written by another tool: values beyond the bounds are skipped and listed until fixed or deleted', { timeout: 90_000 }, async (t) => {
+  const backend = await startBackend(t, 'E');
+  const etcd = await startEtcd(t);
+  const raw = new Etcd3({ hosts: etcd.endpoints.split(',').map((e) => `http://${e}`) });
+  t.after(() => raw.close());
+  const prefix = '/limits/';
+  const good = JSON.stringify({ target: backend.url });
+  await raw.put(`${prefix}routes/good`).value(good);
+  await raw.put(`${prefix}routes/deep`).value(nestedBody(backend.url, 100_000, 'array'));
+  const p = await startSwitchyardProcess(t, ['--store', `etcd://${etcd.endpoints}`, '--store-prefix', prefix]);
+  const health = async (): Promise<Record<string, string>> => (await p.api('GET', '/api/health')).json<{ invalidRoutes: Record<string, string> }>().invalidRoutes;
+  assert.deepEqual(Object.keys(await listingsWork(p, 'etcd at start')), ['/good']);
+  assert.match((await health())['/deep'] ?? '', /levels deep/);
+  // Written while running (the watch path): skipped the same way, the rest unaffected.
+  await raw.put(`${prefix}routes/fat`).value(JSON.stringify({ target: backend.url, blob: 'x'.repeat(ROUTE_DATA_MAX_BYTES) }));
+  await waitFor(async () => '/fat' in (await health()), 10_000, 'fat value listed');
+  assert.match((await health())['/fat'] ?? '', /bytes as JSON/);
+  assert.deepEqual(Object.keys(await listingsWork(p, 'etcd after a fat value')), ['/good']);
+  assert.equal((await request(`${p.proxyUrl}/good/x`)).status, 200);
+  // Fixed by another write, or deleted: no longer listed.
+  await raw.put(`${prefix}routes/deep`).value(good);
+  await raw.delete().key(`${prefix}routes/fat`);
+  await waitFor(async () => Object.keys(await health()).length === 0, 10_000, 'skips cleared');
+  assert.equal((await request(`${p.proxyUrl}/deep/x`)).json<{ name: string }>().name, 'E');
+  assert.deepEqual(Object.keys(await listingsWork(p, 'etcd fixed')).sort(), ['/deep', '/good']);
 });
