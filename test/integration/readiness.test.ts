@@ -187,3 +187,18 @@ test('a worker killed with SIGKILL: /api/health is 503 not-ready until the repla
   p.proc.kill('SIGTERM');
   assert.equal(await p.exited, 0, p.output());
 });
+
+test('SIGTERM while workers are still starting: exits 0 promptly (a worker not yet ready still gets its drain)', { timeout: 60_000 }, async (t) => {
+  const s = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0', '--workers', '2'], { CONFIGPROXY_AUTH_TOKEN: TOKEN });
+  const pid = s.proc.pid!;
+  // The first worker is forked after the signal handlers are installed, long before it is ready.
+  await waitFor(() => children(pid).length > 0, 20_000, 'a worker forked');
+  const t0 = Date.now();
+  s.proc.kill('SIGTERM');
+  assert.equal(await s.exited, 0, s.output());
+  const ms = Date.now() - t0;
+  // Before: a worker that had not said 'ready' lost its drain message and was SIGKILLed only
+  // after --drain-timeout + 2 s (12 s).
+  assert.ok(ms < 8000, `took ${ms} ms`);
+  assert.doesNotMatch(s.output(), /Proxy API at/, 'the API never opened');
+});

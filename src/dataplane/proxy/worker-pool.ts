@@ -71,6 +71,11 @@ export function createWorkerPool(o: WorkerPoolOptions) {
         case 'ready':
           // Its message handler is installed (messages sent earlier would be lost). The current
           // table already holds every delta published before this point.
+          if (stopping) {
+            // SIGTERM while it was starting: the drain sent then was lost; it has nothing to drain.
+            send(worker, { t: 'drain', ms: 0 });
+            break;
+          }
           send(worker, snapshot(o.current()));
           m.synced = true;
           break;
