@@ -63,6 +63,20 @@ export function runWorker(config: Config, log: Logger): void {
       case 'metrics':
         void metrics.registry.getMetricsAsJSON().then((json) => send({ t: 'metrics', id: msg.id, json }));
         return;
+      case 'listen':
+        if (listening) return;
+        listening = true;
+        proxy.start().then(
+          () => {
+            const a = proxy.server.address();
+            send(a !== null && typeof a === 'object' ? { t: 'listening', port: a.port } : { t: 'listening' });
+          },
+          (e: unknown) => {
+            log.error(`worker cannot listen: ${(e as Error).message}`);
+            process.exit(1);
+          },
+        );
+        return;
       case 'drain':
         clearInterval(flush);
         clearInterval(statsTimer);
@@ -76,19 +90,6 @@ export function runWorker(config: Config, log: Logger): void {
     }
     proxy.setTable(table);
     send({ t: 'applied', version: table.version });
-    if (!listening) {
-      listening = true;
-      proxy.start().then(
-        () => {
-          const a = proxy.server.address();
-          send(a !== null && typeof a === 'object' ? { t: 'listening', port: a.port } : { t: 'listening' });
-        },
-        (e: unknown) => {
-          log.error(`worker cannot listen: ${(e as Error).message}`);
-          process.exit(1);
-        },
-      );
-    }
   });
   send({ t: 'ready' });
   // The primary handles signals; a worker only stops when told to drain (or when orphaned).

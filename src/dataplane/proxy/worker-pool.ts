@@ -2,7 +2,8 @@
 // on the current table (a snapshot once, then deltas), and gathers what flows back: applied
 // versions (so "201" can mean live on every worker), route activity, and metrics.
 //
-// Contract: `start()` resolves when every worker has the table and listens; `waitApplied(v)`
+// Contract: workers listen only when told, and at start-up all are told together once every one
+// has applied its snapshot; `start()` resolves when every worker has the table and listens; `waitApplied(v)`
 // resolves when every live worker applied version >= v; a worker that dies is replaced and gets
 // the current table before it listens. `notReady()` says why the pool is not whole (a worker
 // replaced and not yet listening), undefined when every worker listens: /api/health answers 503
@@ -32,6 +33,8 @@ interface Member {
   listening: boolean;
   /** Got its snapshot: only then do deltas make sense to it. */
   synced: boolean;
+  /** Told to listen (after it applied its snapshot). */
+  told: boolean;
   vitals: WorkerVitals | undefined;
 }
 
@@ -56,6 +59,28 @@ export function createWorkerPool(o: WorkerPoolOptions) {
     for (const w of waiters) w();
   };
 
+  /**
+   * Workers listen only once told. At start-up: when all `count` have applied their snapshot, so
+   * the shared port opens with every worker a message away from listening (the first to boot no
+   * longer serves alone while the others load). After that (`gateOpen`), a replacement is told as
+   * soon as it has its snapshot.
+   */
+  let gateOpen = false;
+  const tellListen = (): void => {
+    if (stopping) return;
+    if (!gateOpen) {
+      if (members.size < o.count) return;
+      for (const m of members.values()) if (m.applied < 0) return;
+      gateOpen = true;
+    }
+    for (const m of members.values()) {
+      if (!m.told && m.applied >= 0) {
+        m.told = true;
+        send(m.worker, { t: 'listen' });
+      }
+    }
+  };
+
   const snapshot = (table: RoutingTable): ToWorker => ({
     t: 'table',
     version: table.version,
@@ -64,7 +89,7 @@ export function createWorkerPool(o: WorkerPoolOptions) {
 
   const fork = (): Member => {
     const worker = cluster.fork();
-    const m: Member = { worker, applied: -1, listening: false, synced: false, vitals: undefined };
+    const m: Member = { worker, applied: -1, listening: false, synced: false, told: false, vitals: undefined };
     members.set(worker.id, m);
     worker.on('message', (msg: ToPrimary) => {
       switch (msg.t) {
@@ -81,6 +106,7 @@ export function createWorkerPool(o: WorkerPoolOptions) {
           break;
         case 'applied':
           m.applied = Math.max(m.applied, msg.version);
+          tellListen();
           notify();
           break;
         case 'listening':
