@@ -9,6 +9,7 @@
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/config.js';
+import { ErrorCode, SwitchyardError } from './errors.js';
 import { createActivityTracker } from './control/activity.js';
 import { createReplicaReport } from './control/replica-report.js';
 import { createRouteWatcher } from './control/route-watcher.js';
@@ -129,7 +130,10 @@ export async function createApp(config: Config, deps: { log: Logger; store?: Rou
     metrics,
     log,
     ...(pool
-      ? { waitLive: async (r: number, ms: number) => (await watcher.waitForRevision(r, ms)) && pool.waitApplied(r, ms) }
+      ? {
+          waitLive: async (r: number, ms: number) => (await watcher.waitForRevision(r, ms)) && pool.waitApplied(r, ms),
+          dataPlaneNotReady: () => pool.notReady(),
+        }
       : {}),
   });
   const metricsServer = config.metricsListen
@@ -178,13 +182,17 @@ export async function createApp(config: Config, deps: { log: Logger; store?: Rou
       await watcher.start();
       activity.start();
       statsLoop.start();
-      // Listening order kept from before this refactor (API, then data plane); the readiness
-      // change swaps these two lines (tests such as workers.test.ts wait on the proxy port only).
       await envoy?.start();
-      await api.start();
+      // The data plane first, the API last: a client that waits for the API (JupyterHub polls it,
+      // a load balancer probes /api/health) may send traffic through the proxy the moment the
+      // API answers, so every data-plane worker must listen with the current table by then.
       await dataPlane.start();
+      if (pool && !(await pool.waitApplied(watcher.current().version, 60_000))) {
+        throw new SwitchyardError(ErrorCode.INTERNAL, 'data-plane workers did not apply the routing table within 60 s');
+      }
       await metricsServer?.start();
       await redirect?.start();
+      await api.start();
       started = true;
       // These lines name the bound ports (the real ones with --port 0): tests and scripts read them.
       const bound = ports();

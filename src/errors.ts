@@ -13,6 +13,8 @@ export const ErrorCode = {
   ROUTE_PATH_INVALID: 'SWY_ROUTE_PATH_INVALID',
   /** A route body that is not what the API accepts (no string target, not an object...). */
   ROUTE_INVALID: 'SWY_ROUTE_INVALID',
+  /** Route data nested deeper or larger than routing/route-data.ts allows. */
+  ROUTE_DATA_LIMIT: 'SWY_ROUTE_DATA_LIMIT',
   /** A target URL that does not parse or uses an unsupported scheme. */
   TARGET_INVALID: 'SWY_TARGET_INVALID',
   /** The route does not exist. */

@@ -64,6 +64,7 @@ export function runWorker(config: Config, log: Logger): void {
   }, Math.max(config.dashboardIntervalMs, 50));
   statsTimer.unref();
 
+  let listening = false;
   process.on('message', (msg: ToWorker) => {
     switch (msg.t) {
       case 'table':
@@ -72,6 +73,20 @@ export function runWorker(config: Config, log: Logger): void {
         return;
       case 'metrics':
         void metrics.registry.getMetricsAsJSON().then((json) => send({ t: 'metrics', id: msg.id, json }));
+        return;
+      case 'listen':
+        if (listening) return;
+        listening = true;
+        proxy.start().then(
+          () => {
+            const a = proxy.server.address();
+            send(a !== null && typeof a === 'object' ? { t: 'listening', port: a.port } : { t: 'listening' });
+          },
+          (e: unknown) => {
+            log.error(`worker cannot listen: ${(e as Error).message}`);
+            process.exit(1);
+          },
+        );
         return;
       case 'drain':
         clearInterval(statsTimer);
@@ -85,23 +100,15 @@ export function runWorker(config: Config, log: Logger): void {
         return;
     }
   });
-  // Listen once the first table (sent in answer to 'ready') is in: no 404 window.
-  watcher
-    .start()
-    .then(() => {
-      activity.start();
-      return proxy.start();
-    })
-    .then(
-      () => {
-        const a = proxy.server.address();
-        send(a !== null && typeof a === 'object' ? { t: 'listening', port: a.port } : { t: 'listening' });
-      },
-      (e: unknown) => {
-        log.error(`worker cannot listen: ${(e as Error).message}`);
-        process.exit(1);
-      },
-    );
+  // The first table arrives in answer to 'ready'; the primary then says 'listen' once every worker
+  // has applied it (worker-pool.ts), so the shared port opens with the whole table everywhere.
+  watcher.start().then(
+    () => activity.start(),
+    (e: unknown) => {
+      log.error(`worker cannot load its table: ${(e as Error).message}`);
+      process.exit(1);
+    },
+  );
   send({ t: 'ready' });
   // The primary handles signals; a worker only stops when told to drain (or when orphaned).
   process.on('SIGTERM', () => {});

@@ -18,6 +18,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { decodeApiPath, validateRoutePath } from '../routing/route-path.js';
 import type { RouteData } from '../routing/table.js';
 import { parseTarget } from '../routing/target.js';
+import { routeDataProblem } from '../routing/route-data.js';
 import type { RouteStore } from '../store/route-store.js';
 import { waitForReplicas } from '../store/replica-registry.js';
 import { sendError } from './http-errors.js';
@@ -37,6 +38,11 @@ export interface ApiServerOptions {
    * watcher has published it, which is enough for the in-process proxy).
    */
   readonly waitLive?: (revision: number, timeoutMs: number) => Promise<boolean>;
+  /**
+   * Why the data plane is not whole right now (a worker being replaced), or undefined: GET
+   * /api/health answers 503 with it. The in-process proxy is always whole once started.
+   */
+  readonly dataPlaneNotReady?: () => string | undefined;
   /** How long a write may take to become live before the API answers 504. */
   readonly liveTimeoutMs?: number;
   /** The xDS control plane's state (GET /api/xds), when --xds-port is set. */
@@ -108,7 +114,16 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     for (const [path, data] of snap.routes) {
       const la = act.get(path);
       if (since !== undefined && !(la !== undefined && la < since)) continue;
-      parts.push(JSON.stringify(path) + ':' + entryJson(data, la));
+      let entry: string;
+      try {
+        entry = entryJson(data, la);
+      } catch (e) {
+        // Cannot happen for data the stores accept (route-data.ts); if it does, one route must
+        // not take the whole listing down with it.
+        log.error('route left out of GET /api/routes: its data cannot be serialised', { path, err: e });
+        continue;
+      }
+      parts.push(JSON.stringify(path) + ':' + entry);
     }
     const body = '{' + parts.join(',') + '}';
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -148,6 +163,9 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     const data: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(posted)) if (k !== 'last_activity') data[k] = v;
     if (config.hostRouting && path !== '/') data.host = path.split('/')[1];
+    // Bounded before it is stored: a deeply nested body would break every later GET (and more).
+    const problem = routeDataProblem(data);
+    if (problem !== undefined) throw new SwitchyardError(ErrorCode.ROUTE_DATA_LIMIT, problem);
     log.info(`Adding route ${path} -> ${posted.target as string}`);
     const t0 = performance.now();
     const revision = await store.put(path, data as RouteData);
@@ -195,10 +213,15 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
       requireAuth(req);
       const h = store.health();
       const table = watcher.current();
-      res.writeHead(h.connected ? 200 : 503, { 'content-type': 'application/json' });
+      const notReady = opts.dataPlaneNotReady?.();
+      // 503 while the store is unreachable ('degraded': reads may be stale) or while the data
+      // plane is not whole ('not-ready': a replaced worker not yet listening with the table).
+      const status = notReady !== undefined ? 'not-ready' : h.connected ? 'ok' : 'degraded';
+      res.writeHead(status === 'ok' ? 200 : 503, { 'content-type': 'application/json' });
       res.end(
         JSON.stringify({
-          status: h.connected ? 'ok' : 'degraded',
+          status,
+          ...(notReady !== undefined ? { reason: notReady } : {}),
           store: h,
           table: { version: table.version, routes: table.size },
           invalidRoutes: Object.fromEntries(watcher.invalidRoutes()),

@@ -8,6 +8,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   [ErrorCode.CONFIG_UNSUPPORTED]: 500,
   [ErrorCode.ROUTE_PATH_INVALID]: 400,
   [ErrorCode.ROUTE_INVALID]: 400,
+  [ErrorCode.ROUTE_DATA_LIMIT]: 400,
   [ErrorCode.TARGET_INVALID]: 400,
   [ErrorCode.ROUTE_NOT_FOUND]: 404,
   [ErrorCode.BODY_INVALID_JSON]: 400,

@@ -23,7 +23,7 @@ export type { TableListener, TableUpdate } from './table-listener.js';
  * Where routes come from: the part of a RouteStore the watcher reads (a store is one), or the
  * primary's messages in a data-plane worker. Same contract as RouteStore's snapshot and watch.
  */
-export type RouteSource = Pick<RouteStore, 'snapshot' | 'watch'>;
+export type RouteSource = Pick<RouteStore, 'snapshot' | 'watch' | 'skippedRoutes'>;
 
 export interface RouteWatcher {
   start(): Promise<void>;
@@ -31,7 +31,10 @@ export interface RouteWatcher {
   current(): RoutingTable;
   subscribe(listener: TableListener): Unsubscribe;
   waitForRevision(revision: number, timeoutMs: number): Promise<boolean>;
-  /** Routes the store holds but the table could not take (bad targets), by path. */
+  /**
+   * Routes skipped, by path -> reason: those the store holds but could not read (store.skippedRoutes:
+   * bad keys, data beyond the bounds) and those the table could not take (bad targets).
+   */
   invalidRoutes(): ReadonlyMap<string, string>;
 }
 
@@ -149,6 +152,11 @@ export function createRouteWatcher(options: RouteWatcherOptions): RouteWatcher {
         waiters.add(w);
       });
     },
-    invalidRoutes: () => invalid,
+    invalidRoutes: () => {
+      const fromStore = source.skippedRoutes?.();
+      if (fromStore === undefined || fromStore.size === 0) return invalid;
+      if (invalid.size === 0) return fromStore;
+      return new Map([...fromStore, ...invalid]);
+    },
   };
 }

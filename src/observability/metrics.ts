@@ -155,7 +155,7 @@ export function createMetrics(): Metrics {
   });
   const invalidRoutes = new Counter({
     name: 'switchyard_invalid_routes_total',
-    help: 'Routes found in the store that could not be used (bad target) and were skipped',
+    help: 'Routes found in the store that could not be used (bad key or target, data beyond the size/depth bounds) and were skipped',
     registers: [registry],
   });
   const tableSize = new Gauge({

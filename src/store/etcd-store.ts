@@ -16,7 +16,11 @@
 //    so the API can say they may be stale) and writes fail fast with SWY_STORE_UNAVAILABLE.
 //  - While etcd is reachable but not writable (a leader election), calls are retried with backoff
 //    for up to RETRY_WINDOW_MS and succeed as soon as etcd accepts them; see "Fault handling".
-//  - A key that does not parse (written by hand) is skipped with a logged error; the rest is live.
+//  - A key or value that cannot be used (written by hand or by another tool: bad path, no string
+//    target, data beyond routing/route-data.ts's bounds) is skipped with a logged error and listed
+//    by skippedRoutes() until the key is deleted or gets a usable value; the rest is live. A
+//    skipped put leaves the key's previous usable value (if any) live, as the table does for a
+//    bad target.
 //  - Activity: each replica writes its own key per route in batched transactions; readers take
 //    the maximum over replicas, so idle culling sees activity from any replica.
 //  - The replica registry is also watched (etcd-replica-watch.ts) for `watchReplicas`.
@@ -31,6 +35,7 @@ const loadEtcd3 = (): typeof etcd3 => createRequire(import.meta.url)('etcd3') as
 import { hostname } from 'node:os';
 import { ErrorCode, SwitchyardError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
+import { routeDataProblem } from '../routing/route-data.js';
 import { validateRoutePath } from '../routing/route-path.js';
 import type { RouteChange, RouteData } from '../routing/table.js';
 import { MirroredStore } from './local-state.js';
@@ -450,36 +455,47 @@ export class EtcdStore extends MirroredStore implements RouteStore {
 
   #parseKv(kv: IKeyValue): [string, RouteData] | undefined {
     const key = kv.key.toString();
+    const raw = key.slice(this.#routesPrefix.length);
+    // A later usable value (or a delete) of this key clears an earlier skip.
+    this.skipped.delete(raw);
     let path: string;
     try {
-      path = validateRoutePath(key.slice(this.#routesPrefix.length));
+      path = validateRoutePath(raw);
     } catch (e) {
-      this.#skip(`etcd key ${JSON.stringify(key)} skipped: ${(e as Error).message}`);
+      this.#skip(key, raw, (e as Error).message);
       return undefined;
     }
     let data: unknown;
     try {
       data = JSON.parse(kv.value.toString());
     } catch {
-      this.#skip(`etcd key ${JSON.stringify(key)} skipped: value is not JSON`);
+      this.#skip(key, raw, 'value is not JSON');
       return undefined;
     }
     if (typeof data !== 'object' || data === null || typeof (data as { target?: unknown }).target !== 'string') {
-      this.#skip(`etcd key ${JSON.stringify(key)} skipped: value needs a string "target"`);
+      this.#skip(key, raw, 'value needs a string "target"');
+      return undefined;
+    }
+    const problem = routeDataProblem(data);
+    if (problem !== undefined) {
+      this.#skip(key, raw, problem);
       return undefined;
     }
     return [path, data as RouteData];
   }
 
-  #skip(reason: string): void {
-    this.#o.log.error(reason);
-    this.#o.onInvalid?.(reason);
+  #skip(key: string, raw: string, reason: string): void {
+    this.skipped.set(raw, reason);
+    const line = `etcd key ${JSON.stringify(key)} skipped: ${reason}`;
+    this.#o.log.error(line);
+    this.#o.onInvalid?.(line);
   }
 
   /** Read the whole table; sets the mirror and revision. */
   async #load(): Promise<Map<string, RouteData>> {
     const res = await this.#rangeAll(this.#routesPrefix);
     const routes = new Map<string, RouteData>();
+    this.skipped = new Map();
     for (const kv of res.kvs) {
       const parsed = this.#parseKv(kv);
       if (parsed) routes.set(parsed[0], parsed[1]);
@@ -507,6 +523,7 @@ export class EtcdStore extends MirroredStore implements RouteStore {
         } else {
           const key = ev.kv.key.toString();
           const path = key.slice(this.#routesPrefix.length);
+          this.skipped.delete(path);
           if (this.state.routes.delete(path)) changes.push({ type: 'delete', path });
         }
       }

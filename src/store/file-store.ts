@@ -7,7 +7,8 @@
 //    are recognised by content and not re-applied.
 //  - A file that does not parse keeps the last good table live; the error (with its line) is
 //    logged and shown in health() until a good version appears. An entry that parses but is not a
-//    usable route (bad key, no string target) is skipped with a logged error; the rest stays live.
+//    usable route (bad key, no string target, data beyond routing/route-data.ts's bounds) is
+//    skipped with a logged error and listed by skippedRoutes(); the rest stays live.
 //  - Activity is kept in a sidecar file (<file>.activity.json), written once per flush, so the
 //    hand-edited file does not churn every few seconds.
 //
@@ -24,6 +25,7 @@ import { ErrorCode, SwitchyardError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { validateRoutePath } from '../routing/route-path.js';
 import type { RouteChange, RouteData } from '../routing/table.js';
+import { routeDataProblem } from '../routing/route-data.js';
 import { MirroredStore } from './local-state.js';
 import type { RouteStore, StoreHealth } from './route-store.js';
 
@@ -207,27 +209,36 @@ export class FileStore extends MirroredStore implements RouteStore {
       return null;
     }
     const routes = new Map<string, RouteData>();
+    const skipped = new Map<string, string>();
     for (const [key, value] of Object.entries(routesObj as Record<string, unknown>)) {
       let path: string;
       try {
         path = validateRoutePath(key);
       } catch (e) {
-        this.#skip(`route ${JSON.stringify(key)} skipped: ${(e as Error).message}`);
+        this.#skip(skipped, key, (e as Error).message);
         continue;
       }
       if (typeof value !== 'object' || value === null || typeof (value as { target?: unknown }).target !== 'string') {
-        this.#skip(`route ${JSON.stringify(key)} skipped: it needs a string "target"`);
+        this.#skip(skipped, key, 'it needs a string "target"');
+        continue;
+      }
+      const problem = routeDataProblem(value);
+      if (problem !== undefined) {
+        this.#skip(skipped, key, problem);
         continue;
       }
       routes.set(path, { ...(value as RouteData) });
     }
     this.#lastError = undefined;
+    this.skipped = skipped;
     return routes;
   }
 
-  #skip(reason: string): void {
-    this.#log.error(`route file ${this.#path}: ${reason}`);
-    this.#onInvalid?.(reason);
+  #skip(skipped: Map<string, string>, key: string, reason: string): void {
+    skipped.set(key, reason);
+    const line = `route ${JSON.stringify(key)} skipped: ${reason}`;
+    this.#log.error(`route file ${this.#path}: ${line}`);
+    this.#onInvalid?.(line);
   }
 
   async #reload(): Promise<void> {

@@ -62,6 +62,12 @@ export class LocalState {
  */
 export abstract class MirroredStore {
   protected readonly state = new LocalState();
+  /** Entries skipped when read (RouteStore.skippedRoutes): key as stored -> reason. */
+  protected skipped = new Map<string, string>();
+
+  skippedRoutes(): ReadonlyMap<string, string> {
+    return this.skipped;
+  }
 
   async snapshot(): Promise<StoreSnapshot> {
     return this.state.snapshot();

@@ -8,7 +8,9 @@
 //    `reset` with a full snapshot instead; consumers rebuild from it.
 //  - Activity (`last_activity`) is kept beside routes, written in batches; readers take the
 //    latest value seen for each path. Activity for a path without a route is dropped.
-//  - Keys are canonical route paths (routing/route-path.ts); data is the JSON the API accepted.
+//  - Keys are canonical route paths (routing/route-path.ts); data is the JSON the API accepted,
+//    within routing/route-data.ts's bounds: entries that reach the store another way (a file
+//    edited by hand, etcd written by another tool) and break them are skipped, never served.
 
 import type { RouteChange, RouteData } from '../routing/table.js';
 
@@ -48,6 +50,12 @@ export interface RouteStore {
   /** One path's activity: O(1), for GET /api/routes/<path>. */
   activityOf(path: string): Promise<number | undefined>;
   health(): StoreHealth;
+  /**
+   * Entries the store holds but cannot use (a bad key, no string target, data beyond
+   * routing/route-data.ts's bounds), by key as stored -> reason. They are not in snapshots or
+   * watch events; GET /api/health lists them.
+   */
+  skippedRoutes?(): ReadonlyMap<string, string>;
   /**
    * Shared stores only: this replica's table now serves `revision` (published to other replicas
    * so writers can wait for all of them). Single-process stores leave it out.

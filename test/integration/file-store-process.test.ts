@@ -20,14 +20,14 @@ test('file store: survives restart, hand edits take effect, broken edits are con
     request(`http://127.0.0.1:${apiPort}${path}`, { method, headers: { authorization: 'token f' }, body: body === undefined ? undefined : JSON.stringify(body) });
 
   let p = spawnSwitchyard(t, args, env);
-  await waitForPort(port);
+  await waitForPort(apiPort); // the API opens last: then the proxy routes too
   assert.equal((await api('POST', '/api/routes/user/mary', { target: a.url, jupyterhub: true })).status, 201);
   assert.match(readFileSync(file, 'utf8'), /\[routes\."\/user\/mary"\]/);
   p.proc.kill('SIGTERM');
   assert.equal(await p.exited, 0);
 
   p = spawnSwitchyard(t, args, env);
-  await waitForPort(port);
+  await waitForPort(apiPort);
   assert.equal((await request(`http://127.0.0.1:${port}/user/mary/x`)).json<Echo>().name, 'A', 'route survived the restart');
 
   writeFileSync(file, `[routes."/user/mary"]\ntarget = "${a.url}"\n\n[routes."/user/bob"]\ntarget = "${b.url}"\n`);

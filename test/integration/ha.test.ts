@@ -22,7 +22,7 @@ async function replica(t: TestContextLike, name: string, endpoints: string, pref
   const args = ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
     '--store', `etcd://${endpoints}`, '--store-prefix', prefix, '--replica-id', name, '--activity-flush-interval', '100'];
   const proc = spawnSwitchyard(t, args, { CONFIGPROXY_AUTH_TOKEN: TOKEN });
-  await waitForPort(port, 20_000);
+  await waitForPort(apiPort, 20_000); // the API opens last: then the proxy routes too
   return { name, port, apiPort, args, proc };
 }
 
@@ -161,7 +161,7 @@ test('etcd with authentication: user from a flag, password from the environment 
   await waitFor(() => /etcd unreachable at startup, retrying/.test(wrong.p.output()), 15_000, 'wrong password refused');
   assert.doesNotMatch(wrong.p.output(), /not-the-password/, 'the password is never logged');
   const right = await mk('rootpw');
-  await waitForPort(right.port, 20_000);
+  await waitForPort(right.apiPort, 20_000);
   const r = await request(`http://127.0.0.1:${right.apiPort}/api/routes/auth`, {
     method: 'POST', headers: { authorization: `token ${TOKEN}` }, body: JSON.stringify({ target: backend.url }),
   });
@@ -180,7 +180,7 @@ test('etcd over TLS: --etcd-ca trusts the server, plain connections are refused'
   const apiPort = await freePort();
   spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
     '--store', `etcd://${etcd.endpoints}`, '--etcd-ca', cert.cert], { CONFIGPROXY_AUTH_TOKEN: TOKEN });
-  await waitForPort(port, 20_000);
+  await waitForPort(apiPort, 20_000);
   const r = await request(`http://127.0.0.1:${apiPort}/api/routes/tls`, {
     method: 'POST', headers: { authorization: `token ${TOKEN}` }, body: JSON.stringify({ target: backend.url }),
   });

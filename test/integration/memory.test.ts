@@ -33,7 +33,7 @@ test('1 GB upload and 1 GB download with flat proxy memory', { timeout: 240_000 
   // One process (--workers 1), so the RSS we read is the data plane's.
   const p = spawnSwitchyard(t, ['--workers', '1', '--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
     '--default-target', `http://127.0.0.1:${sinkPort}`]);
-  await waitForPort(port);
+  await waitForPort(apiPort); // the API opens last: then the proxy routes too
   // Warm up the code paths, then take the baseline.
   for (let i = 0; i < 20; i++) await request(`http://127.0.0.1:${port}/warm`, { method: 'POST', body: Buffer.alloc(256 * 1024) });
   const pid = p.proc.pid!;

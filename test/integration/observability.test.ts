@@ -35,7 +35,7 @@ test('--access-log FILE (json) with 2 workers: one line per request and websocke
   spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
     '--metrics-ip', '127.0.0.1', '--metrics-port', String(metricsPort), '--workers', '2', '--access-log', file,
     '--metrics-route-labels', '--dashboard-interval', '100'], { CONFIGPROXY_AUTH_TOKEN: 't' });
-  await waitForPort(port, 20_000);
+  await waitForPort(apiPort, 20_000); // the API opens last: then the proxy routes too
   const api = (method: string, path: string, body?: unknown) =>
     request(`http://127.0.0.1:${apiPort}${path}`, { method, headers: { authorization: 'token t' }, body: body === undefined ? undefined : JSON.stringify(body) });
   assert.equal((await api('POST', '/api/routes/user/a', { target: backend.url })).status, 201);

@@ -17,7 +17,7 @@ async function proxy(t: Parameters<typeof spawnSwitchyard>[0], extra: string[] =
   // One process (--workers 1), so the fds and RSS we read are the data plane's.
   const p = spawnSwitchyard(t, ['--workers', '1', '--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
     '--log-level', 'error', ...extra], { CONFIGPROXY_AUTH_TOKEN: 'r' });
-  await waitForPort(port);
+  await waitForPort(apiPort); // the API opens last: then the proxy routes too
   const add = (path: string, target: string) =>
     request(`http://127.0.0.1:${apiPort}/api/routes${path}`, { method: 'POST', headers: { authorization: 'token r' }, body: JSON.stringify({ target }) });
   return { port, pid: p.proc.pid!, add };

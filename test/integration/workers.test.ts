@@ -26,7 +26,7 @@ test('--workers 2: writes live on every worker at 201, activity and metrics gath
   { CONFIGPROXY_AUTH_TOKEN: 'w' });
   const api = (method: string, path: string, body?: unknown) =>
     request(`http://127.0.0.1:${apiPort}${path}`, { method, headers: { authorization: 'token w' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  await waitForPort(port, 20_000);
+  await waitForPort(apiPort, 20_000); // the API opens last: then every worker routes too
   const pid = p.proc.pid!;
   await waitFor(() => children(pid).length === 2, 10_000, 'two workers');
 

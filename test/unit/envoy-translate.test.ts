@@ -171,3 +171,34 @@ test('the incremental snapshot builder gives exactly the reference encoding, tab
     }
   }
 });
+
+test('the socket listener normalises paths as Switchyard does (proto fields, encoded and validated)', () => {
+  const res = translateTable(table(ROUTES), BASE);
+  allValid(res);
+  const socket = res.listeners.find((l) => l.name === 'switchyard_http')!;
+  // Through the real encoding: field names and enum values must exist in Envoy's proto, or
+  // protobufjs would drop or refuse them.
+  const any = toAny(TYPE.listener, socket);
+  const lm = messageType(TYPE.listener);
+  const listener = lm.toObject(lm.decode(any.value), { ...TO_OBJECT, defaults: true }) as {
+    filter_chains: { filters: { typed_config: { type_url: string; value: Uint8Array } }[] }[];
+  };
+  const hcmAny = listener.filter_chains[0]!.filters[0]!.typed_config;
+  const hm = messageType(hcmAny.type_url);
+  const hcm = hm.toObject(hm.decode(hcmAny.value), { ...TO_OBJECT, defaults: true }) as Record<string, unknown>;
+  const cases: { desc: string; field: string; want: unknown }[] = [
+    { desc: 'RFC 3986 6.2.2.3: dot segments resolved before routing and in the upstream :path (request-path.ts)', field: 'normalize_path', want: { value: true } },
+    { desc: 'adjacent slashes are not merged: Switchyard routes "//" as an empty segment', field: 'merge_slashes', want: false },
+    { desc: '%2F/%5C kept escaped inside their segment (never a separator), as Switchyard', field: 'path_with_escaped_slashes_action', want: 'KEEP_UNCHANGED' },
+  ];
+  for (const c of cases) assert.deepEqual(hcm[c.field], c.want, c.desc);
+  // The same in every table shape (host routing, flags), and the api_listeners (proxyless gRPC) stay plain.
+  for (const opts of [BASE, { ...BASE, hostRouting: true }, { ...BASE, includePrefix: false, accessLogPath: '' }]) {
+    const r = translateTable(table([['/a', 'http://10.0.0.1']], opts.hostRouting), opts);
+    allValid(r);
+    const tc = (((r.listeners[0]!.filter_chains as Record<string, unknown>[])[0]!.filters as Record<string, unknown>[])[0]!.typed_config) as Record<string, unknown>;
+    assert.equal(tc.normalize_path !== undefined && (tc.normalize_path as { value: boolean }).value, true);
+    assert.equal(tc.merge_slashes, false);
+    assert.equal(tc.path_with_escaped_slashes_action, 'KEEP_UNCHANGED');
+  }
+});

@@ -13,6 +13,8 @@
 //    `prefix_rewrite` only where it changes the path.
 //  - A Cluster per distinct target origin: EDS (with a ClusterLoadAssignment) for IP targets,
 //    LOGICAL_DNS for host names; https targets get an UpstreamTlsContext with SNI and CA check.
+//  - Request paths are read as Switchyard's own proxy reads them (HCM_PATH_RULES): dot segments
+//    resolved, "//" not merged, %2F kept inside its segment.
 //  - Targets Envoy cannot express are reported and left out (the rest of the snapshot stands):
 //    http+unix sockets (a path on the control plane's host means nothing to a remote Envoy) and
 //    targets with a query string (CHP appends it to every request; Envoy cannot add one).
@@ -85,6 +87,15 @@ const ACCESS_LOG_FIELDS = {
     }).map(([k, v]) => [k, { string_value: v }]),
   ),
 };
+/**
+ * The socket listener's path handling (docs/envoy.md, "Path normalisation"). Field names and enum
+ * values as in Envoy's http_connection_manager.proto (v3).
+ */
+export const HCM_PATH_RULES = {
+  normalize_path: { value: true },
+  merge_slashes: false,
+  path_with_escaped_slashes_action: 'KEEP_UNCHANGED',
+} as const;
 const duration = (ms: number): Record<string, number> => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 });
 
 /** Percent-encode a decoded key segment the way clients send it on the wire (RFC 3986 pchar). */
@@ -250,6 +261,12 @@ export function listenerResources(plan: Pick<RoutePlan, 'hostKeys'>, o: Translat
                 // CHP proxies websockets on every route and sets X-Forwarded-For.
                 upgrade_configs: [{ upgrade_type: 'websocket' }],
                 use_remote_address: { value: true },
+                // Paths as Switchyard's own proxy reads them (routing/request-path.ts), so a fleet
+                // of Envoys routes every request where a Switchyard replica would, and sends the
+                // same path upstream: dot segments (also %2E) resolved before routing and in the
+                // upstream :path; "//" kept (Switchyard does not merge slashes: an empty segment
+                // is a segment); %2F and %5C stay escaped inside their segment, never split it.
+                ...HCM_PATH_RULES,
                 // CHP has no idle limit unless --timeout: Envoy's default (5 min) would cut idle websockets.
                 stream_idle_timeout: o.streamIdleTimeoutMs !== undefined ? duration(o.streamIdleTimeoutMs) : { seconds: 0 },
                 ...(o.accessLogPath
@@ -274,6 +291,8 @@ export function listenerResources(plan: Pick<RoutePlan, 'hostKeys'>, o: Translat
   ];
   const apiNames = new Set(o.grpcListenerNames);
   for (const k of plan.hostKeys) apiNames.add(k);
+  // No path rules here: proxyless gRPC clients send method paths (/pkg.Service/Method), which have
+  // no dot segments, slashes to merge or escapes, and gRPC does not implement those HCM fields.
   for (const name of [...apiNames].sort()) {
     listeners.push({
       name,

@@ -2,9 +2,12 @@
 // on the current table (a TableListener: a snapshot once, then deltas), and gathers what flows
 // back: applied versions (so "201" can mean live on every worker), route activity, and metrics.
 //
-// Contract: `start()` resolves when every worker has the table and listens; `waitApplied(v)`
+// Contract: workers listen only when told, and at start-up all are told together once every one
+// has applied its snapshot; `start()` resolves when every worker has the table and listens; `waitApplied(v)`
 // resolves when every live worker applied version >= v; a worker that dies is replaced and gets
-// the current table before it listens. `close(drainMs)` asks workers to drain, then stops them.
+// the current table before it listens. `notReady()` says why the pool is not whole (a worker
+// replaced and not yet listening), undefined when every worker listens: /api/health answers 503
+// with it meanwhile. `close(drainMs)` asks workers to drain, then stops them.
 
 import cluster, { type Worker } from 'node:cluster';
 import { existsSync, unlinkSync } from 'node:fs';
@@ -31,6 +34,8 @@ interface Member {
   listening: boolean;
   /** Got its snapshot: only then do deltas make sense to it. */
   synced: boolean;
+  /** Told to listen (after it applied its snapshot). */
+  told: boolean;
   vitals: WorkerVitals | undefined;
 }
 
@@ -57,6 +62,28 @@ export function createWorkerPool(o: WorkerPoolOptions) {
     for (const w of waiters) w();
   };
 
+  /**
+   * Workers listen only once told. At start-up: when all `count` have applied their snapshot, so
+   * the shared port opens with every worker a message away from listening (the first to boot no
+   * longer serves alone while the others load). After that (`gateOpen`), a replacement is told as
+   * soon as it has its snapshot.
+   */
+  let gateOpen = false;
+  const tellListen = (): void => {
+    if (stopping) return;
+    if (!gateOpen) {
+      if (members.size < o.count) return;
+      for (const m of members.values()) if (m.applied < 0) return;
+      gateOpen = true;
+    }
+    for (const m of members.values()) {
+      if (!m.told && m.applied >= 0) {
+        m.told = true;
+        send(m.worker, { t: 'listen' });
+      }
+    }
+  };
+
   const snapshot = (table: RoutingTable): ToWorker => ({
     t: 'table',
     version: table.version,
@@ -65,18 +92,24 @@ export function createWorkerPool(o: WorkerPoolOptions) {
 
   const fork = (): Member => {
     const worker = cluster.fork();
-    const m: Member = { worker, applied: -1, listening: false, synced: false, vitals: undefined };
+    const m: Member = { worker, applied: -1, listening: false, synced: false, told: false, vitals: undefined };
     members.set(worker.id, m);
     worker.on('message', (msg: ToPrimary) => {
       switch (msg.t) {
         case 'ready':
           // Its message handler is installed (messages sent earlier would be lost). The current
           // table already holds every delta published before this point.
+          if (stopping) {
+            // SIGTERM while it was starting: the drain sent then was lost; it has nothing to drain.
+            send(worker, { t: 'drain', ms: 0 });
+            break;
+          }
           send(worker, snapshot(current));
           m.synced = true;
           break;
         case 'applied':
           m.applied = Math.max(m.applied, msg.version);
+          tellListen();
           notify();
           break;
         case 'listening':
@@ -131,6 +164,18 @@ export function createWorkerPool(o: WorkerPoolOptions) {
       for (let i = 0; i < o.count; i++) fork();
       const ok = await until(() => members.size === o.count && [...members.values()].every((m) => m.listening), 60_000);
       if (!ok) throw new Error('data-plane workers did not start listening within 60 s');
+    },
+    /**
+     * Undefined when all `count` workers listen (each with a table taken when it came up, plus
+     * every delta since); otherwise why not. The survivors keep serving meanwhile.
+     */
+    notReady(): string | undefined {
+      if (stopping) return 'stopping';
+      const starting = [...members.values()].filter((m) => !m.listening);
+      const listening = members.size - starting.length;
+      if (listening === o.count) return undefined;
+      const pids = starting.map((m) => m.worker.process.pid).join(', ');
+      return `${listening} of ${o.count} data-plane workers listening` + (pids ? ` (starting: pid ${pids})` : '');
     },
     onTable(update: TableUpdate): void {
       current = update.table;

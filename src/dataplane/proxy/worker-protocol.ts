@@ -7,6 +7,12 @@ export type ToWorker =
   | { readonly t: 'table'; readonly version: number; readonly routes: readonly (readonly [string, RouteData])[] }
   | { readonly t: 'changes'; readonly version: number; readonly changes: readonly RouteChange[] }
   | { readonly t: 'metrics'; readonly id: number }
+  /**
+   * Start listening (sent once, after the worker applied its snapshot). At start-up the primary
+   * sends it only when every worker has its table, so the shared port opens with all of them
+   * ready to listen at once, not with the first one to boot.
+   */
+  | { readonly t: 'listen' }
   | { readonly t: 'drain'; readonly ms: number };
 
 export type ToPrimary =
