@@ -248,7 +248,10 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 5000,
 
 export interface Spawned {
   proc: ChildProcess;
+  /** stdout and stderr as they arrived. */
   output: () => string;
+  /** stdout alone (e.g. `--access-log -`). */
+  stdout: () => string;
   exited: Promise<number | null>;
 }
 
@@ -259,13 +262,17 @@ export function spawnSwitchyard(t: TestContextLike, argv: string[], env: Record<
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  let stdout = '';
+  proc.stdout!.on('data', (c: Buffer) => {
+    out += c.toString();
+    stdout += c.toString();
+  });
   proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   t.after(() => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
   });
-  return { proc, output: () => out, exited };
+  return { proc, output: () => out, stdout: () => stdout, exited };
 }
 
 export async function waitForPort(port: number, ms = 10_000): Promise<void> {
@@ -282,6 +289,18 @@ export async function waitForPort(port: number, ms = 10_000): Promise<void> {
     ms,
     `port ${port}`,
   );
+}
+
+/** True when a TCP connect to 127.0.0.1:`port` is refused (nothing listens there any more). */
+export function connectRefused(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', () => resolve(true));
+  });
 }
 
 export interface SpawnedSwitchyard extends Spawned {

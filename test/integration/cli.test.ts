@@ -4,13 +4,12 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { FLAGS } from '../../src/config/flags.js';
-import { MAIN, listen0, nextEvent, request, spawnSwitchyard, startSwitchyardProcess, waitFor } from '../helpers/servers.js';
+import { MAIN, connectRefused, listen0, nextEvent, request, spawnSwitchyard, startSwitchyardProcess, waitFor } from '../helpers/servers.js';
 
 const run = promisify(execFile);
 
@@ -77,13 +76,7 @@ test('pid file written, SIGTERM drains in-flight requests, refuses new ones, rem
   await arrived; // barrier: the backend holds the request
   p.proc.kill('SIGTERM');
   // New connections are refused while the in-flight request is still open...
-  const refused = () =>
-    new Promise<boolean>((resolve) => {
-      const c = net.connect(p.proxyPort, '127.0.0.1');
-      c.once('connect', () => (c.destroy(), resolve(false)));
-      c.once('error', () => resolve(true));
-    });
-  await waitFor(refused, 10_000, 'proxy port closed while draining');
+  await waitFor(() => connectRefused(p.proxyPort), 10_000, 'proxy port closed while draining');
   // ...and the held request still completes once its backend answers.
   release();
   const r = await inflight;
