@@ -160,8 +160,9 @@ export async function startSwitchyard(
   const config = buildConfig(args, env);
   const log = createLogger({ level: 'debug', write: (l) => logs.push(l) });
   const app = createApp(config, { log });
-  await app.start();
+  // Registered before start: a start that fails half way (a port in use) still closes what it opened.
   t.after(() => app.close());
+  await app.start();
   const ports = app.ports();
   const scheme = config.ssl ? 'https' : 'http';
   const apiScheme = config.apiSsl ? 'https' : 'http';
