@@ -62,6 +62,9 @@ test('JupyterHub 3 runs Switchyard as its proxy: login, spawn, kernel websocket,
   mkdirSync(bin);
   mkdirSync(join(dir, 'home'));
   symlinkSync(MAIN, join(bin, 'switchyard'));
+  // JupyterHub configures and spawns its proxy itself, so the ports must be known up front: picked
+  // ahead with freePort() (a window in which another test could take one remains; start-up then
+  // fails loudly with EADDRINUSE in the hub log printed below, it cannot pass wrongly).
   const [port, apiPort, hubPort] = [await freePort(), await freePort(), await freePort()];
   writeFileSync(
     join(dir, 'jupyterhub_config.py'),
@@ -102,7 +105,7 @@ c.JupyterHub.load_roles = [{'name': 'tester', 'scopes': ['admin:users', 'admin:s
     } catch {
       // already gone
     }
-    await Promise.race([hubExited, new Promise((r) => setTimeout(r, 10_000))]);
+    await Promise.race([hubExited, new Promise((r) => setTimeout(r, 10_000))]); // grace period before SIGKILL
     try {
       process.kill(-hub.pid!, 'SIGKILL');
     } catch {
@@ -197,7 +200,7 @@ async function waitForSpawn(jar: CookieJar, base: string, landed: string): Promi
   let page = await browse(jar, landed.includes('/user/mary') ? landed : `${base}/hub/spawn`);
   const deadline = Date.now() + 150_000;
   while (!/\/user\/mary\/tree/.test(page.url) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 1000));
+    await new Promise((r) => setTimeout(r, 1000)); // polling period of a bounded wait (the spawn takes seconds)
     page = await browse(jar, `${base}/user/mary/tree`);
   }
   return page;
