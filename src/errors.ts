@@ -27,6 +27,12 @@ export const ErrorCode = {
   AUTH_FAILED: 'SWY_AUTH_FAILED',
   /** No valid dashboard session or token (log in first); a failed dashboard login. */
   UNAUTHENTICATED: 'SWY_UNAUTHENTICATED',
+  /** The request body's Content-Type is not one this endpoint accepts (the dashboard login takes JSON only). */
+  UNSUPPORTED_MEDIA_TYPE: 'SWY_UNSUPPORTED_MEDIA_TYPE',
+  /** The dashboard is off because the API has no token to log in with. */
+  DASHBOARD_DISABLED: 'SWY_DASHBOARD_DISABLED',
+  /** The dashboard already serves its maximum number of live streams; try again later. */
+  TOO_MANY_STREAMS: 'SWY_TOO_MANY_STREAMS',
   /** The path exists but not for this method. */
   METHOD_NOT_ALLOWED: 'SWY_METHOD_NOT_ALLOWED',
   /** No such API resource. */

@@ -138,7 +138,7 @@ export function createDashboard(o: DashboardOptions): Dashboard {
   }
 
   function requireAuth(req: IncomingMessage): void {
-    if (tokenMatches === undefined) throw new SwitchyardError(ErrorCode.AUTH_FAILED, 'dashboard disabled: no API token');
+    if (tokenMatches === undefined) throw new SwitchyardError(ErrorCode.DASHBOARD_DISABLED, 'dashboard disabled: no API token');
     if (!authorized(req)) throw new SwitchyardError(ErrorCode.UNAUTHENTICATED, 'login required');
   }
 
@@ -148,7 +148,7 @@ export function createDashboard(o: DashboardOptions): Dashboard {
 
   async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
     if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
-      throw new SwitchyardError(ErrorCode.ROUTE_INVALID, 'send JSON (Content-Type: application/json)');
+      throw new SwitchyardError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, 'send JSON (Content-Type: application/json)');
     }
     const text = await readBody(req, 4096);
     try {
@@ -160,7 +160,7 @@ export function createDashboard(o: DashboardOptions): Dashboard {
   }
 
   async function login(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (tokenMatches === undefined) throw new SwitchyardError(ErrorCode.AUTH_FAILED, 'dashboard disabled: no API token');
+    if (tokenMatches === undefined) throw new SwitchyardError(ErrorCode.DASHBOARD_DISABLED, 'dashboard disabled: no API token');
     const body = await readJson(req);
     const token = typeof body.token === 'string' ? body.token : '';
     if (!tokenValid(token)) {
@@ -269,7 +269,7 @@ export function createDashboard(o: DashboardOptions): Dashboard {
   }
 
   async function events(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (streams.size >= MAX_STREAMS) throw new SwitchyardError(ErrorCode.STORE_UNAVAILABLE, 'too many dashboard streams');
+    if (streams.size >= MAX_STREAMS) throw new SwitchyardError(ErrorCode.TOO_MANY_STREAMS, 'too many dashboard streams');
     const activity = await o.activity.read().catch(() => new Map<string, number>());
     res.writeHead(200, {
       ...SECURITY_HEADERS,
