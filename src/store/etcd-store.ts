@@ -275,7 +275,7 @@ export class EtcdStore extends MirroredStore implements RouteStore {
   }
 
   health(): StoreHealth {
-    return { kind: this.kind, connected: this.#connected, revision: this.state.revision, lastError: this.#lastError };
+    return { kind: this.kind, connected: this.#connected, revision: this.state.revision, lastError: this.#lastError, errors: this.state.errorCounts() };
   }
 
   // ---------------------------------------------------------------- internals
@@ -307,6 +307,7 @@ export class EtcdStore extends MirroredStore implements RouteStore {
       if (!this.#connected && this.#watcher !== undefined) void this.#resync('etcd reachable again');
       return r;
     } catch (e) {
+      this.state.noteError(op); // switchyard_store_errors_total{op}
       this.#fail(e);
       throw new SwitchyardError(ErrorCode.STORE_UNAVAILABLE, `route store (etcd) unavailable: ${this.#lastError}`, {
         cause: e,
