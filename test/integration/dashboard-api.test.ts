@@ -241,3 +241,32 @@ test('dashboard on etcd: both replicas listed with their revisions; a dead store
   assert.equal(latest()!.health, 'degraded');
   assert.equal(latest()!.table.routes, 2, 'last known table still shown');
 });
+
+test('dashboard streams are capped: the one over the limit gets 503 SWY_TOO_MANY_STREAMS, a freed slot is reusable', { timeout: 60_000 }, async (t) => {
+  const sy = await startSwitchyard(t, [], { CONFIGPROXY_AUTH_TOKEN: TOKEN });
+  const url = `${sy.apiUrl}/dashboard/api/events`;
+  const auth = { authorization: `token ${TOKEN}` };
+  const open: { status: number; close(): void }[] = [];
+  t.after(() => open.forEach((s) => s.close()));
+  // Up to the cap (256) every stream is accepted; the cap is found by opening until refused.
+  let refused: Awaited<ReturnType<typeof openStream>> | undefined;
+  for (let i = 0; i < 300 && refused === undefined; i++) {
+    const s = await openStream(url, auth);
+    if (s.status === 200) open.push(s);
+    else refused = s;
+  }
+  assert.equal(open.length, 256, 'streams accepted up to the cap');
+  assert.ok(refused, 'the next one refused');
+  refused.close();
+  const over = await request(url, { headers: auth });
+  assert.equal(over.status, 503);
+  assert.equal(over.headers['x-switchyard-error'], 'SWY_TOO_MANY_STREAMS');
+  assert.equal(over.body, 'too many dashboard streams');
+  open.pop()!.close();
+  await waitFor(async () => {
+    const s = await openStream(url, auth);
+    if (s.status === 200) open.push(s);
+    else s.close();
+    return s.status === 200;
+  }, 5000, 'a freed slot taken again');
+});
