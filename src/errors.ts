@@ -9,6 +9,8 @@ export const ErrorCode = {
   CONFIG_INVALID: 'SWY_CONFIG_INVALID',
   /** A flag CHP has that Switchyard does not support (yet); never silently ignored. */
   CONFIG_UNSUPPORTED: 'SWY_CONFIG_UNSUPPORTED',
+  /** A listener (proxy, API, metrics, redirect, xDS) cannot bind its port or socket; the cause is the OS error. */
+  LISTEN_FAILED: 'SWY_LISTEN_FAILED',
   /** A route path that cannot be stored (NUL bytes, dot segments, bad encoding...). */
   ROUTE_PATH_INVALID: 'SWY_ROUTE_PATH_INVALID',
   /** A route body that is not what the API accepts (no string target, not an object...). */

@@ -6,6 +6,7 @@ import { ErrorCode, type SwitchyardError } from '../errors.js';
 export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   [ErrorCode.CONFIG_INVALID]: 500,
   [ErrorCode.CONFIG_UNSUPPORTED]: 500,
+  [ErrorCode.LISTEN_FAILED]: 500,
   [ErrorCode.ROUTE_PATH_INVALID]: 400,
   [ErrorCode.ROUTE_INVALID]: 400,
   [ErrorCode.TARGET_INVALID]: 400,

@@ -44,6 +44,10 @@ test('a port in use: exit 1 with the reason', async (t) => {
   const blocker = http.createServer();
   const port = await listen0(blocker);
   t.after(() => new Promise((r) => blocker.close(r)));
+  // The API port taken (it binds in the main process): SWY_LISTEN_FAILED with the OS reason.
+  const api = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', String(port)]);
+  assert.equal(await api.exited, 1);
+  assert.match(api.output(), /failed to start: listen EADDRINUSE: address already in use 127\.0\.0\.1:\d+ code=SWY_LISTEN_FAILED/);
   const p = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', '0']);
   assert.equal(await p.exited, 1);
   assert.match(p.output(), /EADDRINUSE/);

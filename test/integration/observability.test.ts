@@ -55,9 +55,20 @@ test('--access-log FILE (json) with 2 workers: one line per request and websocke
     }
   };
   await waitFor(() => read().length >= 26, 10_000, '26 access log lines');
-  // Per-route series while the process runs (summed over both workers).
-  await waitFor(async () => / 20\n/.test((await request(`http://127.0.0.1:${metricsPort}/metrics`)).body.match(/switchyard_route_requests_total\{route="\/user\/a",code="2xx"\} \d+\n/)?.[0] ?? ''), 5000, 'per-route 2xx = 20');
-  const m = (await request(`http://127.0.0.1:${metricsPort}/metrics`)).body;
+  // Per-route series while the process runs (summed over both workers; workers send their deltas
+  // asynchronously, so wait until every expected series has its final value).
+  const perRoute = [
+    /switchyard_route_requests_total\{route="\/user\/a",code="2xx"\} 20\n/,
+    /switchyard_route_requests_total\{route="\/user\/a",code="1xx"\} 1\n/,
+    /switchyard_route_requests_total\{route="\/dead",code="5xx"\} 3\n/,
+    /switchyard_route_request_duration_seconds_count\{route="\/user\/a"\} 21\n/,
+  ];
+  let m = '';
+  await waitFor(async () => {
+    m = (await request(`http://127.0.0.1:${metricsPort}/metrics`)).body;
+    return perRoute.every((re) => re.test(m));
+  }, 5000, 'per-route series: 20 2xx, 1 1xx, 3 5xx, 21 durations').catch(() => {});
+  for (const re of perRoute) assert.match(m, re);
   // Barrier for "none twice": a graceful stop flushes every worker's log, and nothing is written after exit.
   sy.proc.kill('SIGTERM');
   assert.equal(await sy.exited, 0);
@@ -85,9 +96,6 @@ test('--access-log FILE (json) with 2 workers: one line per request and websocke
   assert.ok(wsLine.bytes > 1000, `tunnel bytes counted (${wsLine.bytes})`);
 
   // Metrics summed over both workers, per-route series on request.
-  assert.match(m, /switchyard_route_requests_total\{route="\/user\/a",code="1xx"\} 1\n/);
-  assert.match(m, /switchyard_route_requests_total\{route="\/dead",code="5xx"\} 3\n/);
-  assert.match(m, /switchyard_route_request_duration_seconds_count\{route="\/user\/a"\} 21\n/);
   assert.match(m, /switchyard_requests_total\{kind="web",code="200"\} 20\n/);
   assert.match(m, /switchyard_requests_total\{kind="ws",code="101"\} 1\n/);
   assert.match(m, /switchyard_route_propagation_seconds_count 2\n/);

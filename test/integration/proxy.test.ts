@@ -348,7 +348,8 @@ test('--redirect-port sends plain HTTP to HTTPS with 301', async (t) => {
       await startSwitchyard(t, ['--ssl-key', cert.key, '--ssl-cert', cert.cert, '--redirect-port', String(rp), '--redirect-to', '8443']);
       break;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt === 5) throw e;
+      const cause = (e as Error).cause as NodeJS.ErrnoException | undefined;
+      if ((e as { code?: string }).code !== 'SWY_LISTEN_FAILED' || cause?.code !== 'EADDRINUSE' || attempt === 5) throw e;
     }
   }
   const r = await request(`http://127.0.0.1:${rp}/user/x?y=1`, { headers: { host: 'hub.example:80' } });
