@@ -9,6 +9,8 @@ export const ErrorCode = {
   CONFIG_INVALID: 'SWY_CONFIG_INVALID',
   /** A flag CHP has that Switchyard does not support (yet); never silently ignored. */
   CONFIG_UNSUPPORTED: 'SWY_CONFIG_UNSUPPORTED',
+  /** A listener (proxy, API, metrics, redirect, xDS) cannot bind its port or socket; the cause is the OS error. */
+  LISTEN_FAILED: 'SWY_LISTEN_FAILED',
   /** A route path that cannot be stored (NUL bytes, dot segments, bad encoding...). */
   ROUTE_PATH_INVALID: 'SWY_ROUTE_PATH_INVALID',
   /** A route body that is not what the API accepts (no string target, not an object...). */
@@ -29,6 +31,12 @@ export const ErrorCode = {
   AUTH_FAILED: 'SWY_AUTH_FAILED',
   /** No valid dashboard session or token (log in first); a failed dashboard login. */
   UNAUTHENTICATED: 'SWY_UNAUTHENTICATED',
+  /** The request body's Content-Type is not one this endpoint accepts (the dashboard login takes JSON only). */
+  UNSUPPORTED_MEDIA_TYPE: 'SWY_UNSUPPORTED_MEDIA_TYPE',
+  /** The dashboard is off because the API has no token to log in with. */
+  DASHBOARD_DISABLED: 'SWY_DASHBOARD_DISABLED',
+  /** The dashboard already serves its maximum number of live streams; try again later. */
+  TOO_MANY_STREAMS: 'SWY_TOO_MANY_STREAMS',
   /** The path exists but not for this method. */
   METHOD_NOT_ALLOWED: 'SWY_METHOD_NOT_ALLOWED',
   /** No such API resource. */

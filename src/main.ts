@@ -8,7 +8,7 @@ import { unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { buildConfig } from './config/config.js';
 import { helpText, parseArgv } from './config/flags.js';
-import { isSwitchyardError } from './errors.js';
+import { ErrorCode, SwitchyardError, isSwitchyardError } from './errors.js';
 import { createLogger } from './observability/logger.js';
 import { VERSION } from './version.js';
 
@@ -25,7 +25,7 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     if (args.command !== undefined && args.command !== 'envoy-bootstrap') {
-      throw new Error(`unknown command '${args.command}' (see --help)`);
+      throw new SwitchyardError(ErrorCode.CONFIG_INVALID, `unknown command '${args.command}' (see --help)`);
     }
     config = buildConfig(args, process.env);
     if (args.command === 'envoy-bootstrap') {

@@ -5,11 +5,17 @@ import { existsSync, unlinkSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Server as NetServer } from 'node:net';
 import type { ListenTarget } from './config/config.js';
+import { ErrorCode, SwitchyardError } from './errors.js';
 
-/** Listen on a TCP port or unix socket; rejects with the OS error (EADDRINUSE...). */
+/** A bind failure as the error type every module boundary uses; the OS error stays its cause. */
+export function listenFailed(e: Error): SwitchyardError {
+  return new SwitchyardError(ErrorCode.LISTEN_FAILED, e.message, { cause: e, details: { errno: (e as NodeJS.ErrnoException).code } });
+}
+
+/** Listen on a TCP port or unix socket; rejects with SWY_LISTEN_FAILED caused by the OS error (EADDRINUSE...). */
 export function listenOn(server: NetServer, target: ListenTarget): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onError = (e: Error): void => reject(e);
+    const onError = (e: Error): void => reject(listenFailed(e));
     server.once('error', onError);
     const done = (): void => {
       server.removeListener('error', onError);

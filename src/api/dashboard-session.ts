@@ -63,7 +63,7 @@ export function createDashboardSession(o: { authToken: string | undefined; secur
 
   async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
     if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
-      throw new SwitchyardError(ErrorCode.ROUTE_INVALID, 'send JSON (Content-Type: application/json)');
+      throw new SwitchyardError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, 'send JSON (Content-Type: application/json)');
     }
     const text = await readBody(req, 4096);
     try {
@@ -76,11 +76,11 @@ export function createDashboardSession(o: { authToken: string | undefined; secur
 
   return {
     requireAuth(req) {
-      if (tokenMatches === undefined) throw new SwitchyardError(ErrorCode.AUTH_FAILED, 'dashboard disabled: no API token');
+      if (tokenMatches === undefined) throw new SwitchyardError(ErrorCode.DASHBOARD_DISABLED, 'dashboard disabled: no API token');
       if (!authorized(req)) throw new SwitchyardError(ErrorCode.UNAUTHENTICATED, 'login required');
     },
     async login(req, res) {
-      if (tokenMatches === undefined) throw new SwitchyardError(ErrorCode.AUTH_FAILED, 'dashboard disabled: no API token');
+      if (tokenMatches === undefined) throw new SwitchyardError(ErrorCode.DASHBOARD_DISABLED, 'dashboard disabled: no API token');
       const body = await readJson(req);
       const token = typeof body.token === 'string' ? body.token : '';
       if (!tokenValid(token)) {

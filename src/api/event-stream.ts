@@ -42,7 +42,7 @@ export function createEventStreamHub(o: {
 
   return {
     admit() {
-      if (streams.size >= o.maxStreams) throw new SwitchyardError(ErrorCode.STORE_UNAVAILABLE, 'too many dashboard streams');
+      if (streams.size >= o.maxStreams) throw new SwitchyardError(ErrorCode.TOO_MANY_STREAMS, 'too many dashboard streams');
     },
     open(req, res, headers, event, data) {
       res.writeHead(200, {

@@ -6,6 +6,7 @@ import { ErrorCode, type SwitchyardError } from '../errors.js';
 export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   [ErrorCode.CONFIG_INVALID]: 500,
   [ErrorCode.CONFIG_UNSUPPORTED]: 500,
+  [ErrorCode.LISTEN_FAILED]: 500,
   [ErrorCode.ROUTE_PATH_INVALID]: 400,
   [ErrorCode.ROUTE_INVALID]: 400,
   [ErrorCode.ROUTE_DATA_LIMIT]: 400,
@@ -16,6 +17,9 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   [ErrorCode.QUERY_INVALID]: 400,
   [ErrorCode.AUTH_FAILED]: 403,
   [ErrorCode.UNAUTHENTICATED]: 401,
+  [ErrorCode.UNSUPPORTED_MEDIA_TYPE]: 415,
+  [ErrorCode.DASHBOARD_DISABLED]: 403,
+  [ErrorCode.TOO_MANY_STREAMS]: 503,
   [ErrorCode.METHOD_NOT_ALLOWED]: 405,
   [ErrorCode.NOT_FOUND]: 404,
   [ErrorCode.STORE_UNAVAILABLE]: 503,

@@ -4,6 +4,11 @@
 // envoy-bootstrap). Text format mirrors CHP's "<time> [Switchyard] <level>: <msg>" so operators'
 // greps keep working; `json` emits {"time","level","msg",...fields}. Fields whose names look like
 // secrets are redacted. Nothing logs at info per proxied request: that is the access log's job.
+// An Error passed as a field (`{ err: e }`) keeps what a reader needs to find the bug: in json as
+// an object {message, name, code, details, stack, cause} (cause serialized the same way, a few
+// levels deep); in text as `err=<message>` followed by `err.code=`, `err.stack=`, `err.cause=`...
+// fields, each a quoted single-line value, so one event stays one line. Fields stay fields: the
+// message is never rewritten with them.
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -29,14 +34,41 @@ export interface LoggerOptions {
 const SECRET = /token|authorization|password|passphrase|secret|cookie/i;
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
+const MAX_CAUSE_DEPTH = 4;
+
+/** An Error as plain data: message first, then what identifies and locates it, then its cause. */
+export function serializeError(e: Error, depth = 0): Record<string, unknown> {
+  const out: Record<string, unknown> = { message: e.message };
+  if (e.name && e.name !== 'Error') out.name = e.name;
+  const { code, details } = e as { code?: unknown; details?: unknown };
+  if (code !== undefined) out.code = code;
+  if (details !== undefined) out.details = details;
+  if (e.stack) out.stack = e.stack;
+  if (e.cause !== undefined) {
+    out.cause = e.cause instanceof Error ? (depth < MAX_CAUSE_DEPTH ? serializeError(e.cause, depth + 1) : { message: e.cause.message }) : e.cause;
+  }
+  return out;
+}
+
 function redact(fields: LogFields): LogFields {
   const out: LogFields = {};
   for (const [k, v] of Object.entries(fields)) {
     if (SECRET.test(k)) out[k] = '[redacted]';
-    else if (v instanceof Error) out[k] = v.message;
+    else if (v instanceof Error) out[k] = serializeError(v);
     else out[k] = v;
   }
   return out;
+}
+
+/** Text format of a serialized error: `k=<message>`, then `k.<prop>=` for the rest (cause nested likewise). */
+function textError(key: string, e: Record<string, unknown>): string {
+  let s = ` ${key}=${textValue(e.message)}`;
+  for (const [p, v] of Object.entries(e)) {
+    if (p === 'message' || v === undefined) continue;
+    if (p === 'cause' && v !== null && typeof v === 'object' && 'message' in v) s += textError(`${key}.cause`, v as Record<string, unknown>);
+    else s += ` ${key}.${p}=${textValue(v)}`;
+  }
+  return s;
 }
 
 function textValue(v: unknown): string {
@@ -60,7 +92,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       return;
     }
     let line = `${time} [Switchyard] ${lvl}: ${msg}`;
-    for (const [k, v] of Object.entries(all)) if (v !== undefined) line += ` ${k}=${textValue(v)}`;
+    for (const [k, v] of Object.entries(all)) {
+      if (v === undefined) continue;
+      line += fields !== undefined && fields[k] instanceof Error ? textError(k, v as Record<string, unknown>) : ` ${k}=${textValue(v)}`;
+    }
     write(line);
   };
 

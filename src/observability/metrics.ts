@@ -54,7 +54,7 @@ export interface Metrics {
   /** API route write started -> live on every data plane of this replica (store sync lag as seen by writers). */
   readonly routePropagation: Histogram;
   /** Where the store gauges read from (set once by the composition root). */
-  setStoreHealth(fn: () => { connected: boolean; revision: number }): void;
+  setStoreHealth(fn: () => { connected: boolean; revision: number; errors?: Readonly<Record<string, number>> }): void;
   render(): Promise<{ contentType: string; body: string }>;
 }
 
@@ -134,6 +134,7 @@ export function createMetrics(): Metrics {
     },
   });
 
+  let storeHealth: (() => { connected: boolean; revision: number; errors?: Readonly<Record<string, number>> }) | undefined;
   const requestDuration = new Histogram({
     name: 'switchyard_request_duration_seconds',
     help: 'Time from request received to response finished (web) or tunnel established (ws)',
@@ -149,7 +150,7 @@ export function createMetrics(): Metrics {
   });
   const routeChanges = new Counter({
     name: 'switchyard_route_changes_total',
-    help: 'Route changes applied to the routing table, by type (put, delete, reset)',
+    help: 'Route changes made through the REST API, by type (put, delete)',
     labelNames: ['type'],
     registers: [registry],
   });
@@ -168,11 +169,22 @@ export function createMetrics(): Metrics {
     help: 'Version (store revision) of the live routing table',
     registers: [registry],
   });
+  // Counted by the store itself (health().errors, cumulative by op); brought up to date on scrape.
+  const storeErrorsSeen = new Map<string, number>();
   const storeErrors = new Counter({
     name: 'switchyard_store_errors_total',
-    help: 'Failed store operations, by operation',
+    help: 'Failed store operations, by operation (read, write, delete, activity, load)',
     labelNames: ['op'],
     registers: [registry],
+    collect() {
+      const errors = storeHealth?.().errors;
+      if (!errors) return;
+      for (const [op, n] of Object.entries(errors)) {
+        const delta = n - (storeErrorsSeen.get(op) ?? 0);
+        if (delta > 0) this.inc({ op }, delta);
+        storeErrorsSeen.set(op, n);
+      }
+    },
   });
 
   const xdsType = { labelNames: ['type'] as const, registers: [registry] };
@@ -194,7 +206,7 @@ export function createMetrics(): Metrics {
     registers: [registry],
   });
 
-  let storeHealth: (() => { connected: boolean; revision: number }) | undefined;
+
   new Gauge({
     name: 'switchyard_store_connected',
     help: '1 while the route store is reachable, 0 while this replica serves its last known table',

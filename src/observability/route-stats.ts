@@ -25,6 +25,29 @@ export const SAMPLE_LENGTH = LAST + 1;
 
 export type RouteSample = number[];
 
+/** A named, read-only view of one sample (for readers and tests; the array itself is what crosses IPC). */
+export interface RouteSampleView {
+  readonly requests: number;
+  /** Responses by status class: `byClass(2)` is the 2xx count (1..5). */
+  byClass(k: 1 | 2 | 3 | 4 | 5): number;
+  /** Sum of durations, seconds. */
+  readonly durationSum: number;
+  /** Cumulative histogram counts, one per ROUTE_BUCKETS bound, then +Inf (= all). */
+  readonly buckets: readonly number[];
+  /** Latest successful activity, ms since epoch (0: none). */
+  readonly lastActivity: number;
+}
+
+export function sampleView(s: RouteSample): RouteSampleView {
+  return {
+    requests: s[N]!,
+    byClass: (k) => s[k]!,
+    durationSum: s[SUM]!,
+    buckets: s.slice(BUCKET, BUCKET + ROUTE_BUCKETS.length + 1),
+    lastActivity: s[LAST]!,
+  };
+}
+
 function newSample(): RouteSample {
   return new Array<number>(SAMPLE_LENGTH).fill(0);
 }

@@ -387,7 +387,7 @@ export class EtcdStore extends MirroredStore implements RouteStore {
   }
 
   health(): StoreHealth {
-    return { kind: this.kind, connected: this.#connected, revision: this.state.revision, lastError: this.#lastError };
+    return { kind: this.kind, connected: this.#connected, revision: this.state.revision, lastError: this.#lastError, errors: this.state.errorCounts() };
   }
 
   // ---------------------------------------------------------------- internals
@@ -435,6 +435,7 @@ export class EtcdStore extends MirroredStore implements RouteStore {
           (e instanceof RouteChangedMeanwhile || (typeof e === 'object' && e !== null && loadEtcd3().isRecoverableError(e as Error))) &&
           Date.now() + delay < giveUpAt;
         if (!retry) {
+          this.state.noteError(op); // switchyard_store_errors_total{op}
           this.#fail(e);
           throw new SwitchyardError(ErrorCode.STORE_UNAVAILABLE, `route store (etcd) unavailable: ${this.#lastError}`, {
             cause: e,

@@ -153,7 +153,12 @@ export class FileStore extends MirroredStore implements RouteStore {
   async writeActivity(batch: ReadonlyMap<string, number>): Promise<void> {
     const changed = this.state.mergeActivity(batch);
     this.state.pruneActivity();
-    if (changed) await this.#atomicWrite(this.#activityPath, JSON.stringify(Object.fromEntries(this.state.activity)));
+    if (!changed) return;
+    try {
+      await this.#atomicWrite(this.#activityPath, JSON.stringify(Object.fromEntries(this.state.activity)));
+    } catch (e) {
+      throw this.#unavailable('activity', e);
+    }
   }
 
   async readActivity(): Promise<ReadonlyMap<string, number>> {
@@ -165,7 +170,7 @@ export class FileStore extends MirroredStore implements RouteStore {
   }
 
   health(): StoreHealth {
-    return { kind: this.kind, connected: this.#lastError === undefined, revision: this.state.revision, lastError: this.#lastError };
+    return { kind: this.kind, connected: this.#lastError === undefined, revision: this.state.revision, lastError: this.#lastError, errors: this.state.errorCounts() };
   }
 
   /**
@@ -247,12 +252,14 @@ export class FileStore extends MirroredStore implements RouteStore {
       text = await readFile(this.#path, 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // mid-rename or deleted: keep the table
+      this.state.noteError('read');
       this.#log.error('route file unreadable; keeping the last good table', { path: this.#path, err: e });
       return;
     }
     if (text === this.#lastWritten) return;
     const parsed = this.#parse(text);
     if (parsed === null) {
+      this.state.noteError('load');
       this.#log.error(`route file ${this.#path} ${this.#lastError}; keeping the last good table`);
       this.#onInvalid?.(this.#lastError ?? 'unparseable');
       return;
@@ -282,6 +289,7 @@ export class FileStore extends MirroredStore implements RouteStore {
   }
 
   #unavailable(op: string, e: unknown): SwitchyardError {
+    this.state.noteError(op);
     const msg = `route file ${this.#path}: cannot ${op}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
     this.#lastError = msg;
     return new SwitchyardError(ErrorCode.STORE_UNAVAILABLE, msg, { cause: e });

@@ -9,6 +9,8 @@ export class LocalState {
   routes = new Map<string, RouteData>();
   readonly activity = new Map<string, number>();
   revision = 0;
+  /** Failed store operations by op, counted by the store that owns this state (health().errors). */
+  readonly #errors = new Map<string, number>();
   readonly #listeners = new Set<(e: WatchEvent) => void>();
 
   snapshot(): StoreSnapshot {
@@ -49,6 +51,15 @@ export class LocalState {
   /** Drop activity of paths that no longer have a route. */
   pruneActivity(): void {
     for (const p of this.activity.keys()) if (!this.routes.has(p)) this.activity.delete(p);
+  }
+
+  /** Count one failed store operation (`op`: read, write, delete, activity, load). */
+  noteError(op: string): void {
+    this.#errors.set(op, (this.#errors.get(op) ?? 0) + 1);
+  }
+
+  errorCounts(): Record<string, number> {
+    return Object.fromEntries(this.#errors);
   }
 
   clearListeners(): void {

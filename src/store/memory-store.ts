@@ -42,7 +42,7 @@ export class MemoryStore extends MirroredStore implements RouteStore {
   }
 
   health(): StoreHealth {
-    return { kind: this.kind, connected: true, revision: this.state.revision, lastError: undefined };
+    return { kind: this.kind, connected: true, revision: this.state.revision, lastError: undefined, errors: this.state.errorCounts() };
   }
 }
 

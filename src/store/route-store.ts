@@ -29,6 +29,8 @@ export interface StoreHealth {
   readonly connected: boolean;
   readonly revision: number;
   readonly lastError: string | undefined;
+  /** Failed operations since start, by operation (read, write, delete, activity, load); feeds switchyard_store_errors_total. */
+  readonly errors?: Readonly<Record<string, number>>;
 }
 
 export type Unsubscribe = () => void;

@@ -17,6 +17,7 @@ async function collect(store: RouteStore, after: number, until: (evs: WatchEvent
     events.push(e);
     if (until(events)) stop();
   });
+  // A bound, not a wait: when `until` never holds, the caller's assertion on `events` fails.
   await Promise.race([done, new Promise((r) => setTimeout(r, 5000))]);
   un();
   return events;

@@ -15,7 +15,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import WebSocket from 'ws';
 import * as grpc from '@grpc/grpc-js';
 import { TO_OBJECT, TYPE, messageType } from '../../src/dataplane/envoy/protos.js';
-import { freePort, request, spawnSwitchyard, startBackend, waitFor, waitForPort } from '../helpers/servers.js';
+import { request, startBackend, startSwitchyardProcess, waitFor } from '../helpers/servers.js';
 
 const TOKEN = 'browser-test-token';
 const CHROMIUM = '/usr/bin/chromium';
@@ -32,15 +32,8 @@ async function launch(t: TestContext): Promise<Browser> {
 }
 
 async function startProxy(t: TestContext, extra: string[] = [], nodeArgs: string[] = []) {
-  const [port, apiPort] = [await freePort(), await freePort()];
-  const p = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort), ...extra], {
-    CONFIGPROXY_AUTH_TOKEN: TOKEN,
-  }, nodeArgs);
-  await waitForPort(apiPort, 20_000);
-  await waitForPort(port, 20_000);
-  const api = (method: string, path: string, body?: unknown) =>
-    request(`http://127.0.0.1:${apiPort}${path}`, { method, headers: { authorization: `token ${TOKEN}` }, body: body === undefined ? undefined : JSON.stringify(body) });
-  return { port, apiPort, api, proc: p.proc, output: p.output, dashboard: `http://127.0.0.1:${apiPort}/dashboard/` };
+  const p = await startSwitchyardProcess(t, extra, { CONFIGPROXY_AUTH_TOKEN: TOKEN }, 30_000, nodeArgs);
+  return { port: p.proxyPort, apiPort: p.apiPort, xdsPort: p.xdsPort, api: p.api, proc: p.proc, output: p.output, dashboard: `${p.apiUrl}/dashboard/` };
 }
 
 async function signIn(page: Page, url: string, token = TOKEN): Promise<void> {
@@ -66,7 +59,7 @@ function traffic(port: number, paths: string[]): { stop(): Promise<number> } {
         }).on('error', () => resolve());
       });
       sent++;
-      await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 5)); // pacing of the load generator, not a wait
     }
   };
   const loops = [0, 1].map(loop);
@@ -82,8 +75,7 @@ function traffic(port: number, paths: string[]): { stop(): Promise<number> } {
 
 test('dashboard in Chromium: sign-in, live routes, search, counters, route data as text, unauthenticated refused', { timeout: 120_000 }, async (t) => {
   const backend = await startBackend(t, 'A', undefined, { ws: true });
-  const xdsPort = await freePort();
-  const sy = await startProxy(t, ['--dashboard-interval', '200', '--xds-port', String(xdsPort)]);
+  const sy = await startProxy(t, ['--dashboard-interval', '200', '--xds-ip', '127.0.0.1', '--xds-port', '0']);
   const browser = await launch(t);
   const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
   const pageErrors: string[] = [];
@@ -137,7 +129,7 @@ test('dashboard in Chromium: sign-in, live routes, search, counters, route data 
   // xDS clients: an ADS stream (what Envoy opens) that ACKs CDS, then NACKs the next version.
   const Req = messageType('envoy.service.discovery.v3.DiscoveryRequest');
   const Res = messageType('envoy.service.discovery.v3.DiscoveryResponse');
-  const client = new grpc.Client(`127.0.0.1:${xdsPort}`, grpc.credentials.createInsecure());
+  const client = new grpc.Client(`127.0.0.1:${sy.xdsPort}`, grpc.credentials.createInsecure());
   t.after(() => client.close());
   const call = client.makeBidiStreamRequest('/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources', (b: Buffer) => b, (b: Buffer) => b);
   call.on('error', () => {});
@@ -174,7 +166,9 @@ test('dashboard in Chromium: sign-in, live routes, search, counters, route data 
   await page.locator('[data-testid=route-sort]').selectOption('rate');
   await sy.api('POST', '/api/routes/user/dave', { target: 'http://127.0.0.1:1', user: 'dave' }); // a dead target: 5xx
   const load2 = traffic(sy.port, ['/user/carol/api', '/user/bob-3/x', '/user/bob-7/y', '/user/carol/tree', '/user/dave/lab']);
-  await new Promise((r) => setTimeout(r, 3000));
+  // The shot shows rates and a 5xx: wait until the page shows them, not for a fixed time.
+  await waitFor(async () => Number((await page.locator(`${row('/user/dave')} .req`).textContent())!.replace(/,/g, '')) > 10, 20_000, 'dave\'s requests shown');
+  await waitFor(async () => Number(await page.locator(`${row('/user/bob-7')} .rate`).textContent()) > 1, 20_000, 'rates shown');
   const dir = process.env.SCREENSHOT_DIR ?? mkdtempSync(join(tmpdir(), 'sy-shot-'));
   const shot = join(dir, 'dashboard.png');
   await page.screenshot({ path: shot, fullPage: true });
@@ -288,12 +282,12 @@ test('a dashboard left open for an hour of updates: server memory stays flat', {
   const routes: Record<string, unknown> = {};
   for (let i = 0; i < 1000; i++) routes[`/user/u${i}`] = { target: backend.url };
   writeFileSync(join(dir, 'routes.json'), JSON.stringify({ routes }));
-  const inspectPort = await freePort();
+  // --inspect on port 0: each process prints its own; the main process starts (and prints) first.
   const sy = await startProxy(t, ['--store', `file:${join(dir, 'routes.json')}`, '--dashboard-interval', '10', '--workers', '2'], [
-    `--inspect=127.0.0.1:${inspectPort}`,
+    '--inspect=127.0.0.1:0',
   ]);
   const wsUrl = /Debugger listening on (ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/.exec(sy.output())?.[1];
-  assert.ok(wsUrl?.includes(`:${inspectPort}/`), 'the main process inspector');
+  assert.ok(wsUrl, 'the main process inspector');
   const probe = await inspectorProbe(wsUrl!);
   t.after(() => probe.close());
   const browser = await launch(t);
@@ -308,7 +302,7 @@ test('a dashboard left open for an hour of updates: server memory stays flat', {
       await sy.api('POST', `/api/routes/churn/c${i % 20}`, { target: backend.url });
       await sy.api('DELETE', `/api/routes/churn/c${(i + 10) % 20}`);
       i++;
-      await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 20)); // pacing of the churn, not a wait
     }
   })();
   const streams = async () =>
@@ -328,7 +322,7 @@ test('a dashboard left open for an hour of updates: server memory stays flat', {
       samples.push(`${next}: ${(m.heapUsed / 2 ** 20).toFixed(2)}`);
       next += 800;
     }
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 500)); // polling period of the bounded sampling loop
   }
   const seen = (await ticks()) - start;
   const after = await probe.memory();

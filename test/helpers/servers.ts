@@ -41,12 +41,28 @@ export async function listen0(server: net.Server, host = '127.0.0.1'): Promise<n
   return (server.address() as AddressInfo).port;
 }
 
-/** A free TCP port on 127.0.0.1 (for spawned processes, which need ports up front). */
+/**
+ * A TCP port that was free a moment ago. Racy by nature (another test may take it before the
+ * child binds it): only for programs that cannot bind port 0 and report the port (etcd, JupyterHub
+ * configuring the proxy it spawns), and then with a bounded retry on EADDRINUSE. Spawned
+ * Switchyard processes use startSwitchyardProcess (port 0) instead.
+ */
 export async function freePort(): Promise<number> {
   const s = net.createServer();
   const port = await listen0(s);
   await new Promise((r) => s.close(r));
   return port;
+}
+
+/**
+ * A port on which nothing listens (connections are refused): 1 (tcpmux) is privileged, so no test
+ * process can take it, unlike a port freed by freePort().
+ */
+export const REFUSED_PORT = 1;
+
+/** Resolves with the first argument `emitter` emits `event` with (e.g. a backend's 'request'). */
+export function nextEvent<T = unknown>(emitter: { once(event: string, fn: (arg: T) => void): unknown }, event: string): Promise<T> {
+  return new Promise((resolve) => emitter.once(event, resolve));
 }
 
 export interface Echo {
@@ -144,8 +160,9 @@ export async function startSwitchyard(
   const config = buildConfig(args, env);
   const log = createLogger({ level: 'debug', write: (l) => logs.push(l) });
   const app = await createApp(config, { log });
-  await app.start();
+  // Registered before start: a start that fails half way (a port in use) still closes what it opened.
   t.after(() => app.close());
+  await app.start();
   const ports = app.ports();
   const scheme = config.ssl ? 'https' : 'http';
   const apiScheme = config.apiSsl ? 'https' : 'http';
@@ -214,6 +231,7 @@ export async function rawRequest(port: number, data: string, ms = 2000): Promise
   sock.write(data);
   const chunks: Buffer[] = [];
   sock.on('data', (c: Buffer) => chunks.push(c));
+  // A bound on how long we listen for a peer that may keep the connection open (a clock on purpose).
   await Promise.race([once(sock, 'close'), new Promise((r) => setTimeout(r, ms))]);
   sock.destroy();
   return Buffer.concat(chunks).toString('latin1');
@@ -223,14 +241,18 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 5000,
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 20)); // the polling period of a bounded condition wait
+
   }
   throw new Error(`timed out after ${ms} ms waiting for ${what}`);
 }
 
 export interface Spawned {
   proc: ChildProcess;
+  /** stdout and stderr as they arrived. */
   output: () => string;
+  /** stdout alone (e.g. `--access-log -`). */
+  stdout: () => string;
   exited: Promise<number | null>;
 }
 
@@ -241,13 +263,17 @@ export function spawnSwitchyard(t: TestContextLike, argv: string[], env: Record<
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  let stdout = '';
+  proc.stdout!.on('data', (c: Buffer) => {
+    out += c.toString();
+    stdout += c.toString();
+  });
   proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   t.after(() => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
   });
-  return { proc, output: () => out, exited };
+  return { proc, output: () => out, stdout: () => stdout, exited };
 }
 
 export async function waitForPort(port: number, ms = 10_000): Promise<void> {
@@ -266,11 +292,29 @@ export async function waitForPort(port: number, ms = 10_000): Promise<void> {
   );
 }
 
+/** True when a TCP connect to 127.0.0.1:`port` is refused (nothing listens there any more). */
+export function connectRefused(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', () => resolve(true));
+  });
+}
+
 export interface SpawnedSwitchyard extends Spawned {
+  pid: number;
   proxyPort: number;
   apiPort: number;
   proxyUrl: string;
   apiUrl: string;
+  /** With --metrics-port (use 0): the bound port, read from the start-up line. */
+  metricsPort: number | undefined;
+  metricsUrl: string | undefined;
+  /** With --xds-port (use 0): the bound port, read from the xDS start-up line. */
+  xdsPort: number | undefined;
   /** An authenticated REST call (token `secret` unless CONFIGPROXY_AUTH_TOKEN was given). */
   api(method: string, path: string, body?: unknown): Promise<HttpResult>;
 }
@@ -285,13 +329,19 @@ export async function startSwitchyardProcess(
   argv: string[] = [],
   env: Record<string, string> = {},
   ms = 30_000,
+  nodeArgs: string[] = [],
 ): Promise<SpawnedSwitchyard> {
   const fullEnv = { CONFIGPROXY_AUTH_TOKEN: 'secret', ...env };
-  const s = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0', ...argv], fullEnv);
+  const s = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0', ...argv], fullEnv, nodeArgs);
   const proxyRe = /Proxying https?:\/\/[^\s]*:(\d+) to/;
   const apiRe = /Proxy API at https?:\/\/[^\s]*:(\d+)\/api\/routes/;
+  const metricsRe = /Serve metrics at http:\/\/[^\s]*:(\d+)\/metrics/;
+  const xdsRe = /xDS control plane \(ADS[^)]*\) at grpcs?:\/\/[^\s]*:(\d+)/;
+  const wanted = [proxyRe, apiRe];
+  if (argv.includes('--metrics-port')) wanted.push(metricsRe);
+  if (argv.includes('--xds-port')) wanted.push(xdsRe);
   await Promise.race([
-    waitFor(() => proxyRe.test(s.output()) && apiRe.test(s.output()), ms, 'switchyard start-up lines'),
+    waitFor(() => wanted.every((re) => re.test(s.output())), ms, 'switchyard start-up lines'),
     s.exited.then((code) => {
       throw new Error(`switchyard exited (${code}) before it started:\n${s.output()}`);
     }),
@@ -301,12 +351,21 @@ export async function startSwitchyardProcess(
   const scheme = argv.includes('--ssl-key') ? 'https' : 'http';
   const apiScheme = argv.includes('--api-ssl-key') ? 'https' : 'http';
   const apiUrl = `${apiScheme}://127.0.0.1:${apiPort}`;
+  const found = (re: RegExp): number | undefined => {
+    const m = re.exec(s.output());
+    return m ? Number(m[1]) : undefined;
+  };
+  const metricsPort = found(metricsRe);
   return {
     ...s,
+    pid: s.proc.pid!,
     proxyPort,
     apiPort,
     proxyUrl: `${scheme}://127.0.0.1:${proxyPort}`,
     apiUrl,
+    metricsPort,
+    metricsUrl: metricsPort === undefined ? undefined : `http://127.0.0.1:${metricsPort}`,
+    xdsPort: found(xdsRe),
     api: (method, path, body) =>
       request(apiUrl + path, {
         method,

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { request, startBackend, startSwitchyard } from '../helpers/servers.js';
+import { request, startBackend, startSwitchyard, waitFor } from '../helpers/servers.js';
 
 test('auth: token required, compared exactly; 403 with no body', async (t) => {
   const sy = await startSwitchyard(t);
@@ -103,9 +103,12 @@ test('inactive_since / inactiveSince filter on last_activity', async (t) => {
   const sy = await startSwitchyard(t);
   await sy.api('POST', '/api/routes/idle', { target: backend.url });
   await sy.api('POST', '/api/routes/busy', { target: backend.url });
-  await new Promise((r) => setTimeout(r, 30));
-  const cut = new Date().toISOString();
-  await new Promise((r) => setTimeout(r, 30));
+  // The cut lies strictly after both routes' creation and strictly before the request's activity.
+  const createdAt = Date.now();
+  await waitFor(() => Date.now() > createdAt, 1000, 'a later millisecond');
+  const cutMs = Date.now();
+  const cut = new Date(cutMs).toISOString();
+  await waitFor(() => Date.now() > cutMs, 1000, 'a later millisecond');
   assert.equal((await request(sy.proxyUrl + '/busy/x')).status, 200);
   for (const param of ['inactive_since', 'inactiveSince']) {
     const r = await sy.api('GET', `/api/routes?${param}=${encodeURIComponent(cut)}`);

@@ -2,14 +2,14 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { FLAGS } from '../../src/config/flags.js';
-import { MAIN, freePort, listen0, request, spawnSwitchyard, waitFor, waitForPort } from '../helpers/servers.js';
+import { MAIN, connectRefused, listen0, nextEvent, request, spawnSwitchyard, startSwitchyardProcess, waitFor } from '../helpers/servers.js';
 
 const run = promisify(execFile);
 
@@ -44,52 +44,57 @@ test('a port in use: exit 1 with the reason', async (t) => {
   const blocker = http.createServer();
   const port = await listen0(blocker);
   t.after(() => new Promise((r) => blocker.close(r)));
-  const p = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', String(port), '--api-port', String(await freePort())]);
+  // The API port taken (it binds in the main process): SWY_LISTEN_FAILED with the OS reason.
+  const api = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', String(port)]);
+  assert.equal(await api.exited, 1);
+  assert.match(api.output(), /failed to start: listen EADDRINUSE: address already in use 127\.0\.0\.1:\d+ code=SWY_LISTEN_FAILED/);
+  const p = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', '0']);
   assert.equal(await p.exited, 1);
   assert.match(p.output(), /EADDRINUSE/);
 });
 
 test('pid file written, SIGTERM drains in-flight requests, refuses new ones, removes the pid file, exits 0', async (t) => {
-  const slow = http.createServer((req, res) => setTimeout(() => res.end('slow done'), 800));
+  // The backend holds its answer until the test releases it: the request is in flight for as
+  // long as the test needs, whatever the machine's speed.
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const slow = http.createServer((req, res) => void released.then(() => res.end('slow done')));
   const bport = await listen0(slow);
-  t.after(() => new Promise((r) => slow.close(r)));
+  t.after(() => {
+    release();
+    slow.closeAllConnections();
+    return new Promise((r) => slow.close(r));
+  });
   const dir = mkdtempSync(join(tmpdir(), 'swy-pid-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const pidFile = join(dir, 'proxy.pid');
-  const port = await freePort();
-  const apiPort = await freePort();
-  const p = spawnSwitchyard(
-    t,
-    ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
-      '--default-target', `http://127.0.0.1:${bport}`, '--pid-file', pidFile],
-    { CONFIGPROXY_AUTH_TOKEN: 't' },
-  );
-  await waitForPort(port);
+  const p = await startSwitchyardProcess(t, ['--default-target', `http://127.0.0.1:${bport}`, '--pid-file', pidFile], { CONFIGPROXY_AUTH_TOKEN: 't' });
   await waitFor(() => existsSync(pidFile), 5000, 'pid file');
-  assert.equal(readFileSync(pidFile, 'utf8'), String(p.proc.pid));
+  assert.equal(readFileSync(pidFile, 'utf8'), String(p.pid));
   // No --workers: one data-plane process per core (this process forks them; 1 core = no fork).
-  const kids = () => readFileSync(`/proc/${p.proc.pid}/task/${p.proc.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  const kids = () => readFileSync(`/proc/${p.pid}/task/${p.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
   const cores = availableParallelism();
   await waitFor(() => kids().length === (cores > 1 ? cores : 0), 10_000, `${cores} workers by default`);
-  const inflight = request(`http://127.0.0.1:${port}/slow`);
-  await new Promise((r) => setTimeout(r, 200));
+  const arrived = nextEvent(slow, 'request');
+  const inflight = request(`${p.proxyUrl}/slow`);
+  await arrived; // barrier: the backend holds the request
   p.proc.kill('SIGTERM');
+  // New connections are refused while the in-flight request is still open...
+  await waitFor(() => connectRefused(p.proxyPort), 10_000, 'proxy port closed while draining');
+  // ...and the held request still completes once its backend answers.
+  release();
   const r = await inflight;
   assert.equal(r.status, 200);
   assert.equal(r.body, 'slow done');
   assert.equal(await p.exited, 0);
   assert.equal(existsSync(pidFile), false, 'pid file removed');
-  await assert.rejects(request(`http://127.0.0.1:${port}/`), 'port closed');
+  await assert.rejects(request(`${p.proxyUrl}/`), 'port closed');
 });
 
 test('env token protects the API of the real process', async (t) => {
-  const port = await freePort();
-  const apiPort = await freePort();
-  spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort)], {
-    CONFIGPROXY_AUTH_TOKEN: 'envtoken',
-  });
-  await waitForPort(apiPort);
-  assert.equal((await request(`http://127.0.0.1:${apiPort}/api/routes`)).status, 403);
-  assert.equal((await request(`http://127.0.0.1:${apiPort}/api/routes`, { headers: { authorization: 'token envtoken' } })).status, 200);
+  const p = await startSwitchyardProcess(t, [], { CONFIGPROXY_AUTH_TOKEN: 'envtoken' });
+  assert.equal((await request(`${p.apiUrl}/api/routes`)).status, 403);
+  assert.equal((await request(`${p.apiUrl}/api/routes`, { headers: { authorization: 'token envtoken' } })).status, 200);
 });
 
 test('unix sockets for proxy and API', async (t) => {

@@ -91,7 +91,9 @@ test('dashboard auth: nothing readable without the token; login sets a strict se
   assert.equal(wrong.body, 'invalid token');
   assert.equal(wrong.headers['set-cookie'], undefined);
   assert.ok(Date.now() - t0 >= 250, 'failed logins are slowed down');
-  assert.equal((await login(sy.apiUrl, TOKEN, 'application/x-www-form-urlencoded')).status, 400, 'JSON only: no cross-site form logins');
+  const form = await login(sy.apiUrl, TOKEN, 'application/x-www-form-urlencoded');
+  assert.equal(form.status, 415, 'JSON only: no cross-site form logins (RFC 9110 15.5.16)');
+  assert.equal(form.headers['x-switchyard-error'], 'SWY_UNSUPPORTED_MEDIA_TYPE');
   const huge = await request(`${sy.apiUrl}/dashboard/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: 'x'.repeat(10_000) }) });
   assert.equal(huge.status, 413);
   assert.equal((await request(`${sy.apiUrl}/dashboard/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"token":' })).status, 400);
@@ -149,8 +151,11 @@ test('dashboard over an HTTPS API: the session cookie is Secure', { timeout: 30_
 
 test('dashboard: off without an API token (403), absent with --no-dashboard (404)', { timeout: 30_000 }, async (t) => {
   const open = await startSwitchyard(t, [], {});
-  assert.equal((await login(open.apiUrl, '')).status, 403);
-  assert.equal((await request(`${open.apiUrl}/dashboard/api/state`)).status, 403);
+  for (const r of [await login(open.apiUrl, ''), await request(`${open.apiUrl}/dashboard/api/state`)]) {
+    assert.equal(r.status, 403);
+    assert.equal(r.headers['x-switchyard-error'], 'SWY_DASHBOARD_DISABLED');
+    assert.equal(r.body, 'dashboard disabled: no API token');
+  }
   const off = await startSwitchyard(t, ['--no-dashboard'], { CONFIGPROXY_AUTH_TOKEN: TOKEN });
   assert.equal((await request(`${off.apiUrl}/dashboard/`)).status, 404);
   assert.equal((await request(`${off.apiUrl}/dashboard/api/state`, { headers: { authorization: `token ${TOKEN}` } })).status, 404);
@@ -235,4 +240,33 @@ test('dashboard on etcd: both replicas listed with their revisions; a dead store
   await waitFor(() => latest()?.store.connected === false, 20_000, 'store shown as unreachable');
   assert.equal(latest()!.health, 'degraded');
   assert.equal(latest()!.table.routes, 2, 'last known table still shown');
+});
+
+test('dashboard streams are capped: the one over the limit gets 503 SWY_TOO_MANY_STREAMS, a freed slot is reusable', { timeout: 60_000 }, async (t) => {
+  const sy = await startSwitchyard(t, [], { CONFIGPROXY_AUTH_TOKEN: TOKEN });
+  const url = `${sy.apiUrl}/dashboard/api/events`;
+  const auth = { authorization: `token ${TOKEN}` };
+  const open: { status: number; close(): void }[] = [];
+  t.after(() => open.forEach((s) => s.close()));
+  // Up to the cap (256) every stream is accepted; the cap is found by opening until refused.
+  let refused: Awaited<ReturnType<typeof openStream>> | undefined;
+  for (let i = 0; i < 300 && refused === undefined; i++) {
+    const s = await openStream(url, auth);
+    if (s.status === 200) open.push(s);
+    else refused = s;
+  }
+  assert.equal(open.length, 256, 'streams accepted up to the cap');
+  assert.ok(refused, 'the next one refused');
+  refused.close();
+  const over = await request(url, { headers: auth });
+  assert.equal(over.status, 503);
+  assert.equal(over.headers['x-switchyard-error'], 'SWY_TOO_MANY_STREAMS');
+  assert.equal(over.body, 'too many dashboard streams');
+  open.pop()!.close();
+  await waitFor(async () => {
+    const s = await openStream(url, auth);
+    if (s.status === 200) open.push(s);
+    else s.close();
+    return s.status === 200;
+  }, 5000, 'a freed slot taken again');
 });

@@ -147,7 +147,7 @@ test('etcd: close() ends promptly when etcd is gone (a SIGTERM during an outage 
   await s.put('/a', { target: 'http://127.0.0.1:1' });
   s.watch((await s.snapshot()).revision, () => {});
   s.reportApplied?.((await s.snapshot()).revision); // registers this replica on a lease
-  await new Promise((r) => setTimeout(r, 300));
+  await waitFor(async () => (await s.replicas!()).some((r) => r.id === 'g'), 10_000, 'replica registered on its lease');
   await cluster.stop(cluster.members[0]!, 'SIGKILL');
   const t0 = Date.now();
   await s.close();

@@ -2,32 +2,30 @@
 // edit keeps serving the last good table and shows in health and metrics.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { freePort, request, spawnSwitchyard, startBackend, waitFor, waitForPort, type Echo } from '../helpers/servers.js';
+import { request, startBackend, startSwitchyardProcess, waitFor, type Echo } from '../helpers/servers.js';
 
 test('file store: survives restart, hand edits take effect, broken edits are contained', { timeout: 60_000 }, async (t) => {
   const a = await startBackend(t, 'A');
   const b = await startBackend(t, 'B');
-  const file = join(mkdtempSync(join(tmpdir(), 'swy-file-')), 'routes.toml');
-  const [port, apiPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
-  const args = ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
-    '--metrics-port', String(metricsPort), '--metrics-ip', '127.0.0.1', '--store', `file:${file}`];
+  const dir = mkdtempSync(join(tmpdir(), 'swy-file-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'routes.toml');
+  const args = ['--metrics-port', '0', '--metrics-ip', '127.0.0.1', '--store', `file:${file}`];
   const env = { CONFIGPROXY_AUTH_TOKEN: 'f' };
-  const api = (method: string, path: string, body?: unknown) =>
-    request(`http://127.0.0.1:${apiPort}${path}`, { method, headers: { authorization: 'token f' }, body: body === undefined ? undefined : JSON.stringify(body) });
 
-  let p = spawnSwitchyard(t, args, env);
-  await waitForPort(apiPort); // the API opens last: then the proxy routes too
-  assert.equal((await api('POST', '/api/routes/user/mary', { target: a.url, jupyterhub: true })).status, 201);
+  let p = await startSwitchyardProcess(t, args, env);
+  assert.equal((await p.api('POST', '/api/routes/user/mary', { target: a.url, jupyterhub: true })).status, 201);
   assert.match(readFileSync(file, 'utf8'), /\[routes\."\/user\/mary"\]/);
   p.proc.kill('SIGTERM');
   assert.equal(await p.exited, 0);
 
-  p = spawnSwitchyard(t, args, env);
-  await waitForPort(apiPort);
+  // A new process (new ports): the route comes back from the file.
+  p = await startSwitchyardProcess(t, args, env);
+  const { api, proxyPort: port, metricsPort } = p;
   assert.equal((await request(`http://127.0.0.1:${port}/user/mary/x`)).json<Echo>().name, 'A', 'route survived the restart');
 
   writeFileSync(file, `[routes."/user/mary"]\ntarget = "${a.url}"\n\n[routes."/user/bob"]\ntarget = "${b.url}"\n`);

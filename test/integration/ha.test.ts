@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startEtcd } from '../helpers/etcd.js';
 import { testCert } from '../helpers/tls.js';
-import { freePort, request, spawnSwitchyard, startBackend, waitFor, waitForPort, type Echo, type TestContextLike } from '../helpers/servers.js';
+import { request, spawnSwitchyard, startBackend, startSwitchyardProcess, waitFor, type Echo, type SpawnedSwitchyard, type TestContextLike } from '../helpers/servers.js';
 
 const TOKEN = 'ha-token';
 
@@ -13,17 +13,13 @@ interface Replica {
   port: number;
   apiPort: number;
   args: string[];
-  proc: ReturnType<typeof spawnSwitchyard>;
+  proc: SpawnedSwitchyard;
 }
 
 async function replica(t: TestContextLike, name: string, endpoints: string, prefix: string): Promise<Replica> {
-  const port = await freePort();
-  const apiPort = await freePort();
-  const args = ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
-    '--store', `etcd://${endpoints}`, '--store-prefix', prefix, '--replica-id', name, '--activity-flush-interval', '100'];
-  const proc = spawnSwitchyard(t, args, { CONFIGPROXY_AUTH_TOKEN: TOKEN });
-  await waitForPort(apiPort, 20_000); // the API opens last: then the proxy routes too
-  return { name, port, apiPort, args, proc };
+  const args = ['--store', `etcd://${endpoints}`, '--store-prefix', prefix, '--replica-id', name, '--activity-flush-interval', '100'];
+  const proc = await startSwitchyardProcess(t, args, { CONFIGPROXY_AUTH_TOKEN: TOKEN });
+  return { name, port: proc.proxyPort, apiPort: proc.apiPort, args, proc };
 }
 
 const api = (r: Replica, method: string, path: string, body?: unknown) =>
@@ -50,7 +46,7 @@ test('three replicas on one etcd: propagation, activity, kill -9, etcd outage an
 
   // Activity seen by C is visible through A (idle culling under HA).
   const created = Date.parse((await api(a, 'GET', '/api/routes/user/mary')).json<{ last_activity: string }>().last_activity);
-  await new Promise((r) => setTimeout(r, 20));
+  await waitFor(() => Date.now() > created, 1000, 'the clock past the creation time'); // a later timestamp is the signal
   assert.equal((await request(`http://127.0.0.1:${c.port}/user/mary/api`)).json<Echo>().name, 'B1');
   await waitFor(async () => Date.parse((await api(a, 'GET', '/api/routes/user/mary')).json<{ last_activity: string }>().last_activity) > created, 5000, 'activity from C visible on A');
   const since = new Date(Date.now() + 60_000).toISOString();
@@ -75,9 +71,9 @@ test('three replicas on one etcd: propagation, activity, kill -9, etcd outage an
   // kill -9 B and restart it: table intact, served as soon as its port opens.
   b.proc.proc.kill('SIGKILL');
   await b.proc.exited;
-  const b2proc = spawnSwitchyard(t, b.args, { CONFIGPROXY_AUTH_TOKEN: TOKEN });
-  await waitForPort(b.port, 20_000);
-  assert.equal((await request(`http://127.0.0.1:${b.port}/user/mary/y`)).status, 200, 'no 404 window after restart');
+  // Restarted on new ports; the start-up lines appear only once the table is loaded.
+  const b2 = await startSwitchyardProcess(t, b.args, { CONFIGPROXY_AUTH_TOKEN: TOKEN });
+  assert.equal((await request(`${b2.proxyUrl}/user/mary/y`)).status, 200, 'no 404 window after restart');
 
   // etcd stops: traffic continues; writes fail fast with 503; reads say they may be stale.
   await etcd.stop(etcd.members[0]!, 'SIGKILL');
@@ -89,16 +85,15 @@ test('three replicas on one etcd: propagation, activity, kill -9, etcd outage an
   assert.equal(stale.status, 200);
   assert.equal(stale.headers['x-switchyard-stale'], 'true');
   assert.equal((await api(a, 'GET', '/api/health')).status, 503);
-  assert.equal((await request(`http://127.0.0.1:${b.port}/user/mary/w`)).status, 200, 'restarted replica serves too');
+  assert.equal((await request(`${b2.proxyUrl}/user/mary/w`)).status, 200, 'restarted replica serves too');
 
   // etcd returns: writes resume by themselves, and reach every replica.
   await etcd.start(etcd.members[0]!);
   await waitFor(async () => (await api(a, 'POST', '/api/routes/user/bob', { target: backend.url })).status === 201, 30_000, 'writes resume');
-  for (const r of [b, c]) {
-    await waitFor(async () => (await request(`http://127.0.0.1:${r.port}/user/bob/x`)).status === 200, 15_000, `bob on ${r.name}`);
+  for (const [name, url] of [['b', b2.proxyUrl], ['c', `http://127.0.0.1:${c.port}`]]) {
+    await waitFor(async () => (await request(`${url}/user/bob/x`)).status === 200, 15_000, `bob on ${name}`);
   }
   await waitFor(async () => (await api(c, 'GET', '/api/health')).status === 200, 15_000, 'health ok again');
-  void b2proc;
 });
 
 test('three-member etcd loses its leader under load: zero failed proxied requests', { timeout: 180_000 }, async (t) => {
@@ -112,7 +107,9 @@ test('three-member etcd loses its leader under load: zero failed proxied request
 
   let ok = 0;
   let bad = 0;
-  const deadline = Date.now() + 4000;
+  // The load runs until 4 s after the leader is killed (a duration on purpose: requests must keep
+  // succeeding across the election, whatever its length).
+  let deadline = Infinity;
   const load = (async () => {
     let i = 0;
     while (Date.now() < deadline) {
@@ -126,9 +123,10 @@ test('three-member etcd loses its leader under load: zero failed proxied request
       }
     }
   })();
-  await new Promise((r) => setTimeout(r, 500));
+  await waitFor(() => ok >= 50, 10_000, 'load running'); // the kill lands under load
   const leader = await etcd.leader();
   await etcd.stop(leader, 'SIGKILL');
+  deadline = Date.now() + 4000;
   await load;
   process.stderr.write(`# leader ${leader.name} killed under load: ${ok} ok, ${bad} failed\n`);
   assert.ok(ok > 100, `load ran (${ok})`);
@@ -150,23 +148,14 @@ test('etcd with authentication: user from a flag, password from the environment 
   await admin.auth.authEnable({});
   admin.close();
   const backend = await startBackend(t, 'AUTH');
-  const mk = async (password: string) => {
-    const port = await freePort();
-    const apiPort = await freePort();
-    const p = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
-      '--store', `etcd://${etcd.endpoints}`, '--etcd-username', 'root'], { CONFIGPROXY_AUTH_TOKEN: TOKEN, SWITCHYARD_ETCD_PASSWORD: password });
-    return { port, apiPort, p };
-  };
-  const wrong = await mk('not-the-password');
-  await waitFor(() => /etcd unreachable at startup, retrying/.test(wrong.p.output()), 15_000, 'wrong password refused');
-  assert.doesNotMatch(wrong.p.output(), /not-the-password/, 'the password is never logged');
-  const right = await mk('rootpw');
-  await waitForPort(right.apiPort, 20_000);
-  const r = await request(`http://127.0.0.1:${right.apiPort}/api/routes/auth`, {
-    method: 'POST', headers: { authorization: `token ${TOKEN}` }, body: JSON.stringify({ target: backend.url }),
-  });
+  const args = ['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0', '--store', `etcd://${etcd.endpoints}`, '--etcd-username', 'root'];
+  const wrong = spawnSwitchyard(t, args, { CONFIGPROXY_AUTH_TOKEN: TOKEN, SWITCHYARD_ETCD_PASSWORD: 'not-the-password' });
+  await waitFor(() => /etcd unreachable at startup, retrying/.test(wrong.output()), 15_000, 'wrong password refused');
+  assert.doesNotMatch(wrong.output(), /not-the-password/, 'the password is never logged');
+  const right = await startSwitchyardProcess(t, args.slice(8), { CONFIGPROXY_AUTH_TOKEN: TOKEN, SWITCHYARD_ETCD_PASSWORD: 'rootpw' });
+  const r = await right.api('POST', '/api/routes/auth', { target: backend.url });
   assert.equal(r.status, 201);
-  assert.equal((await request(`http://127.0.0.1:${right.port}/auth/x`)).json<Echo>().name, 'AUTH');
+  assert.equal((await request(`${right.proxyUrl}/auth/x`)).json<Echo>().name, 'AUTH');
   const noPw = spawnSwitchyard(t, ['--store', `etcd://${etcd.endpoints}`, '--etcd-username', 'root']);
   assert.equal(await noPw.exited, 1);
   assert.match(noPw.output(), /SWITCHYARD_ETCD_PASSWORD/);
@@ -176,17 +165,11 @@ test('etcd over TLS: --etcd-ca trusts the server, plain connections are refused'
   const cert = testCert();
   const etcd = await startEtcd(t, 1, { cert: cert.cert, key: cert.key });
   const backend = await startBackend(t, 'TLS');
-  const port = await freePort();
-  const apiPort = await freePort();
-  spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
-    '--store', `etcd://${etcd.endpoints}`, '--etcd-ca', cert.cert], { CONFIGPROXY_AUTH_TOKEN: TOKEN });
-  await waitForPort(apiPort, 20_000);
-  const r = await request(`http://127.0.0.1:${apiPort}/api/routes/tls`, {
-    method: 'POST', headers: { authorization: `token ${TOKEN}` }, body: JSON.stringify({ target: backend.url }),
-  });
+  const sy = await startSwitchyardProcess(t, ['--store', `etcd://${etcd.endpoints}`, '--etcd-ca', cert.cert], { CONFIGPROXY_AUTH_TOKEN: TOKEN });
+  const r = await sy.api('POST', '/api/routes/tls', { target: backend.url });
   assert.equal(r.status, 201);
-  assert.equal((await request(`http://127.0.0.1:${port}/tls/x`)).json<Echo>().name, 'TLS');
-  const plain = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', String(await freePort()), '--api-port', String(await freePort()),
+  assert.equal((await request(`${sy.proxyUrl}/tls/x`)).json<Echo>().name, 'TLS');
+  const plain = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0',
     '--store', `etcd://${etcd.endpoints}`]);
   await waitFor(() => /etcd unreachable at startup, retrying/.test(plain.output()), 15_000, 'plain client refused');
 });

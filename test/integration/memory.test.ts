@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { test } from 'node:test';
-import { freePort, listen0, writeBlocks, request, spawnSwitchyard, waitForPort } from '../helpers/servers.js';
+import { listen0, writeBlocks, request, startSwitchyardProcess } from '../helpers/servers.js';
 
 const GB = 1024 * 1024 * 1024;
 
@@ -28,15 +28,12 @@ test('1 GB upload and 1 GB download with flat proxy memory', { timeout: 240_000 
   });
   const sinkPort = await listen0(sink);
   t.after(() => new Promise((r) => sink.close(r)));
-  const port = await freePort();
-  const apiPort = await freePort();
   // One process (--workers 1), so the RSS we read is the data plane's.
-  const p = spawnSwitchyard(t, ['--workers', '1', '--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
-    '--default-target', `http://127.0.0.1:${sinkPort}`]);
-  await waitForPort(apiPort); // the API opens last: then the proxy routes too
+  const p = await startSwitchyardProcess(t, ['--workers', '1', '--default-target', `http://127.0.0.1:${sinkPort}`]);
+  const port = p.proxyPort;
   // Warm up the code paths, then take the baseline.
   for (let i = 0; i < 20; i++) await request(`http://127.0.0.1:${port}/warm`, { method: 'POST', body: Buffer.alloc(256 * 1024) });
-  const pid = p.proc.pid!;
+  const pid = p.pid;
   const base = memKb(pid, 'VmHWM');
 
   const uploaded = await new Promise<string>((resolve, reject) => {

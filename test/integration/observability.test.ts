@@ -3,14 +3,13 @@
 // interleave, per-route Prometheus series only when asked for, and the route propagation histogram.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import WebSocket from 'ws';
-import { MAIN, freePort, listen0, rawRequest, request, spawnSwitchyard, startBackend, startSwitchyard, waitFor, waitForPort } from '../helpers/servers.js';
+import { REFUSED_PORT, listen0, nextEvent, rawRequest, request, startBackend, startSwitchyard, startSwitchyardProcess, waitFor } from '../helpers/servers.js';
 
 interface Line {
   kind: string;
@@ -31,15 +30,12 @@ test('--access-log FILE (json) with 2 workers: one line per request and websocke
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'access.log');
   const backend = await startBackend(t, 'A', undefined, { ws: true });
-  const [port, apiPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
-  spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
-    '--metrics-ip', '127.0.0.1', '--metrics-port', String(metricsPort), '--workers', '2', '--access-log', file,
+  const sy = await startSwitchyardProcess(t, ['--metrics-ip', '127.0.0.1', '--metrics-port', '0', '--workers', '2', '--access-log', file,
     '--metrics-route-labels', '--dashboard-interval', '100'], { CONFIGPROXY_AUTH_TOKEN: 't' });
-  await waitForPort(apiPort, 20_000); // the API opens last: then the proxy routes too
-  const api = (method: string, path: string, body?: unknown) =>
-    request(`http://127.0.0.1:${apiPort}${path}`, { method, headers: { authorization: 'token t' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const { api, proxyPort: port, metricsPort } = sy;
+  const dead = `http://127.0.0.1:${REFUSED_PORT}`;
   assert.equal((await api('POST', '/api/routes/user/a', { target: backend.url })).status, 201);
-  assert.equal((await api('POST', '/api/routes/dead', { target: 'http://127.0.0.1:1' })).status, 201);
+  assert.equal((await api('POST', '/api/routes/dead', { target: dead })).status, 201);
 
   for (let i = 0; i < 20; i++) assert.equal((await request(`http://127.0.0.1:${port}/user/a/x${i}?token=SECRET&n=${i}`)).status, 200);
   for (let i = 0; i < 3; i++) assert.equal((await request(`http://127.0.0.1:${port}/dead/y`)).status, 503);
@@ -59,7 +55,23 @@ test('--access-log FILE (json) with 2 workers: one line per request and websocke
     }
   };
   await waitFor(() => read().length >= 26, 10_000, '26 access log lines');
-  await new Promise((r) => setTimeout(r, 300));
+  // Per-route series while the process runs (summed over both workers; workers send their deltas
+  // asynchronously, so wait until every expected series has its final value).
+  const perRoute = [
+    /switchyard_route_requests_total\{route="\/user\/a",code="2xx"\} 20\n/,
+    /switchyard_route_requests_total\{route="\/user\/a",code="1xx"\} 1\n/,
+    /switchyard_route_requests_total\{route="\/dead",code="5xx"\} 3\n/,
+    /switchyard_route_request_duration_seconds_count\{route="\/user\/a"\} 21\n/,
+  ];
+  let m = '';
+  await waitFor(async () => {
+    m = (await request(`http://127.0.0.1:${metricsPort}/metrics`)).body;
+    return perRoute.every((re) => re.test(m));
+  }, 5000, 'per-route series: 20 2xx, 1 1xx, 3 5xx, 21 durations').catch(() => {});
+  for (const re of perRoute) assert.match(m, re);
+  // Barrier for "none twice": a graceful stop flushes every worker's log, and nothing is written after exit.
+  sy.proc.kill('SIGTERM');
+  assert.equal(await sy.exited, 0);
   const lines = read();
   assert.equal(lines.length, 26, 'each request once, none twice');
   const ok = lines.filter((l) => l.status === 200);
@@ -76,7 +88,7 @@ test('--access-log FILE (json) with 2 workers: one line per request and websocke
     assert.match(l.url, /^\/user\/a\/x\d+\?token=\[redacted\]&n=\d+$/);
   }
   assert.ok(!readFileSync(file, 'utf8').includes('SECRET'), 'query-string secrets never reach the log');
-  assert.deepEqual(lines.filter((l) => l.status === 503).map((l) => [l.route, l.upstream]), Array(3).fill(['/dead', 'http://127.0.0.1:1']));
+  assert.deepEqual(lines.filter((l) => l.status === 503).map((l) => [l.route, l.upstream]), Array(3).fill(['/dead', dead]));
   assert.deepEqual(lines.filter((l) => l.status === 404).map((l) => [l.route, l.upstream]), [[null, null], [null, null]]);
   const wsLine = lines.find((l) => l.kind === 'ws')!;
   assert.equal(wsLine.status, 101);
@@ -84,11 +96,6 @@ test('--access-log FILE (json) with 2 workers: one line per request and websocke
   assert.ok(wsLine.bytes > 1000, `tunnel bytes counted (${wsLine.bytes})`);
 
   // Metrics summed over both workers, per-route series on request.
-  await waitFor(async () => / 20\n/.test((await request(`http://127.0.0.1:${metricsPort}/metrics`)).body.match(/switchyard_route_requests_total\{route="\/user\/a",code="2xx"\} \d+\n/)?.[0] ?? ''), 5000, 'per-route 2xx = 20');
-  const m = (await request(`http://127.0.0.1:${metricsPort}/metrics`)).body;
-  assert.match(m, /switchyard_route_requests_total\{route="\/user\/a",code="1xx"\} 1\n/);
-  assert.match(m, /switchyard_route_requests_total\{route="\/dead",code="5xx"\} 3\n/);
-  assert.match(m, /switchyard_route_request_duration_seconds_count\{route="\/user\/a"\} 21\n/);
   assert.match(m, /switchyard_requests_total\{kind="web",code="200"\} 20\n/);
   assert.match(m, /switchyard_requests_total\{kind="ws",code="101"\} 1\n/);
   assert.match(m, /switchyard_route_propagation_seconds_count 2\n/);
@@ -101,7 +108,7 @@ test('per-route series are opt-in; a client that leaves first is logged as 499',
   const dir = mkdtempSync(join(tmpdir(), 'sy-obs-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'access.log');
-  const slow = http.createServer((req, res) => setTimeout(() => res.end('late'), 3000));
+  const slow = http.createServer(() => {}); // never answers: the client leaves first
   const slowPort = await listen0(slow);
   t.after(() => {
     slow.closeAllConnections();
@@ -109,9 +116,10 @@ test('per-route series are opt-in; a client that leaves first is logged as 499',
   });
   const sy = await startSwitchyard(t, ['--metrics-ip', '127.0.0.1', '--metrics-port', '0', '--access-log', file, '--access-log-format', 'combined']);
   await sy.api('POST', '/api/routes/slow', { target: `http://127.0.0.1:${slowPort}` });
+  const arrived = nextEvent(slow, 'request');
   const req = http.get(`${sy.proxyUrl}/slow/x`, { agent: false });
   req.on('error', () => {});
-  await new Promise((r) => setTimeout(r, 200));
+  await arrived; // barrier: the request is at the upstream, waiting
   req.destroy();
   await waitFor(() => {
     try {
@@ -129,14 +137,9 @@ test('per-route series are opt-in; a client that leaves first is logged as 499',
 
 test('--access-log - (stdout, combined) with 2 workers under concurrent load: every line whole', { timeout: 60_000 }, async (t) => {
   const backend = await startBackend(t, 'A');
-  const [port, apiPort] = [await freePort(), await freePort()];
-  const proc = spawn(process.execPath, [MAIN, '--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
-    '--workers', '2', '--access-log', '-', '--access-log-format', 'combined', '--default-target', backend.url], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => proc.kill('SIGKILL'));
-  let out = '';
-  proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  proc.stderr.resume();
-  await waitForPort(port, 20_000);
+  const sy = await startSwitchyardProcess(t, ['--workers', '2', '--access-log', '-', '--access-log-format', 'combined', '--default-target', backend.url]);
+  const port = sy.proxyPort;
+  const accessLines = () => sy.stdout().split('\n').filter(Boolean);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
   t.after(() => agent.destroy());
   const N = 3000;
@@ -153,8 +156,10 @@ test('--access-log - (stdout, combined) with 2 workers under concurrent load: ev
     }
   };
   await Promise.all(Array.from({ length: 32 }, worker));
-  await waitFor(() => out.split('\n').length > N, 10_000, `${N} lines on stdout`);
-  const lines = out.trimEnd().split('\n');
+  await waitFor(() => accessLines().length >= N, 10_000, `${N} lines on stdout`);
+  sy.proc.kill('SIGTERM'); // barrier: after a graceful exit no further line can be written
+  assert.equal(await sy.exited, 0);
+  const lines = accessLines();
   assert.equal(lines.length, N);
   const re = /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/load\/(\d+)\/p* HTTP\/1\.1" 200 \d+ "-" "ua-(\d+)" rt=\d+\.\d{3} route="\/" upstream="http:\/\/127\.0\.0\.1:\d+" kind=web$/;
   const seen = new Set<number>();

@@ -11,6 +11,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { freePort, listen0, writeBlocks, rawRequest, request, startBackend, startSwitchyard, waitFor, type Echo } from '../helpers/servers.js';
 import { testCert } from '../helpers/tls.js';
+import { createApp } from '../../src/app.js';
+import { buildConfig } from '../../src/config/config.js';
+import { parseArgv } from '../../src/config/flags.js';
+import { createLogger } from '../../src/observability/logger.js';
 
 test('longest-prefix routing by whole segment, default target, query kept', async (t) => {
   const a = await startBackend(t, 'A');
@@ -335,8 +339,19 @@ test('TLS on the public port and on the API', async (t) => {
 
 test('--redirect-port sends plain HTTP to HTTPS with 301', async (t) => {
   const cert = testCert();
-  const rp = await freePort();
-  await startSwitchyard(t, ['--ssl-key', cert.key, '--ssl-cert', cert.cert, '--redirect-port', String(rp), '--redirect-to', '8443']);
+  // The redirect listener's bound port is neither logged nor in app.ports(), so port 0 cannot be
+  // read back: a port picked ahead, retried (bounded) if another test took it in between.
+  let rp = 0;
+  for (let attempt = 1; ; attempt++) {
+    rp = await freePort();
+    try {
+      await startSwitchyard(t, ['--ssl-key', cert.key, '--ssl-cert', cert.cert, '--redirect-port', String(rp), '--redirect-to', '8443']);
+      break;
+    } catch (e) {
+      const cause = (e as Error).cause as NodeJS.ErrnoException | undefined;
+      if ((e as { code?: string }).code !== 'SWY_LISTEN_FAILED' || cause?.code !== 'EADDRINUSE' || attempt === 5) throw e;
+    }
+  }
   const r = await request(`http://127.0.0.1:${rp}/user/x?y=1`, { headers: { host: 'hub.example:80' } });
   assert.equal(r.status, 301);
   assert.equal(r.headers.location, 'https://hub.example:8443/user/x?y=1');
@@ -375,7 +390,7 @@ test('activity: successful proxied requests move last_activity; reads see it bef
   const sy = await startSwitchyard(t, ['--activity-flush-interval', '60000']);
   await sy.api('POST', '/api/routes/act', { target: a.url });
   const first = Date.parse((await sy.api('GET', '/api/routes/act')).json<{ last_activity: string }>().last_activity);
-  await new Promise((r) => setTimeout(r, 20));
+  await waitFor(() => Date.now() > first, 1000, 'a later millisecond'); // so the new activity is visibly later
   await request(sy.proxyUrl + '/act/x');
   await waitFor(async () => {
     const la = Date.parse((await sy.api('GET', '/api/routes/act')).json<{ last_activity: string }>().last_activity);
@@ -385,12 +400,11 @@ test('activity: successful proxied requests move last_activity; reads see it bef
 
 test('metrics: /metrics on --metrics-port counts requests by kind and code', async (t) => {
   const a = await startBackend(t);
-  const mp = await freePort();
-  const sy = await startSwitchyard(t, ['--metrics-port', String(mp), '--metrics-ip', '127.0.0.1']);
+  const sy = await startSwitchyard(t, ['--metrics-port', '0', '--metrics-ip', '127.0.0.1']);
   await sy.api('POST', '/api/routes/m', { target: a.url });
   for (let i = 0; i < 3; i++) await request(sy.proxyUrl + '/m');
   await request(sy.proxyUrl + '/none');
-  const m = await request(`http://127.0.0.1:${mp}/metrics`);
+  const m = await request(`${sy.metricsUrl}/metrics`);
   assert.equal(m.status, 200);
   assert.match(m.body, /switchyard_requests_total\{kind="web",code="200"\} 3/);
   assert.match(m.body, /switchyard_requests_total\{kind="web",code="404"\} 1/);
@@ -398,28 +412,37 @@ test('metrics: /metrics on --metrics-port counts requests by kind and code', asy
   assert.match(m.body, /switchyard_api_requests_total\{method="POST",code="201"\} 1/);
   assert.match(m.body, /switchyard_request_duration_seconds_bucket/);
   assert.match(m.body, /switchyard_process_cpu_seconds_total/);
-  assert.equal((await request(`http://127.0.0.1:${mp}/other`)).status, 404);
+  assert.equal((await request(`${sy.metricsUrl}/other`)).status, 404);
 });
 
 test('500: an unexpected exception while routing answers 500 for that request only', async (t) => {
   const a = await startBackend(t);
-  const sy = await startSwitchyard(t);
-  await sy.api('POST', '/api/routes/ok', { target: a.url });
-  // Fault injection: make routing throw for one path, as a bug would.
-  const { RoutingTable } = await import('../../src/routing/table.js');
-  const original = RoutingTable.prototype.match;
-  RoutingTable.prototype.match = function (segments: readonly string[]) {
-    if (segments[0] === 'boom') throw new Error('injected routing failure');
-    return original.call(this, segments);
-  };
-  t.after(() => {
-    RoutingTable.prototype.match = original;
+  // Fault injection through a dependency, not a patched prototype: this app's logger throws when
+  // the routing path logs the 404 for /boom, as a bug in that path would.
+  const logs: string[] = [];
+  const log = createLogger({
+    level: 'debug',
+    write: (l) => {
+      if (/warn: 404 GET \/boom\b/.test(l)) throw new Error('injected routing failure');
+      logs.push(l);
+    },
   });
-  const r = await request(sy.proxyUrl + '/boom/x');
+  const config = buildConfig(parseArgv(['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0', '--workers', '1']), { CONFIGPROXY_AUTH_TOKEN: 'x' });
+  const app = await createApp(config, { log });
+  t.after(() => app.close());
+  await app.start();
+  const proxyUrl = `http://127.0.0.1:${app.ports().proxy}`;
+  const api = (path: string, body: unknown) =>
+    request(`http://127.0.0.1:${app.ports().api}${path}`, { method: 'POST', headers: { authorization: 'token x' }, body: JSON.stringify(body) });
+  assert.equal((await api('/api/routes/ok', { target: a.url })).status, 201);
+  const r = await request(proxyUrl + '/boom/x');
   assert.equal(r.status, 500);
   assert.match(r.body, /Proxy error/);
-  assert.ok(sy.logs.some((l) => /error: 500 GET \/boom\/x internal error/.test(l)));
-  assert.equal((await request(sy.proxyUrl + '/ok/x')).status, 200, 'next request unaffected');
+  const line = logs.find((l) => /error: 500 GET \/boom\/x internal error/.test(l));
+  assert.ok(line, 'logged as an internal error');
+  assert.match(line, /injected routing failure/, 'with the cause');
+  assert.equal((await request(proxyUrl + '/ok/x')).status, 200, 'next request unaffected');
+  assert.equal((await request(proxyUrl + '/nothing')).status, 404, 'the 404 path itself still works');
 });
 
 test('targets that would inject headers or requests are refused at the API', async (t) => {

@@ -7,20 +7,17 @@ import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { test } from 'node:test';
-import { freePort, listen0, writeBlocks, request, spawnSwitchyard, waitFor, waitForPort } from '../helpers/servers.js';
+import { REFUSED_PORT, listen0, request, startSwitchyardProcess, waitFor, type TestContextLike } from '../helpers/servers.js';
 
 const fds = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
 const rssMb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
 
-async function proxy(t: Parameters<typeof spawnSwitchyard>[0], extra: string[] = []) {
-  const [port, apiPort] = [await freePort(), await freePort()];
-  // One process (--workers 1), so the fds and RSS we read are the data plane's.
-  const p = spawnSwitchyard(t, ['--workers', '1', '--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
-    '--log-level', 'error', ...extra], { CONFIGPROXY_AUTH_TOKEN: 'r' });
-  await waitForPort(apiPort); // the API opens last: then the proxy routes too
-  const add = (path: string, target: string) =>
-    request(`http://127.0.0.1:${apiPort}/api/routes${path}`, { method: 'POST', headers: { authorization: 'token r' }, body: JSON.stringify({ target }) });
-  return { port, pid: p.proc.pid!, add };
+async function proxy(t: TestContextLike, extra: string[] = []) {
+  // One process (--workers 1), so the fds and RSS we read are the data plane's. Log level info:
+  // the start-up lines name the ports.
+  const p = await startSwitchyardProcess(t, ['--workers', '1', ...extra], { CONFIGPROXY_AUTH_TOKEN: 'r' });
+  const add = (path: string, target: string) => p.api('POST', `/api/routes${path}`, { target });
+  return { port: p.proxyPort, pid: p.pid, add };
 }
 
 /** `total` GETs over `conc` keep-alive connections; returns status counts. */
@@ -46,15 +43,17 @@ async function hammer(port: number, path: string, total: number, conc: number): 
 }
 
 test('100,000 failed upstream connections: every one a 503, fds and RSS back to baseline', { timeout: 240_000 }, async (t) => {
-  const dead = await freePort(); // nothing listens here: ECONNREFUSED
+  const dead = REFUSED_PORT; // nothing listens here: ECONNREFUSED
   const ok = http.createServer((_q, s) => s.end('fine'));
   const okPort = await listen0(ok);
   t.after(() => new Promise((r) => ok.close(r)));
   const p = await proxy(t);
   await p.add('/dead', `http://127.0.0.1:${dead}`);
   await p.add('/ok', `http://127.0.0.1:${okPort}`);
+  const fdCold = fds(p.pid);
   await hammer(p.port, '/dead/warm', 2000, 16);
-  await new Promise((r) => setTimeout(r, 500));
+  // The warm-up's client connections are closed by the proxy once it sees their FIN.
+  await waitFor(() => fds(p.pid) <= fdCold + 2, 10_000, `fds after warm-up back to ${fdCold}`);
   const fd0 = fds(p.pid);
   const rss0 = rssMb(p.pid);
   const counts = await hammer(p.port, '/dead/x', 100_000, 32);
@@ -84,7 +83,28 @@ test('hanging upstreams: --proxy-timeout answers 504 for each (RFC 9110 §15.6.5
 
 test('a client that never reads a large response: proxy memory stays bounded, others served', { timeout: 60_000 }, async (t) => {
   const block = Buffer.alloc(1024 * 1024, 1);
-  const big = http.createServer((_q, res) => writeBlocks(res, block, 200));
+  // Each response writes 1 MiB blocks until the socket pushes back; `blocked` counts responses
+  // currently waiting for 'drain', `written` the bytes handed to their sockets.
+  let blocked = 0;
+  let written = 0;
+  const big = http.createServer((_q, res) => {
+    let n = 0;
+    const pump = (): void => {
+      while (n < 200) {
+        n++;
+        written += block.length;
+        if (!res.write(block)) {
+          blocked++;
+          return void res.once('drain', () => {
+            blocked--;
+            pump();
+          });
+        }
+      }
+      res.end();
+    };
+    pump();
+  });
   const bigPort = await listen0(big);
   t.after(() => {
     big.closeAllConnections();
@@ -105,9 +125,23 @@ test('a client that never reads a large response: proxy memory stays bounded, ot
     stalled.push(s);
   }
   t.after(() => stalled.forEach((s) => s.destroy()));
-  await new Promise((r) => setTimeout(r, 3000));
-  const rss1 = rssMb(p.pid);
-  process.stderr.write(`# 10 clients not reading 200 MB each: proxy RSS ${rss0.toFixed(0)} -> ${rss1.toFixed(0)} MB\n`);
+  // Backpressure has built up when all 10 upstream responses wait for 'drain' and no more bytes
+  // leave the backend: whatever the proxy buffers, it holds now. Then RSS must be stable too.
+  let last = -1;
+  await waitFor(() => {
+    const settled = blocked === 10 && written === last;
+    last = written;
+    return settled;
+  }, 30_000, 'all 10 responses blocked by backpressure');
+  let rss1 = rssMb(p.pid);
+  await waitFor(() => {
+    const r = rssMb(p.pid);
+    const stable = Math.abs(r - rss1) < 1;
+    rss1 = r;
+    return stable;
+  }, 10_000, 'proxy RSS stable');
+  process.stderr.write(`# 10 clients not reading 200 MB each (${(written / 2 ** 20).toFixed(0)} MiB left the backend): proxy RSS ${rss0.toFixed(0)} -> ${rss1.toFixed(0)} MB\n`);
+  assert.ok(written < 200 * block.length * 10, 'the backend was held back, not drained into the proxy');
   assert.ok(rss1 - rss0 < 64, `RSS grew ${(rss1 - rss0).toFixed(1)} MB for 2 GB of unread responses`);
   assert.equal((await request(`http://127.0.0.1:${p.port}/ok/y`)).body, 'fine');
 });

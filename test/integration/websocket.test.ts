@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { test } from 'node:test';
+import { ACTIVITY_EVERY_MS } from '../../src/dataplane/proxy/activity-pulse.js';
 import WebSocket from 'ws';
 import { rawRequest, startBackend, startSwitchyard, waitFor } from '../helpers/servers.js';
 
@@ -66,7 +67,15 @@ test('backpressure: a flood to a slow reader completes without loss', async (t) 
   // Pause our socket so echoes pile up behind the proxy, then resume.
   (ws as unknown as { _socket: Socket })._socket.pause();
   for (let i = 0; i < n; i++) ws.send(msg);
-  await new Promise((r) => setTimeout(r, 300));
+  // Echoes have piled up once our own sends stall (backpressure reached us through the proxy and
+  // the backend) or, with buffers large enough for everything, once all were sent.
+  let last = -1;
+  await waitFor(() => {
+    const now = ws.bufferedAmount;
+    const settled = now === 0 || now === last;
+    last = now;
+    return settled;
+  }, 20_000, 'sends stalled by backpressure or all sent');
   (ws as unknown as { _socket: Socket })._socket.resume();
   await waitFor(() => received === n, 20_000, `${n} echoes`);
   ws.close();
@@ -102,7 +111,9 @@ test('websocket traffic counts as activity', async (t) => {
   const ws = await open(sy.proxyUrl.replace('http', 'ws') + '/act');
   await waitFor(async () => (await la()) > created, 3000, 'activity on open');
   const opened = await la();
-  await new Promise((r) => setTimeout(r, 1100));
+  // Activity while a tunnel is open is recorded at most once per ACTIVITY_EVERY_MS: let that
+  // window pass (a deliberate idle period, a clock by nature).
+  await new Promise((r) => setTimeout(r, ACTIVITY_EVERY_MS + 100));
   ws.send('ping');
   await next(ws);
   await waitFor(async () => (await la()) > opened, 3000, 'activity on messages');

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { test } from 'node:test';
 import WebSocket from 'ws';
-import { freePort, listen0, request, spawnSwitchyard, startBackend, waitFor, waitForPort, type Echo } from '../helpers/servers.js';
+import { connectRefused, listen0, nextEvent, request, startBackend, startSwitchyardProcess, waitFor, type Echo } from '../helpers/servers.js';
 
 function children(pid: number): number[] {
   try {
@@ -17,16 +17,19 @@ function children(pid: number): number[] {
 
 test('--workers 2: writes live on every worker at 201, activity and metrics gathered, workers replaced, graceful stop', { timeout: 120_000 }, async (t) => {
   const backend = await startBackend(t, 'W', undefined, { ws: true });
-  const slow = http.createServer((req, res) => setTimeout(() => res.end('slow done'), 800));
+  // The slow backend answers only when the test releases it (the request stays in flight).
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const slow = http.createServer((req, res) => void released.then(() => res.end('slow done')));
   const slowPort = await listen0(slow);
-  t.after(() => new Promise((r) => slow.close(r)));
-  const [port, apiPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
-  const p = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
-    '--metrics-port', String(metricsPort), '--metrics-ip', '127.0.0.1', '--workers', '2', '--activity-flush-interval', '100'],
-  { CONFIGPROXY_AUTH_TOKEN: 'w' });
-  const api = (method: string, path: string, body?: unknown) =>
-    request(`http://127.0.0.1:${apiPort}${path}`, { method, headers: { authorization: 'token w' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  await waitForPort(apiPort, 20_000); // the API opens last: then every worker routes too
+  t.after(() => {
+    release();
+    slow.closeAllConnections();
+    return new Promise((r) => slow.close(r));
+  });
+  const p = await startSwitchyardProcess(t, ['--metrics-port', '0', '--metrics-ip', '127.0.0.1', '--workers', '2', '--activity-flush-interval', '100'],
+    { CONFIGPROXY_AUTH_TOKEN: 'w' });
+  const { api, proxyPort: port, metricsPort } = p;
   const pid = p.proc.pid!;
   await waitFor(() => children(pid).length === 2, 10_000, 'two workers');
 
@@ -45,7 +48,7 @@ test('--workers 2: writes live on every worker at 201, activity and metrics gath
   // Activity recorded by workers reaches the API; metrics are summed over workers.
   await api('POST', '/api/routes/act', { target: backend.url });
   const created = Date.parse((await api('GET', '/api/routes/act')).json<{ last_activity: string }>().last_activity);
-  await new Promise((r) => setTimeout(r, 20));
+  await waitFor(() => Date.now() > created, 1000, 'the clock past the creation time'); // a later timestamp is the signal
   await request(`http://127.0.0.1:${port}/act/x`);
   await waitFor(async () => Date.parse((await api('GET', '/api/routes/act')).json<{ last_activity: string }>().last_activity) > created, 5000, 'activity from a worker');
   const m = (await request(`http://127.0.0.1:${metricsPort}/metrics`)).body;
@@ -70,9 +73,12 @@ test('--workers 2: writes live on every worker at 201, activity and metrics gath
 
   // SIGTERM: the in-flight request finishes, then everything exits 0.
   await api('POST', '/api/routes/slow', { target: `http://127.0.0.1:${slowPort}` });
+  const arrived = nextEvent(slow, 'request');
   const inflight = request(`http://127.0.0.1:${port}/slow`);
-  await new Promise((r) => setTimeout(r, 200));
+  await arrived; // barrier: the backend holds the request
   p.proc.kill('SIGTERM');
+  await waitFor(() => connectRefused(port), 10_000, 'listeners closed while draining');
+  release();
   assert.equal((await inflight).body, 'slow done');
   assert.equal(await p.exited, 0);
   assert.deepEqual(children(pid), []);

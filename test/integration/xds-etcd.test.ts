@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startEtcd } from '../helpers/etcd.js';
-import { freePort, request, spawnSwitchyard, waitFor, waitForPort } from '../helpers/servers.js';
+import { request, startSwitchyardProcess, waitFor } from '../helpers/servers.js';
 
 const TOKEN = 'xe';
 
@@ -13,12 +13,9 @@ test('replicas on etcd serve identical xDS versions for the same table', { timeo
   const etcd = await startEtcd(t, 1);
   const replicas: number[] = [];
   for (const name of ['a', 'b']) {
-    const [port, apiPort, xdsPort] = [await freePort(), await freePort(), await freePort()];
-    spawnSwitchyard(t, ['--workers', '1', '--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
-      '--store', `etcd://${etcd.endpoints}`, '--store-prefix', '/xe/', '--replica-id', name, '--xds-ip', '127.0.0.1', '--xds-port', String(xdsPort)],
-    { CONFIGPROXY_AUTH_TOKEN: TOKEN });
-    await waitForPort(apiPort, 20_000);
-    replicas.push(apiPort);
+    const sy = await startSwitchyardProcess(t, ['--workers', '1', '--store', `etcd://${etcd.endpoints}`, '--store-prefix', '/xe/', '--replica-id', name,
+      '--xds-ip', '127.0.0.1', '--xds-port', '0'], { CONFIGPROXY_AUTH_TOKEN: TOKEN });
+    replicas.push(sy.apiPort);
   }
   const api = (apiPort: number, method: string, path: string, body?: unknown) =>
     request(`http://127.0.0.1:${apiPort}${path}`, { method, headers: { authorization: `token ${TOKEN}` }, body: body === undefined ? undefined : JSON.stringify(body) });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as grpcXds from '@grpc/grpc-js-xds';
-import { freePort, request, spawnSwitchyard, waitFor, waitForPort } from '../helpers/servers.js';
+import { request, startSwitchyardProcess, waitFor } from '../helpers/servers.js';
 
 const TOKEN = 'xds-token';
 const METHOD = '/test.Echo/Say';
@@ -38,20 +38,16 @@ function call(client: grpc.Client, msg: string): Promise<string> {
 
 test('grpc-js-xds resolves xds:/// through Switchyard and follows REST API changes; NACKs are visible', { timeout: 120_000 }, async (t) => {
   const [a, b] = [await echoServer(t, 'A'), await echoServer(t, 'B')];
-  const [port, apiPort, xdsPort, metricsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const p = spawnSwitchyard(t, ['--workers', '1', '--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
-    '--metrics-ip', '127.0.0.1', '--metrics-port', String(metricsPort), '--xds-ip', '127.0.0.1', '--xds-port', String(xdsPort)],
-  { CONFIGPROXY_AUTH_TOKEN: TOKEN });
-  await waitForPort(xdsPort, 20_000);
-  await waitForPort(apiPort, 20_000);
-  const api = (method: string, path: string, body?: unknown) =>
-    request(`http://127.0.0.1:${apiPort}${path}`, { method, headers: { authorization: `token ${TOKEN}` }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const p = await startSwitchyardProcess(t, ['--workers', '1', '--metrics-ip', '127.0.0.1', '--metrics-port', '0', '--xds-ip', '127.0.0.1', '--xds-port', '0'],
+    { CONFIGPROXY_AUTH_TOKEN: TOKEN });
+  const { api, metricsPort, xdsPort } = p;
 
   // The client's own bootstrap: this control plane, insecure channel.
   process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify({
     xds_servers: [{ server_uri: `127.0.0.1:${xdsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
     node: { id: 'grpc-test-node', cluster: 'test', locality: {} },
   });
+  t.after(() => delete process.env.GRPC_XDS_BOOTSTRAP_CONFIG); // (the xds: resolver registration itself cannot be undone)
   grpcXds.register();
 
   assert.equal((await api('POST', '/api/routes/test.Echo', { target: `http://127.0.0.1:${a}` })).status, 201);

@@ -73,6 +73,22 @@ class RawClient {
   }
 }
 
+/**
+ * A barrier on `c`'s stream: a fresh LDS subscription (no nonce) is always answered, and a stream's
+ * requests and responses are handled in order, so anything the server sent before it has arrived
+ * once its answer has. Returns what arrived before the barrier's answer; the answer is ACKed, so
+ * the stream's state is as before.
+ */
+async function barrier(c: RawClient, type: string = TYPE.listener, names: string[] = []): Promise<Response[]> {
+  const n = c.got.length;
+  c.send({ type_url: type, resource_names: names }); // no node: the stream keeps its node identity
+  await waitFor(() => c.got.slice(n).some((r) => r.type_url === type), 5000, 'barrier response');
+  const after = c.got.slice(n);
+  const answer = after.findLastIndex((r) => r.type_url === type);
+  c.ack(after[answer]!, names);
+  return after.filter((_r, i) => i !== answer);
+}
+
 test('push order, ACK/NACK, stale nonces, never-ACKing and garbage-sending clients, make-before-break', { timeout: 60_000 }, async (t) => {
   const server = await startServer(t);
   const port = server.port()!;
@@ -99,15 +115,14 @@ test('push order, ACK/NACK, stale nonces, never-ACKing and garbage-sending clien
   // EDS's type version changed (a new assignment), so it is resent too; LDS did not change.
   assert.deepEqual(pushed, [TYPE.cluster, TYPE.endpoint, TYPE.route], 'changed types only, in make-before-break order');
   for (const r of good.got.slice(before)) if (r.type_url === TYPE.endpoint) good.ack(r, ['http_10.0.0.1_1']);
-  await new Promise((r) => setTimeout(r, 200));
-  assert.equal(lazy.got.length, 1, 'a client that never ACKs is not pushed again');
+  // setSnapshot pushed synchronously; a push to the lazy client would precede its barrier's answer.
+  assert.deepEqual(await barrier(lazy), [], 'a client that never ACKs is not pushed again');
+  assert.deepEqual(lazy.got.map((r) => r.type_url), [TYPE.cluster, TYPE.listener]);
 
   // A stale nonce (the first CDS response's) is ignored: no response.
   const cds2 = good.last(TYPE.cluster)!;
-  const n = good.got.length;
   good.send({ type_url: TYPE.cluster, version_info: 'x', response_nonce: good.got[0]!.nonce });
-  await new Promise((r) => setTimeout(r, 200));
-  assert.equal(good.got.length, n, 'stale nonce ignored');
+  assert.deepEqual(await barrier(good), [], 'stale nonce ignored');
 
   // NACK: kept visible, the same version is not resent.
   good.send({ type_url: TYPE.cluster, version_info: good.got[0]!.version_info, response_nonce: cds2.nonce, error_detail: { code: 3, message: 'cluster http_10.0.0.2_2 is not to my taste' } });
@@ -116,8 +131,7 @@ test('push order, ACK/NACK, stale nonces, never-ACKing and garbage-sending clien
   assert.equal(st.types.cds!.lastNack!.message, 'cluster http_10.0.0.2_2 is not to my taste');
   assert.equal(st.types.cds!.lastNack!.version, cds2.version_info);
   assert.equal(st.types.cds!.waitingForAck, false);
-  await new Promise((r) => setTimeout(r, 200));
-  assert.equal(good.got.length, n, 'a NACKed version is not resent');
+  assert.deepEqual(await barrier(good), [], 'a NACKed version is not resent');
   assert.ok(logs.some((l) => /NACK from node "n1"/.test(l)), 'NACK logged');
   good.ack(good.last(TYPE.route)!, ['switchyard']);
 
@@ -157,8 +171,9 @@ test('per-type services (CDS, RDS) and equal versions on two replicas holding on
   assert.deepEqual(c1.names(c1.got[0]!), ['http_10.0.0.1_1', 'http_h.example_2']);
   // A per-type stream ignores other types.
   c1.subscribe(TYPE.listener);
-  await new Promise((r) => setTimeout(r, 200));
-  assert.equal(c1.got.length, 1);
+  // Barrier on the CDS-only stream: a fresh CDS subscription is answered after anything before it.
+  assert.deepEqual(await barrier(c1, TYPE.cluster), [], 'no LDS on a CDS stream');
+  assert.ok(logs.some((l) => /asked for unsupported type .*Listener/.test(l)), 'the LDS request was seen and ignored');
 });
 
 test('TLS: the control plane over grpcs, plaintext clients refused', async (t) => {

@@ -1,11 +1,12 @@
 // The access log: both formats, escaping and secret redaction, atomic line pieces, file output.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createAccessLog, formatAccessEntry, redactUrl, type AccessEntry } from '../../src/observability/access-log.js';
+import { waitFor } from '../helpers/servers.js';
 
 const entry: AccessEntry = {
   start: Date.UTC(2026, 10, 23, 9, 5, 7, 250),
@@ -64,7 +65,8 @@ test('file destination: lines appended whole, in order, across many batches; clo
     const file = join(dir, 'access.log');
     const log = createAccessLog({ dest: file, format: 'json' });
     for (let i = 0; i < 5000; i++) log.log({ ...entry, url: `/r/${i}`, status: 200 + (i % 3) });
-    await new Promise((r) => setTimeout(r, 10));
+    // The rest is logged once the first batch has reached the file: a later batch, not the same one.
+    await waitFor(() => existsSync(file) && statSync(file).size > 0, 5000, 'first batch written');
     for (let i = 5000; i < 6000; i++) log.log({ ...entry, url: `/r/${i}` });
     await log.close();
     const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
@@ -80,7 +82,7 @@ test('an unwritable destination is reported once and never throws into the calle
   const errors: Error[] = [];
   const log = createAccessLog({ dest: '/nonexistent-dir/x/access.log', format: 'combined', onError: (e) => errors.push(e) });
   for (let i = 0; i < 100; i++) log.log(entry);
-  await new Promise((r) => setTimeout(r, 100));
+  await waitFor(() => errors.length === 1, 5000, 'the failure reported'); // then more lines in the same streak
   for (let i = 0; i < 100; i++) log.log(entry);
   await log.close();
   assert.equal(errors.length, 1, 'one report per failure streak');

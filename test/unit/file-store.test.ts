@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { createLogger } from '../../src/observability/logger.js';
 import { createFileStore } from '../../src/store/file-store.js';
 import type { WatchEvent } from '../../src/store/route-store.js';
@@ -10,6 +10,23 @@ import { runStoreContract } from '../contract/store-contract.js';
 import { waitFor } from '../helpers/servers.js';
 
 const silent = createLogger({ level: 'error', write: () => {} });
+
+/** A temporary directory removed in t.after. */
+function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'swy-fs-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A file store closed in t.after even when an assertion fails first; close() may also be called earlier. */
+function fileStore(t: TestContext, opts: Parameters<typeof createFileStore>[0]): ReturnType<typeof createFileStore> {
+  const s = createFileStore(opts);
+  const closeStore = s.close.bind(s);
+  let closing: Promise<void> | undefined;
+  const close = () => (closing ??= closeStore());
+  t.after(close);
+  return Object.assign(s, { close });
+}
 
 for (const ext of ['toml', 'json']) {
   runStoreContract(`file store (${ext})`, {
@@ -21,9 +38,9 @@ for (const ext of ['toml', 'json']) {
   });
 }
 
-test('file store: routes and activity survive a restart; the file is readable TOML', async () => {
-  const path = join(mkdtempSync(join(tmpdir(), 'swy-fs-')), 'routes.toml');
-  const s1 = createFileStore({ path, log: silent });
+test('file store: routes and activity survive a restart; the file is readable TOML', async (t) => {
+  const path = join(tempDir(t), 'routes.toml');
+  const s1 = fileStore(t, { path, log: silent });
   await s1.start();
   await s1.put('/user/mary', { target: 'http://10.0.1.5:12345', jupyterhub: true });
   await s1.put('/user/a b', { target: 'http://10.0.1.6:1' });
@@ -32,7 +49,7 @@ test('file store: routes and activity survive a restart; the file is readable TO
   const text = readFileSync(path, 'utf8');
   assert.match(text, /\[routes\."\/user\/mary"\]\s*\ntarget = "http:\/\/10\.0\.1\.5:12345"\s*\njupyterhub = true/);
   assert.deepEqual(readdirSync(join(path, '..')).filter((f) => f.endsWith('.tmp')), [], 'no temp files left');
-  const s2 = createFileStore({ path, log: silent });
+  const s2 = fileStore(t, { path, log: silent });
   await s2.start();
   const snap = await s2.snapshot();
   assert.deepEqual([...snap.routes.keys()].sort(), ['/user/a b', '/user/mary']);
@@ -40,10 +57,10 @@ test('file store: routes and activity survive a restart; the file is readable TO
   await s2.close();
 });
 
-test('file store: hand edits take effect; a broken edit keeps the last good table and says where', async () => {
-  const path = join(mkdtempSync(join(tmpdir(), 'swy-fs-')), 'routes.toml');
+test('file store: hand edits take effect; a broken edit keeps the last good table and says where', async (t) => {
+  const path = join(tempDir(t), 'routes.toml');
   const invalid: string[] = [];
-  const s = createFileStore({ path, log: silent, onInvalid: (r) => invalid.push(r), debounceMs: 20 });
+  const s = fileStore(t, { path, log: silent, onInvalid: (r) => invalid.push(r), debounceMs: 20 });
   await s.start();
   await s.put('/a', { target: 'http://127.0.0.1:1' });
   const events: WatchEvent[] = [];
@@ -67,17 +84,17 @@ test('file store: hand edits take effect; a broken edit keeps the last good tabl
   await s.close();
 });
 
-test('file store: refuses to start on a broken file instead of overwriting it', async () => {
-  const path = join(mkdtempSync(join(tmpdir(), 'swy-fs-')), 'routes.toml');
+test('file store: refuses to start on a broken file instead of overwriting it', async (t) => {
+  const path = join(tempDir(t), 'routes.toml');
   writeFileSync(path, 'this is = = not toml');
-  const s = createFileStore({ path, log: silent });
+  const s = fileStore(t, { path, log: silent });
   await assert.rejects(s.start(), /routes\.toml: does not parse as TOML \(line 1/);
   assert.equal(readFileSync(path, 'utf8'), 'this is = = not toml');
 });
 
-test('file store: concurrent writes all land', async () => {
-  const path = join(mkdtempSync(join(tmpdir(), 'swy-fs-')), 'routes.json');
-  const s = createFileStore({ path, log: silent });
+test('file store: concurrent writes all land', async (t) => {
+  const path = join(tempDir(t), 'routes.json');
+  const s = fileStore(t, { path, log: silent });
   await s.start();
   await Promise.all(Array.from({ length: 50 }, (_, i) => s.put(`/r${i}`, { target: `http://127.0.0.1:${i + 1}` })));
   assert.equal((await s.snapshot()).routes.size, 50);

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RATE_TAU_S, RouteStatsAggregate, RouteStatsRecorder, renderRouteMetrics } from '../../src/observability/route-stats.js';
+import { RATE_TAU_S, RouteStatsAggregate, RouteStatsRecorder, renderRouteMetrics, sampleView } from '../../src/observability/route-stats.js';
 
 test('recorder hands over deltas; aggregate keeps totals across deltas', () => {
   const rec = new RouteStatsRecorder();
@@ -17,16 +17,19 @@ test('recorder hands over deltas; aggregate keeps totals across deltas', () => {
   agg.add(d1);
   rec.record('/a', 200, 0.01, 4000);
   agg.add(rec.take());
-  const a = agg.totals.get('/a')!;
-  // [n, 1xx..5xx, sum, buckets(5)+inf, last]
-  assert.equal(a[0], 3);
-  assert.equal(a[2], 2, 'two 2xx');
-  assert.equal(a[5], 1, 'one 5xx');
-  assert.ok(Math.abs(a[6]! - 0.212) < 1e-9);
-  assert.deepEqual(a.slice(7, 13), [1, 2, 2, 3, 3, 3], 'cumulative buckets 5ms 25ms 100ms 500ms 2.5s +Inf');
+  const a = sampleView(agg.totals.get('/a')!);
+  assert.equal(a.requests, 3);
+  assert.equal(a.byClass(2), 2, 'two 2xx');
+  assert.equal(a.byClass(4), 0);
+  assert.equal(a.byClass(5), 1, 'one 5xx');
+  assert.ok(Math.abs(a.durationSum - 0.212) < 1e-9);
+  assert.deepEqual(a.buckets, [1, 2, 2, 3, 3, 3], 'cumulative buckets 5ms 25ms 100ms 500ms 2.5s +Inf');
+  assert.equal(a.lastActivity, 4000);
+  const b = sampleView(agg.totals.get('/b')!);
+  assert.deepEqual([b.requests, b.byClass(4), b.lastActivity], [1, 1, 0], 'a 404: counted, no activity');
   assert.equal(agg.lastActivity('/a'), 4000, 'newest successful request');
   assert.equal(agg.lastActivity('/b'), undefined, 'a 404 is not activity');
-  agg.add([['/x', [1, 2, 3]] as [string, number[]]]);
+  agg.add([['/x', [1, 2, 3]] as [string, number[]]]); // the wrong length, as a confused worker might send
   assert.equal(agg.totals.has('/x'), false, 'malformed samples are ignored');
 });
 

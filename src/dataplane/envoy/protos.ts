@@ -12,6 +12,7 @@
 
 import { readFileSync } from 'node:fs';
 import protobuf from 'protobufjs/light.js';
+import { ErrorCode, SwitchyardError } from '../../errors.js';
 
 /** Type URLs of the resources this control plane serves, in make-before-break push order. */
 export const TYPE = {
@@ -72,7 +73,8 @@ export function toAny(typeUrl: string, value: Record<string, unknown>): { type_u
   const t = messageType(typeUrl);
   const msg = t.fromObject(value);
   const err = t.verify(msg);
-  if (err) throw new Error(`${t.fullName}: ${err}`);
+  // A resource that fails its own schema is a translation bug, never bad input.
+  if (err) throw new SwitchyardError(ErrorCode.INTERNAL, `${t.fullName}: ${err}`, { details: { typeUrl } });
   return { type_url: typeUrl, value: Buffer.from(t.encode(msg).finish()) };
 }
 

@@ -19,6 +19,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../observability/logger.js';
 import { PUSH_ORDER, SHORT, TO_OBJECT, TYPE, messageType, type TypeUrl } from './protos.js';
+import { listenFailed } from '../../net.js';
 import type { EncodedResource, Snapshot } from './snapshot.js';
 
 export interface XdsMetricsSink {
@@ -281,7 +282,7 @@ export function createXdsServer(o: XdsServerOptions): XdsServer {
         ? grpc.ServerCredentials.createSsl(o.tls.clientCa ?? null, [{ private_key: o.tls.key, cert_chain: o.tls.cert }], o.tls.clientCa !== undefined)
         : grpc.ServerCredentials.createInsecure();
       const addr = o.host.includes(':') ? `[${o.host}]:${o.port}` : `${o.host}:${o.port}`;
-      boundPort = await new Promise<number>((resolve, reject) => server.bindAsync(addr, creds, (err, port) => (err ? reject(err) : resolve(port))));
+      boundPort = await new Promise<number>((resolve, reject) => server.bindAsync(addr, creds, (err, port) => (err ? reject(listenFailed(err)) : resolve(port))));
     },
     async close() {
       for (const s of streams) {
