@@ -90,7 +90,7 @@ async function main(argv: string[]): Promise<void> {
   }
 
   // As CHP: once running, an unexpected exception is logged and the proxy keeps serving.
-  process.on('uncaughtException', (e) => log.error(`Uncaught Exception: ${e.message}`, { stack: e.stack }));
+  process.on('uncaughtException', (e) => log.error(`Uncaught Exception: ${e.message}`, { err: e }));
 }
 
 void main(process.argv.slice(2));

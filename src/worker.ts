@@ -83,7 +83,9 @@ export function runWorker(config: Config, log: Logger): void {
             send(a !== null && typeof a === 'object' ? { t: 'listening', port: a.port } : { t: 'listening' });
           },
           (e: unknown) => {
-            log.error(`worker cannot listen: ${(e as Error).message}`);
+            // Tell the primary why (a respawned worker would fail the same way), then leave.
+            const err = e as Error & { details?: { errno?: string } };
+            send({ t: 'listen-failed', message: err.message, errno: err.details?.errno });
             process.exit(1);
           },
         );
@@ -114,5 +116,5 @@ export function runWorker(config: Config, log: Logger): void {
   process.on('SIGTERM', () => {});
   process.on('SIGINT', () => {});
   process.on('disconnect', () => process.exit(0));
-  process.on('uncaughtException', (e) => log.error(`Uncaught Exception: ${e.message}`, { stack: e.stack }));
+  process.on('uncaughtException', (e) => log.error(`Uncaught Exception: ${e.message}`, { err: e }));
 }

@@ -265,7 +265,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
         sendError(res, e);
         return;
       }
-      log.error('API handler failed', { err: e, stack: (e as Error).stack });
+      log.error('API handler failed', { err: e });
       sendError(res, new SwitchyardError(ErrorCode.INTERNAL, 'Internal Server Error'));
     });
   }

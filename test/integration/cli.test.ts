@@ -48,9 +48,14 @@ test('a port in use: exit 1 with the reason', async (t) => {
   const api = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', String(port)]);
   assert.equal(await api.exited, 1);
   assert.match(api.output(), /failed to start: listen EADDRINUSE: address already in use 127\.0\.0\.1:\d+ code=SWY_LISTEN_FAILED/);
+  // The public port taken, with the default workers (one per core): the first worker that cannot
+  // bind stops the start at once — no respawn loop until a 60 s start-up limit.
+  const t0 = Date.now();
   const p = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', '0']);
   assert.equal(await p.exited, 1);
-  assert.match(p.output(), /EADDRINUSE/);
+  assert.match(p.output(), /failed to start: data-plane workers cannot listen: listen EADDRINUSE.* code=SWY_LISTEN_FAILED/);
+  assert.doesNotMatch(p.output(), /starting a new one/);
+  assert.ok(Date.now() - t0 < 20_000, `took ${Date.now() - t0} ms to give up`);
 });
 
 test('pid file written, SIGTERM drains in-flight requests, refuses new ones, removes the pid file, exits 0', async (t) => {

@@ -67,7 +67,7 @@ test('every metric in docs/metrics.md is exported and moves when exercised', { t
   t.after(() => closers.forEach((c) => c()));
   const backend = await startBackend(t, 'M', undefined, { ws: true });
   const sy = await startSwitchyard(t, ['--store', `file:${file}`, '--metrics-ip', '127.0.0.1', '--metrics-port', '0', '--metrics-route-labels',
-    '--dashboard-interval', '50', '--xds-ip', '127.0.0.1', '--xds-port', '0', '--drain-timeout', '1000']);
+    '--dashboard-interval', '50', '--xds-ip', '127.0.0.1', '--xds-port', '0', '--drain-timeout', '1000', '--request-body-timeout', '200']);
   const scrape = async () => parse((await request(`${sy.metricsUrl}/metrics`)).body);
   const before = await scrape();
 
@@ -84,6 +84,8 @@ test('every metric in docs/metrics.md is exported and moves when exercised', { t
   assert.equal((await request(`${sy.proxyUrl}/nowhere`)).status, 404);
   assert.equal((await request(`${sy.proxyUrl}/dead/x`)).status, 503);
   assert.match(await rawRequest(Number(new URL(sy.proxyUrl).port), 'GET /user/%zz HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 400/);
+  // A body promised and never sent: 408 after --request-body-timeout (a timeout counted).
+  assert.match(await rawRequest(Number(new URL(sy.proxyUrl).port), 'POST /user/a/up HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n', 5000), /^HTTP\/1\.1 408/);
 
   // A websocket, kept open until the second scrape (active connections and websockets).
   const ws = new WebSocket(`${sy.proxyUrl.replace('http', 'ws')}/user/a/ws`);
@@ -134,6 +136,7 @@ test('every metric in docs/metrics.md is exported and moves when exercised', { t
   assert.equal(after.get('switchyard_store_errors_total{op="load"}'), 1);
   assert.equal(after.get('switchyard_xds_nacks_total{type="cds"}'), 1);
   assert.equal(after.get('switchyard_active_websockets'), 1);
-  assert.equal(after.get('switchyard_upstream_errors_total{code="ECONNREFUSED"}'), 1);
+  assert.equal(after.get('switchyard_upstream_errors_total{kind="connect",code="ECONNREFUSED"}'), 1);
+  assert.equal(after.get('switchyard_timeouts_total{kind="request_body"}'), 1);
   assert.equal(after.get('switchyard_xds_untranslatable_routes'), 1);
 });

@@ -71,7 +71,7 @@ export function createErrorPages(opts: ErrorPageOptions): ErrorPages {
       res.end(body);
     } catch (e) {
       // Never an unhandled rejection: the connection is cut instead (its state was not ours to fix).
-      log.error(`error page ${code} could not be written`, { err: e, stack: (e as Error).stack });
+      log.error(`error page ${code} could not be written`, { err: e });
       res.destroy();
     }
   };
@@ -102,7 +102,7 @@ export function createErrorPages(opts: ErrorPageOptions): ErrorPages {
         try {
           res.writeHead(code, headers);
         } catch (e) {
-          log.error(`error page ${code} could not be written`, { err: e, stack: (e as Error).stack });
+          log.error(`error page ${code} could not be written`, { err: e });
           eres.resume();
           res.destroy();
           return;

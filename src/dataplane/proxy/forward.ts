@@ -387,7 +387,7 @@ export function createForwarder(o: ForwardOptions) {
     internal(e: unknown): void {
       stats.internalErrors++;
       const { req, res } = this;
-      log.error(`500 ${req.method} ${pathOf(req)} internal error`, { err: e, stack: (e as Error)?.stack });
+      log.error(`500 ${req.method} ${pathOf(req)} internal error`, { err: e });
       this.cancel();
       try {
         if (res.headersSent || this.clientGone) {

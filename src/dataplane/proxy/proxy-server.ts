@@ -206,7 +206,7 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
     } catch (e) {
       // Last resort: a bug of ours answers 500 for this request only (or cuts it, once answered).
       stats.internalErrors++;
-      log.error(`500 ${req.method} ${url.split('?', 1)[0]} internal error`, { err: e, stack: (e as Error).stack });
+      log.error(`500 ${req.method} ${url.split('?', 1)[0]} internal error`, { err: e });
       if (res.headersSent) res.destroy();
       else errors.web(req, res, 500);
     }
@@ -269,7 +269,6 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
       result(500);
       log.error(`500 ${req.method} ${(req.url ?? '').split('?', 1)[0]} internal error (websocket)`, {
         err: e,
-        stack: (e as Error).stack,
       });
       errors.ws(socket, 500);
     }
@@ -299,7 +298,7 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
       onClientError(err, socket);
     } catch (e) {
       stats.internalErrors++;
-      log.error('clientError handler failed', { err: e, stack: (e as Error).stack });
+      log.error('clientError handler failed', { err: e });
       socket.destroy();
     }
   });

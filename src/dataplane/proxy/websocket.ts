@@ -158,7 +158,7 @@ export function createTunneler(o: TunnelOptions) {
     // Last resort (a bug of ours): logged with its stack and counted; the client connection is cut.
     const internal = (e: unknown): void => {
       o.stats.internalErrors++;
-      o.log.error(`internal error relaying ${req.method} ${(req.url ?? '').split('?', 1)[0]} (websocket)`, { err: e, stack: (e as Error)?.stack });
+      o.log.error(`internal error relaying ${req.method} ${(req.url ?? '').split('?', 1)[0]} (websocket)`, { err: e });
       socket.destroy();
     };
 

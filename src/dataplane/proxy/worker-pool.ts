@@ -10,6 +10,7 @@
 // with it meanwhile. `close(drainMs)` asks workers to drain, then stops them.
 
 import cluster, { type Worker } from 'node:cluster';
+import { ErrorCode, SwitchyardError } from '../../errors.js';
 import { existsSync, unlinkSync } from 'node:fs';
 import type { TableListener, TableUpdate } from '../../control/table-listener.js';
 import type { Logger } from '../../observability/logger.js';
@@ -47,6 +48,8 @@ export function createWorkerPool(o: WorkerPoolOptions) {
   const metricWaits = new Map<number, (json: unknown) => void>();
   let nextMetricsId = 1;
   let stopping = false;
+  /** Set when a worker could not bind the public port: nothing is respawned, start() rejects. */
+  let listenFailure: SwitchyardError | undefined;
   /** The bound public port as the workers report it (they share one: cluster binds it once). */
   let boundPort: number | undefined;
 
@@ -117,6 +120,12 @@ export function createWorkerPool(o: WorkerPoolOptions) {
           if (msg.port !== undefined) boundPort = msg.port;
           notify();
           break;
+        case 'listen-failed':
+          listenFailure ??= new SwitchyardError(ErrorCode.LISTEN_FAILED, `data-plane workers cannot listen: ${msg.message}`, {
+            details: { errno: msg.errno },
+          });
+          notify();
+          break;
         case 'activity':
           for (const [path, at] of msg.entries) o.onActivity(path, at);
           break;
@@ -132,7 +141,7 @@ export function createWorkerPool(o: WorkerPoolOptions) {
     worker.on('exit', (code, signal) => {
       members.delete(worker.id);
       notify();
-      if (!stopping) {
+      if (!stopping && listenFailure === undefined) {
         o.log.error(`data-plane worker ${worker.process.pid} exited (${signal ?? code}); starting a new one`);
         fork();
       }
@@ -162,8 +171,9 @@ export function createWorkerPool(o: WorkerPoolOptions) {
     async start(): Promise<void> {
       if (o.listen.kind === 'unix' && existsSync(o.listen.path)) unlinkSync(o.listen.path);
       for (let i = 0; i < o.count; i++) fork();
-      const ok = await until(() => members.size === o.count && [...members.values()].every((m) => m.listening), 60_000);
-      if (!ok) throw new Error('data-plane workers did not start listening within 60 s');
+      const ok = await until(() => listenFailure !== undefined || (members.size === o.count && [...members.values()].every((m) => m.listening)), 60_000);
+      if (listenFailure !== undefined) throw listenFailure;
+      if (!ok) throw new SwitchyardError(ErrorCode.LISTEN_FAILED, 'data-plane workers did not start listening within 60 s');
     },
     /**
      * Undefined when all `count` workers listen (each with a table taken when it came up, plus

@@ -20,6 +20,8 @@ export type ToPrimary =
   | { readonly t: 'applied'; readonly version: number }
   /** Listening; `port` is the bound TCP port (the real one when --port 0), absent on a unix socket. */
   | { readonly t: 'listening'; readonly port?: number }
+  /** The public port could not be bound (EADDRINUSE, EACCES...): the pool stops instead of respawning. */
+  | { readonly t: 'listen-failed'; readonly message: string; readonly errno: string | undefined }
   | { readonly t: 'activity'; readonly entries: readonly (readonly [string, number])[] }
   | { readonly t: 'metrics'; readonly id: number; readonly json: unknown }
   /** Once per second: per-route deltas since the last one (route-stats.ts) and this worker's vitals. */
