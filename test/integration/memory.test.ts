@@ -53,18 +53,35 @@ test('1 GB upload and 1 GB download with flat proxy memory', { timeout: 240_000 
   // one that forwards it in 64 MiB batches holds between 0 and 64 MiB at any moment: with at least
   // 10 samples a direction, some sample sees more than 16 MiB unless each of them fell in the first
   // quarter of a batch (odds 4^-10).
+  const LIMIT = 16 * MiB;
+  const mib = (n: number): string => (n / MiB).toFixed(1);
   let phase: 'up' | 'down' | undefined = 'up';
   const samples = { up: [] as number[], down: [] as number[] };
+  // A proxy that buffers may also stall the transfer: fail at the first sample over the limit.
+  let fail!: (e: Error) => void;
+  const failed = new Promise<never>((_resolve, reject) => (fail = reject));
+  failed.catch(() => {}); // a failure after the transfers shows in `samples`, asserted below
   const sampler = (async () => {
     while (phase !== undefined) {
       const at: 'up' | 'down' = phase;
-      const m = await probe.memory();
-      if (phase === at) samples[at].push(live(m) - live(base));
+      let m: LiveMemory;
+      try {
+        m = await probe.memory();
+      } catch (e) {
+        return fail(e as Error);
+      }
+      const growth = live(m) - live(base);
+      if (phase === at) samples[at].push(growth);
+      if (growth >= LIMIT) return fail(new Error(`live memory grew by ${mib(growth)} MiB during the 1 GiB ${at}load: a body is being buffered`));
       await new Promise((r) => setTimeout(r, 50)); // sampling period: let the transfer run between GCs
     }
   })();
+  const orFail = <T>(transfer: Promise<T>): Promise<T> => {
+    transfer.catch(() => {}); // settled after the test when `failed` wins the race
+    return Promise.race([transfer, failed]);
+  };
 
-  const uploaded = await new Promise<string>((resolve, reject) => {
+  const uploaded = await orFail(new Promise<string>((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, path: '/big/up', method: 'POST', headers: { 'content-length': String(GB) } }, (res) => {
       let body = '';
       res.on('data', (c: Buffer) => (body += c));
@@ -80,12 +97,12 @@ test('1 GB upload and 1 GB download with flat proxy memory', { timeout: 240_000 
       req.end();
     };
     pump();
-  });
+  }));
   assert.equal(uploaded, String(GB));
   const afterUp = memKb(pid, 'VmHWM');
   phase = 'down';
 
-  const downloaded = await new Promise<number>((resolve, reject) =>
+  const downloaded = await orFail(new Promise<number>((resolve, reject) =>
     http
       .get({ host: '127.0.0.1', port, path: '/big/down' }, (res) => {
         let n = 0;
@@ -93,12 +110,11 @@ test('1 GB upload and 1 GB download with flat proxy memory', { timeout: 240_000 
         res.on('end', () => resolve(n));
       })
       .on('error', reject),
-  );
+  ));
   assert.equal(downloaded, GB);
   phase = undefined;
   await sampler;
   const afterDown = memKb(pid, 'VmHWM');
-  const mib = (n: number): string => (n / MiB).toFixed(1);
   const peak = (xs: number[]): number => Math.max(...xs);
   t.diagnostic(
     `live memory (heap + external, after full GC) ${mib(live(base))} MiB at baseline; growth peaked at ${mib(peak(samples.up))} MiB over ${samples.up.length} samples ` +
@@ -107,7 +123,7 @@ test('1 GB upload and 1 GB download with flat proxy memory', { timeout: 240_000 
   );
   for (const dir of ['up', 'down'] as const) {
     assert.ok(samples[dir].length >= 10, `${samples[dir].length} live-memory samples during the ${dir}load (want 10)`);
-    assert.ok(peak(samples[dir]) < 16 * MiB, `live memory grew by ${mib(peak(samples[dir]))} MiB during the 1 GiB ${dir}load: a body is being buffered`);
+    assert.ok(peak(samples[dir]) < LIMIT, `live memory grew by ${mib(peak(samples[dir]))} MiB during the 1 GiB ${dir}load: a body is being buffered`);
   }
   // Backstop for memory V8 does not account (native buffers): peak RSS stays far below one body.
   // Not tighter: VmHWM includes dead Buffers awaiting a GC, which V8 lets reach 40 MiB (Node 20)
