@@ -24,11 +24,14 @@ export interface Inspector {
   /** One Chrome DevTools Protocol call; rejects on a protocol error or after `ms`. */
   call<T = unknown>(method: string, params?: object, ms?: number): Promise<T>;
   /**
-   * Two full GCs and process.memoryUsage(), in one task of the inspected process: a busy process
-   * allocates nothing between the collection and the reading. Two, because V8 frees the backing
-   * stores of dead ArrayBuffers (Buffers) on a background thread after a GC: after one gc() the
-   * reading still counted up to 18 MiB of dead socket chunks during a transfer; the second gc()
-   * waits for the first one's sweep (then within 0.5 MiB of the idle value on Node 20, 22, 24).
+   * process.memoryUsage() after full garbage collections. First HeapProfiler.collectGarbage: V8's
+   * most thorough collection, which also shrinks the young generation and returns freed pages, so
+   * that `rss` is comparable between readings (after a plain gc() it still held 120 MiB of
+   * emptied heap pages on Node 24). Then two gc() and the reading in one task of the inspected
+   * process, so that a busy process allocates nothing in between; two, because V8 frees the
+   * backing stores of dead ArrayBuffers (Buffers) on a background thread after a GC: after one
+   * gc() the reading still counted up to 18 MiB of dead socket chunks during a transfer; the
+   * second waits for the first one's sweep (then within 0.5 MiB of idle on Node 20, 22 and 24).
    */
   memory(): Promise<LiveMemory>;
   close(): void;
@@ -104,6 +107,7 @@ export async function connectInspector(t: TestContextLike, url: string): Promise
   return {
     call,
     async memory() {
+      await call('HeapProfiler.collectGarbage');
       const r = await call<{ result: { value?: string }; exceptionDetails?: unknown }>('Runtime.callFunctionOn', {
         objectId: gcId,
         functionDeclaration: 'function () { this(); this(); return JSON.stringify(process.memoryUsage()); }',
