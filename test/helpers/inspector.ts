@@ -4,7 +4,7 @@
 // Why not RSS: RSS and VmHWM count garbage that V8 has not collected yet and memory glibc keeps
 // after a free, and both depend on the Node version. Measured through the proxy (1 GiB each way,
 // and 100,000 503s): dead 64 KiB socket chunks pile up to 37 MiB of arrayBuffers before a GC on
-// Node 20, 57 MiB on 22 and 70-100 MiB on 24, and the young/old generations hold 20-80 MiB of
+// Node 20, 57 MiB on 22 and 70-100 MiB on 24, and the V8 heap holds 30-80 MiB of
 // dead objects between collections, while live memory after a full GC returns to the same value
 // on all three. Leak and buffering checks therefore read live memory after a full GC, here.
 
@@ -27,7 +27,7 @@ export interface Inspector {
    * process.memoryUsage() after full garbage collections. First HeapProfiler.collectGarbage: V8's
    * most thorough collection, which also shrinks the young generation and returns freed pages, so
    * that `rss` is comparable between readings (after a plain gc() it still held 120 MiB of
-   * emptied heap pages on Node 24). Then two gc() and the reading in one task of the inspected
+   * emptied heap pages on Node 24: RSS 246 MiB vs 96 MiB). Then two gc() and the reading in one task of the inspected
    * process, so that a busy process allocates nothing in between; two, because V8 frees the
    * backing stores of dead ArrayBuffers (Buffers) on a background thread after a GC: after one
    * gc() the reading still counted up to 18 MiB of dead socket chunks during a transfer; the
