@@ -12,10 +12,10 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import WebSocket from 'ws';
 import * as grpc from '@grpc/grpc-js';
 import { TO_OBJECT, TYPE, messageType } from '../../src/dataplane/envoy/protos.js';
 import { request, startBackend, startSwitchyardProcess, waitFor } from '../helpers/servers.js';
+import { connectInspector } from '../helpers/inspector.js';
 
 const TOKEN = 'browser-test-token';
 const CHROMIUM = '/usr/bin/chromium';
@@ -245,34 +245,6 @@ test('dashboard with 10,000 routes: virtualised list, search and scroll stay qui
  * (node --inspect): live heap and external memory, without the garbage that comes and goes between
  * collections (a small heap may see no full collection for minutes).
  */
-async function inspectorProbe(url: string) {
-  const ws = new WebSocket(url);
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('error', reject);
-  });
-  let id = 0;
-  const pending = new Map<number, (v: unknown) => void>();
-  ws.on('message', (data) => {
-    const m = JSON.parse(String(data)) as { id?: number; result?: unknown };
-    if (m.id !== undefined) pending.get(m.id)?.(m.result);
-  });
-  const call = (method: string, params: object = {}) =>
-    new Promise<unknown>((resolve) => {
-      const n = ++id;
-      pending.set(n, resolve);
-      ws.send(JSON.stringify({ id: n, method, params }));
-    });
-  return {
-    async memory(): Promise<{ heapUsed: number; external: number; rss: number }> {
-      await call('HeapProfiler.collectGarbage');
-      const r = (await call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true })) as { result: { value: string } };
-      return JSON.parse(r.result.value);
-    },
-    close: () => ws.close(),
-  };
-}
-
 test('a dashboard left open for an hour of updates: server memory stays flat', { timeout: 180_000 }, async (t) => {
   // 3,600 updates (an hour at the default 1 s) at --dashboard-interval 10, with 1,000 routes,
   // traffic on some and route churn all along, one browser tab open on the live stream.
@@ -288,8 +260,7 @@ test('a dashboard left open for an hour of updates: server memory stays flat', {
   ]);
   const wsUrl = /Debugger listening on (ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/.exec(sy.output())?.[1];
   assert.ok(wsUrl, 'the main process inspector');
-  const probe = await inspectorProbe(wsUrl!);
-  t.after(() => probe.close());
+  const probe = await connectInspector(t, wsUrl!);
   const browser = await launch(t);
   const page = await (await browser.newContext()).newPage();
   await signIn(page, sy.dashboard);
