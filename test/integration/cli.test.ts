@@ -53,7 +53,7 @@ test('a port in use: exit 1 with the reason', async (t) => {
   const t0 = Date.now();
   const p = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', '0']);
   assert.equal(await p.exited, 1);
-  assert.match(p.output(), /failed to start: data-plane workers cannot listen: listen EADDRINUSE.* code=SWY_LISTEN_FAILED/);
+  assert.match(p.output(), /failed to start: data-plane workers cannot listen: (listen|bind) EADDRINUSE.* code=SWY_LISTEN_FAILED/);
   assert.doesNotMatch(p.output(), /starting a new one/);
   assert.ok(Date.now() - t0 < 20_000, `took ${Date.now() - t0} ms to give up`);
 });

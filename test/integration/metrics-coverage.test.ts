@@ -55,6 +55,14 @@ const moved = (before: Map<string, number>, after: Map<string, number>, metric: 
   return false;
 };
 
+/**
+ * Metrics that only a fault can move, each read after that fault is injected by the test named
+ * here (they must still be exported: a counter at 0 here).
+ */
+const EXERCISED_ELSEWHERE: Record<string, string> = {
+  switchyard_internal_errors_total: "test/integration/proxy.test.ts '500: an unexpected exception while routing…' (a logger that throws inside the routing path)",
+};
+
 test('every metric in docs/metrics.md is exported and moves when exercised', { timeout: 60_000 }, async (t) => {
   const names = documentedMetrics();
   assert.ok(names.length >= 25, `the doc lists the metrics (${names.length} found)`);
@@ -128,7 +136,7 @@ test('every metric in docs/metrics.md is exported and moves when exercised', { t
     return names.every((n) => moved(before, after, n));
   }, 10_000, 'every documented metric to move').catch(() => {});
   const missing = names.filter((n) => seriesOf(after, n).size === 0);
-  const still = names.filter((n) => !moved(before, after, n));
+  const still = names.filter((n) => !moved(before, after, n) && !(n in EXERCISED_ELSEWHERE));
   assert.deepEqual(missing, [], 'documented but not exported');
   assert.deepEqual(still, [], 'documented but never moved by the exercise');
   // A few values pinned, so "moved" means what it should.

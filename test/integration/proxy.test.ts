@@ -427,7 +427,10 @@ test('500: an unexpected exception while routing answers 500 for that request on
       logs.push(l);
     },
   });
-  const config = buildConfig(parseArgv(['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0', '--workers', '1']), { CONFIGPROXY_AUTH_TOKEN: 'x' });
+  const config = buildConfig(
+    parseArgv(['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0', '--workers', '1', '--metrics-ip', '127.0.0.1', '--metrics-port', '0']),
+    { CONFIGPROXY_AUTH_TOKEN: 'x' },
+  );
   const app = await createApp(config, { log });
   t.after(() => app.close());
   await app.start();
@@ -443,6 +446,9 @@ test('500: an unexpected exception while routing answers 500 for that request on
   assert.match(line, /injected routing failure/, 'with the cause');
   assert.equal((await request(proxyUrl + '/ok/x')).status, 200, 'next request unaffected');
   assert.equal((await request(proxyUrl + '/nothing')).status, 404, 'the 404 path itself still works');
+  // Counted as a bug (docs/metrics.md; test/integration/metrics-coverage.test.ts relies on this check).
+  const metrics = (await request(`http://127.0.0.1:${app.ports().metrics}/metrics`)).body;
+  assert.match(metrics, /^switchyard_internal_errors_total 1$/m);
 });
 
 test('targets that would inject headers or requests are refused at the API', async (t) => {
