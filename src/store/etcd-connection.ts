@@ -176,6 +176,12 @@ function forgetWatchers(client: Etcd3): void {
   manager.expectedClosers.clear();
 }
 
+/** Close an etcd3 client so that no timer of it keeps the process alive (see forgetWatchers). */
+export function closeEtcdClient(client: Etcd3): void {
+  client.close();
+  forgetWatchers(client);
+}
+
 // ---------------------------------------------------------------- the connection
 
 /** Bounded: with etcd unreachable, cancelling a watch or revoking a lease can wait forever. */
@@ -289,7 +295,6 @@ export class EtcdConnection {
 
   /** Close the client (after the parts cancelled their watches and lease). */
   closeClient(): void {
-    this.client.close();
-    forgetWatchers(this.client);
+    closeEtcdClient(this.client);
   }
 }
