@@ -1,6 +1,8 @@
-// Raw HTTP/1.1 on both sides of the proxy, for hostile-request tests: an upstream that records
-// exactly what it receives (request line, raw header lines, body bytes and their framing), and a
-// client that sends exact bytes and splits what comes back into well-framed responses.
+// Raw HTTP/1.1 on both sides of the proxy, for the hostile-request and hostile-upstream tests: an
+// upstream that records exactly what it receives (request line, raw header lines, body bytes and
+// their framing), one strict parser of responses (framing per RFC 9112 §6: chunked, Content-Length,
+// none, HEAD, interim and 101) and of request bodies, and a client that sends exact bytes and
+// splits what comes back into well-framed responses.
 
 import { once } from 'node:events';
 import net from 'node:net';
@@ -34,7 +36,7 @@ type Parsed<T> = { value: T; rest: Buffer } | 'incomplete' | 'invalid';
 const CRLF2 = Buffer.from('\r\n\r\n');
 
 /** A chunked body at the start of `buf` (RFC 9112 §7.1): the decoded bytes and how many bytes it took. */
-function parseChunked(buf: Buffer): { body: Buffer; used: number } | 'incomplete' | 'invalid' {
+export function parseChunked(buf: Buffer): { body: Buffer; used: number } | 'incomplete' | 'invalid' {
   const parts: Buffer[] = [];
   let at = 0;
   for (;;) {
@@ -73,7 +75,8 @@ function parseHead(buf: Buffer): Parsed<Head> {
   return { value: { line: lines[0]!, headers: lines.slice(1) }, rest: buf.subarray(end + 4) };
 }
 
-function headerValues(headers: string[], name: string): string[] {
+/** Every value of a header, in order (`name` lowercased). */
+export function headerValues(headers: readonly string[], name: string): string[] {
   const out: string[] = [];
   for (const h of headers) {
     const c = h.indexOf(':');
@@ -82,7 +85,11 @@ function headerValues(headers: string[], name: string): string[] {
   return out;
 }
 
-/** The body that follows a head, framed by Transfer-Encoding or Content-Length. */
+/**
+ * The body that follows a head, framed by Transfer-Encoding (only `chunked`) or Content-Length
+ * (one, all digits); anything else is 'invalid'. Without either, a request has no body and a
+ * response runs to the close (`untilClose`, RFC 9112 §6.3).
+ */
 function parseBody(head: Head, rest: Buffer, untilClose: boolean): Parsed<{ body: Buffer; framed: Buffer }> {
   const te = headerValues(head.headers, 'transfer-encoding');
   const cl = headerValues(head.headers, 'content-length');
@@ -101,6 +108,16 @@ function parseBody(head: Head, rest: Buffer, untilClose: boolean): Parsed<{ body
   }
   if (untilClose) return { value: { body: rest, framed: rest }, rest: Buffer.alloc(0) };
   return { value: { body: Buffer.alloc(0), framed: Buffer.alloc(0) }, rest };
+}
+
+/**
+ * The body of a request whose header lines are `headers`, at the start of `buf`: decoded, and how
+ * many bytes it took (no Content-Length and no Transfer-Encoding: no body).
+ */
+export function takeRequestBody(headers: readonly string[], buf: Buffer): { body: Buffer; used: number } | 'incomplete' | 'invalid' {
+  const b = parseBody({ line: '', headers: [...headers] }, buf, false);
+  if (typeof b === 'string') return b;
+  return { body: b.value.body, used: b.value.framed.length };
 }
 
 /**
@@ -153,11 +170,38 @@ export async function startRecorder(t: TestContextLike, name: string, log: Recor
   return { name, port, url: `http://127.0.0.1:${port}`, log, garbage };
 }
 
+/** One response as parsed off the wire. */
 export interface RawResponse {
   readonly status: number;
+  /** The reason phrase as received (latin1). */
+  readonly reason: string;
+  /** The status line. */
   readonly line: string;
+  /** Header lines as received, "Name: value" (latin1). */
   readonly headers: string[];
-  readonly body: string;
+  /** The same header fields as [lowercased name, trimmed value], in order. */
+  readonly fields: [string, string][];
+  /** The decoded body (chunked framing removed); while incomplete, the bytes after the head so far. */
+  readonly body: Buffer;
+  /**
+   * Complete: framed by Content-Length or chunked and all there, bodiless (1xx, 204, 304, or the
+   * answer to a HEAD request), or without framing and ended by the close. Only the last response
+   * of a parse can be incomplete.
+   */
+  readonly complete: boolean;
+  /** The bytes this response took on the wire, head included. */
+  readonly raw: Buffer;
+}
+
+export interface ParsedResponses {
+  /** Every response in order; the last one may be incomplete. */
+  readonly responses: RawResponse[];
+  /**
+   * The bytes after the last listed response: a head not complete yet or that does not parse, a
+   * mis-framed response (Transfer-Encoding other than chunked, a bad chunk, several or a
+   * non-numeric Content-Length), or what follows a 101.
+   */
+  readonly rest: Buffer;
 }
 
 export interface RawExchange {
@@ -170,24 +214,57 @@ export interface RawExchange {
   readonly raw: string;
 }
 
-/** Split raw bytes into responses; a response without length runs to the close (RFC 9112 §6.3). */
-export function parseResponses(buf: Buffer, closed: boolean): { responses: RawResponse[]; leftover: Buffer } {
+/** RFC 9112 §4: HTTP-version SP status-code SP [reason-phrase] (no bare CR). */
+const STATUS_LINE = /^HTTP\/1\.[01] (\d{3}) (.*)$/;
+
+function field(line: string): [string, string] {
+  const c = line.indexOf(':');
+  return c === -1 ? [line.toLowerCase(), ''] : [line.slice(0, c).toLowerCase(), line.slice(c + 1).trim()];
+}
+
+/**
+ * Split raw bytes into responses. `closed`: the connection has closed, so that a response without
+ * Content-Length or Transfer-Encoding ends here (RFC 9112 §6.3). `headRequest`: they answer HEAD
+ * requests, so that no body follows whatever the headers announce (RFC 9110 §9.3.2).
+ */
+export function parseResponses(buf: Buffer, opts: { closed: boolean; headRequest?: boolean }): ParsedResponses {
   const responses: RawResponse[] = [];
   let rest = buf;
   while (rest.length > 0) {
     const h = parseHead(rest);
     if (typeof h === 'string') break;
-    const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(h.value.line);
+    const m = STATUS_LINE.exec(h.value.line);
     if (m === null) break;
     const status = Number(m[1]);
-    const noBody = status === 101 || status === 204 || status === 304 || (status >= 100 && status < 200);
-    const b = noBody ? { value: { body: Buffer.alloc(0), framed: Buffer.alloc(0) }, rest: h.rest } : parseBody(h.value, h.rest, closed);
-    if (typeof b === 'string') break;
-    responses.push({ status, line: h.value.line, headers: h.value.headers, body: b.value.body.toString('latin1') });
+    const { line, headers } = h.value;
+    const base = { status, reason: m[2]!, line, headers, fields: headers.map(field) };
+    const bodiless = opts.headRequest === true || status === 204 || status === 304 || (status >= 100 && status < 200);
+    const framed = headerValues(headers, 'transfer-encoding').length > 0 || headerValues(headers, 'content-length').length > 0;
+    const b = bodiless ? { value: { body: Buffer.alloc(0) }, rest: h.rest } : framed || opts.closed ? parseBody(h.value, h.rest, true) : 'incomplete';
+    if (b === 'invalid') break;
+    if (b === 'incomplete') {
+      responses.push({ ...base, body: h.rest, complete: false, raw: rest });
+      rest = Buffer.alloc(0);
+      break;
+    }
+    responses.push({ ...base, body: b.value.body, complete: true, raw: rest.subarray(0, rest.length - b.rest.length) });
     rest = b.rest;
     if (status === 101) break; // the rest belongs to the upgraded protocol
   }
+  return { responses, rest };
+}
+
+/** The complete responses in `buf`, and the bytes after them (an incomplete response's included). */
+function completeResponses(buf: Buffer, closed: boolean): { responses: RawResponse[]; leftover: Buffer } {
+  const { responses, rest } = parseResponses(buf, { closed });
+  const last = responses.at(-1);
+  if (last !== undefined && !last.complete) return { responses: responses.slice(0, -1), leftover: Buffer.concat([last.raw, rest]) };
   return { responses, leftover: rest };
+}
+
+/** The first value of a header of `response` (`name` lowercased). */
+export function header(response: Pick<RawResponse, 'fields'>, name: string): string | undefined {
+  return response.fields.find(([n]) => n === name)?.[1];
 }
 
 /**
@@ -223,19 +300,19 @@ export async function exchange(port: number, data: string | Buffer, opts: { expe
   if (opts.halfClose) sock.end();
   // Wait for the expected responses, the server's close, or the deadline.
   while (!closedByServer && Date.now() < deadline) {
-    const { responses } = parseResponses(buf, false);
+    const { responses } = completeResponses(buf, false);
     if (responses.length >= opts.expected && opts.expected > 0) break;
     await Promise.race([new Promise<void>((r) => (wake = r)), closed, timeLeft()]);
   }
   // A refusal closes by itself; otherwise ask the server to close (keep-alive) by half-closing.
   if (!closedByServer) {
-    const { responses } = parseResponses(buf, false);
+    const { responses } = completeResponses(buf, false);
     const closing = responses.some((r) => r.headers.some((h) => /^connection:\s*close$/i.test(h)));
     if (!closing && !opts.halfClose) sock.end();
     await Promise.race([closed, timeLeft()]);
   }
   sock.destroy();
-  const { responses, leftover } = parseResponses(buf, closedByServer);
+  const { responses, leftover } = completeResponses(buf, closedByServer);
   return { responses, leftover: leftover.toString('latin1'), closedByServer, raw: buf.toString('latin1') };
 }
 

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { test } from 'node:test';
+import { header, parseResponses, takeRequestBody, type RawResponse } from '../helpers/raw-http.js';
 import { freePort, listen0, request, startSwitchyardProcess, waitFor, type SpawnedSwitchyard, type TestContextLike } from '../helpers/servers.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -63,8 +64,12 @@ async function scripted(t: TestContextLike, behaviour: Behaviour, onConnect?: (c
           c.requests++;
           state.heads.push(head.split('\r\n', 1)[0]!.split(' ').slice(0, 2).join(' '));
         }
-        const body = takeBody(head, buf);
-        if (body === null) {
+        const body = takeRequestBody(head.split('\r\n').slice(1), buf);
+        if (body === 'invalid') {
+          sock.destroy(); // a mis-framed request body: no behaviour runs on it
+          return;
+        }
+        if (body === 'incomplete') {
           // Behaviours that must act before the body: flagged by the head itself.
           if (/^x-act-on-head: 1$/im.test(head)) {
             const h = head;
@@ -90,103 +95,19 @@ async function scripted(t: TestContextLike, behaviour: Behaviour, onConnect?: (c
   return state;
 }
 
-/** The request body in `buf` (by Content-Length or chunked), or null while incomplete. */
-function takeBody(head: string, buf: Buffer): { body: Buffer; used: number } | null {
-  const cl = /^content-length:\s*(\d+)/im.exec(head);
-  if (/^transfer-encoding:\s*chunked/im.test(head)) {
-    const parts: Buffer[] = [];
-    let pos = 0;
-    for (;;) {
-      const eol = buf.indexOf('\r\n', pos);
-      if (eol === -1) return null;
-      const size = parseInt(buf.subarray(pos, eol).toString('latin1'), 16);
-      if (size === 0) {
-        const end = buf.indexOf('\r\n', eol + 2);
-        if (end === -1) return null;
-        return { body: Buffer.concat(parts), used: end + 2 };
-      }
-      if (buf.length < eol + 2 + size + 2) return null;
-      parts.push(buf.subarray(eol + 2, eol + 2 + size));
-      pos = eol + 2 + size + 2;
-    }
-  }
-  const n = cl ? Number(cl[1]) : 0;
-  return buf.length >= n ? { body: buf.subarray(0, n), used: n } : null;
-}
-
 const respond = (c: Conn, bytes: string): void => void c.sock.write(Buffer.from(bytes, 'latin1'));
 const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
 
 // ---------------------------------------------------------------------------------------------
 // The raw client: parse exactly what comes back.
 
-interface Parsed {
-  status: number;
-  reason: string;
-  /** [lowercased name, value] in order. */
-  headers: [string, string][];
-  body: Buffer;
-  /** Framed by Content-Length or chunked and complete; or delimited by the close. */
-  complete: boolean;
-}
-
 interface Received {
-  responses: Parsed[];
+  /** Parsed by the shared raw-http parser; the last one may be incomplete. */
+  responses: RawResponse[];
   /** Bytes that do not form a response (after the last complete one). */
   trailing: Buffer;
   closed: boolean;
   ms: number;
-}
-
-function header(p: Parsed, name: string): string | undefined {
-  return p.headers.find(([n]) => n === name)?.[1];
-}
-
-/** Parse every response in `buf`; `closed` lets a response without framing end at the close. */
-function parseResponses(buf: Buffer, closed: boolean, headRequest = false): { responses: Parsed[]; rest: Buffer } {
-  const responses: Parsed[] = [];
-  let rest = buf;
-  for (;;) {
-    const end = rest.indexOf('\r\n\r\n');
-    if (end === -1) return { responses, rest };
-    const lines = rest.subarray(0, end).toString('latin1').split('\r\n');
-    const m = /^HTTP\/1\.[01] (\d{3}) (.*)$/.exec(lines[0]!);
-    if (!m) return { responses, rest };
-    const headers = lines.slice(1).map((l): [string, string] => {
-      const i = l.indexOf(':');
-      return [l.slice(0, i).toLowerCase(), l.slice(i + 1).trim()];
-    });
-    const p: Parsed = { status: Number(m[1]), reason: m[2]!, headers, body: Buffer.alloc(0), complete: false };
-    let after = rest.subarray(end + 4);
-    const te = header(p, 'transfer-encoding');
-    const cl = header(p, 'content-length');
-    if (headRequest || p.status === 204 || p.status === 304 || (p.status >= 100 && p.status < 200)) {
-      p.complete = true;
-    } else if (te !== undefined) {
-      assert.equal(te.toLowerCase(), 'chunked', 'only chunked framing is expected');
-      const body = takeBody('transfer-encoding: chunked', after);
-      if (body === null) {
-        p.body = after;
-        responses.push(p);
-        return { responses, rest: Buffer.alloc(0) };
-      }
-      p.body = body.body;
-      p.complete = true;
-      after = after.subarray(body.used);
-    } else if (cl !== undefined) {
-      const n = Number(cl);
-      p.body = after.subarray(0, n);
-      p.complete = after.length >= n;
-      after = after.subarray(Math.min(n, after.length));
-    } else {
-      p.body = after;
-      p.complete = closed;
-      after = Buffer.alloc(0);
-    }
-    responses.push(p);
-    rest = after;
-    if (!p.complete) return { responses, rest };
-  }
 }
 
 class RawClient {
@@ -240,7 +161,7 @@ class RawClient {
     const start = Date.now();
     const deadline = start + ms;
     for (;;) {
-      const { responses } = parseResponses(this.buf, this.closed, headRequest);
+      const { responses } = parseResponses(this.buf, { closed: this.closed, headRequest });
       if (this.closed || (responses.length > 0 && responses.at(-1)!.complete) || Date.now() >= deadline) break;
       await this.changed(deadline - Date.now());
     }
@@ -250,7 +171,7 @@ class RawClient {
       const quietEnd = Date.now() + quietMs;
       while (!this.closed && Date.now() < quietEnd) await this.changed(quietEnd - Date.now());
     }
-    const { responses, rest } = parseResponses(this.buf, this.closed, headRequest);
+    const { responses, rest } = parseResponses(this.buf, { closed: this.closed, headRequest });
     this.buf = Buffer.alloc(0);
     return { responses, trailing: rest, closed: this.closed, ms: took };
   }
@@ -264,7 +185,7 @@ class RawClient {
 // The case table.
 
 type Expect =
-  | { status: number; then: 'keep-alive' | 'close'; check?: (p: Parsed) => void }
+  | { status: number; then: 'keep-alive' | 'close'; check?: (p: RawResponse) => void }
   /** A response head was forwarded, then the connection was cut (the body is incomplete). */
   | { cut: number };
 
@@ -446,7 +367,7 @@ const cases: Case[] = [
     name: 'cr-injected',
     behaviour: (c) => respond(c, 'HTTP/1.1 200 OK\rX-Injected: 1\r\nContent-Length: 2\r\n\r\nok'),
     send: GET,
-    expect: { status: 502, then: 'keep-alive', check: (p) => assert.ok(!p.headers.some(([n]) => n.includes('injected'))) },
+    expect: { status: 502, then: 'keep-alive', check: (p) => assert.ok(!p.fields.some(([n]) => n.includes('injected'))) },
     upstreamRequests: 1,
   },
   {
@@ -520,7 +441,7 @@ const cases: Case[] = [
       check: (p) => {
         assert.equal(header(p, 'x-secret'), undefined);
         assert.equal(header(p, 'x-public'), '2');
-        assert.ok(!p.headers.some(([n, v]) => n === 'keep-alive' && v.includes('999')));
+        assert.ok(!p.fields.some(([n, v]) => n === 'keep-alive' && v.includes('999')));
       },
     },
     upstreamRequests: 1,
