@@ -55,6 +55,8 @@ export class FileStore extends MirroredStore implements RouteStore {
   #watcher: FSWatcher | undefined;
   #debounce: NodeJS.Timeout | undefined;
   #writes: Promise<unknown> = Promise.resolve();
+  /** Writes queued so far: a reload that saw this change read a file that may be mid-queue. */
+  #writesQueued = 0;
 
   constructor(options: FileStoreOptions) {
     super();
@@ -127,6 +129,7 @@ export class FileStore extends MirroredStore implements RouteStore {
    * atomically, then publish. Concurrent API calls therefore never lose each other's changes.
    */
   #mutate(change: (routes: Map<string, RouteData>) => RouteChange | null): Promise<number | null> {
+    this.#writesQueued++;
     const op = this.#writes.then(async () => {
       const next = new Map(this.state.routes);
       const c = change(next);
@@ -247,14 +250,24 @@ export class FileStore extends MirroredStore implements RouteStore {
   }
 
   async #reload(): Promise<void> {
+    // Read only when none of our own writes is queued or in flight, and again if one was queued
+    // meanwhile: the watch event of one write's rename can arrive while the next write is under
+    // way, and the file then still holds the earlier write — not a hand edit, but it differs from
+    // the text being written. Once our queue is empty, the file is our last write or a hand edit.
     let text: string;
-    try {
-      text = await readFile(this.#path, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // mid-rename or deleted: keep the table
-      this.state.noteError('read');
-      this.#log.error('route file unreadable; keeping the last good table', { path: this.#path, err: e });
-      return;
+    for (;;) {
+      const queued = this.#writesQueued;
+      await this.#writes;
+      if (queued !== this.#writesQueued) continue;
+      try {
+        text = await readFile(this.#path, 'utf8');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // mid-rename or deleted: keep the table
+        this.state.noteError('read');
+        this.#log.error('route file unreadable; keeping the last good table', { path: this.#path, err: e });
+        return;
+      }
+      if (queued === this.#writesQueued) break;
     }
     if (text === this.#lastWritten) return;
     const parsed = this.#parse(text);

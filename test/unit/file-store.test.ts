@@ -101,3 +101,27 @@ test('file store: concurrent writes all land', async (t) => {
   assert.equal(Object.keys((JSON.parse(readFileSync(path, 'utf8')) as { routes: object }).routes).length, 50);
   await s.close();
 });
+
+test('file store: its own writes in quick succession never come back as a hand edit (no reset)', async (t) => {
+  // The watch event of one write's rename can be handled while the next write is in flight: the
+  // file then holds the earlier write, which must not be taken for a hand edit (a reset to an
+  // older table: a route being added vanishes for a moment, a deleted one comes back).
+  const dir = tempDir(t);
+  const s = fileStore(t, { path: join(dir, 'routes.toml'), log: silent, debounceMs: 0 });
+  await s.start();
+  const events: WatchEvent[] = [];
+  const un = s.watch((await s.snapshot()).revision, (e) => events.push(e));
+  t.after(un);
+  let last = 0;
+  for (let i = 0; i < 150; i++) {
+    last = await s.put(`/r${i % 10}`, { target: `http://127.0.0.1:${1000 + i}` });
+    if (i % 3 === 2) last = (await s.delete(`/r${(i + 5) % 10}`)) ?? last;
+  }
+  await waitFor(() => events.some((e) => e.type === 'changes' && e.revision === last), 5000, 'the last write delivered');
+  // Let the watch events of the last renames be handled too: a hand edit afterwards is a barrier.
+  writeFileSync(join(dir, 'routes.toml'), '[routes."/hand"]\ntarget = "http://127.0.0.1:9"\n');
+  await waitFor(() => events.some((e) => e.type === 'reset'), 5000, 'the hand edit');
+  const resets = events.filter((e) => e.type === 'reset');
+  assert.equal(resets.length, 1, 'only the hand edit is a reset');
+  assert.deepEqual([...(resets[0] as Extract<WatchEvent, { type: 'reset' }>).snapshot.routes.keys()], ['/hand']);
+});
