@@ -7,7 +7,7 @@
 // STABLE_ROUTES (20), SAMPLE_MS (5000), WORKERS (default: the CLI's default, one per core),
 // ETCD_DOWN_MS (how long the killed etcd member stays down; default 5% of the run, 3-10 s),
 // OUT (directory for soak.json and summary.md; default bench/results/soak-<timestamp>),
-// LIVE_MEMORY=1 (replicas run with --inspect=127.0.0.1:0, workers inherit it; every primary's and
+// LIVE_MEMORY=1 (replicas run with --inspect on a free loopback port, workers inherit it; every primary's and
 // worker's live memory, heapUsed + external after full GCs, is read at the baseline and at the end,
 // and the flatness verdict judges those processes on it instead of RSS; see test/soak/soak.ts).
 // Exit status 0 only when every target is met (0 stable failures, no churn failure outside the

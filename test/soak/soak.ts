@@ -23,6 +23,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { startEtcd, type EtcdCluster, type EtcdMember } from '../helpers/etcd.js';
@@ -45,7 +46,7 @@ export interface SoakOptions {
   /**
    * Also read live memory (process.memoryUsage() after full GCs, test/helpers/inspector.ts) of every
    * replica primary and worker at the baseline and at the end, through the inspector: the replicas
-   * are started with `--inspect=127.0.0.1:0`, and cluster workers inherit it (Node gives each forked
+   * are started with `--inspect=127.0.0.1:<free port>`, and cluster workers inherit it (Node gives each forked
    * worker the primary's inspector port + n). Why: RSS right after load is mostly garbage V8 has not
    * collected yet, so an RSS rise cannot tell a leak from a heap that has not levelled off. The
    * flatness verdict then judges Node processes on live memory (heapUsed + external); RSS is still
@@ -329,30 +330,64 @@ interface Replica {
   /** Inspector URLs printed by the primary and its workers (liveMemory only); pid -> URL once asked. */
   inspectorUrls: Set<string>;
   inspectorPids: Map<number, string>;
+  /** "Starting inspector on …: address already in use": a worker's port (primary's + n) was taken. */
+  inspectorFailures: Set<string>;
 }
 
 const INSPECTOR_URL_RE = /Debugger listening on (ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/g;
+const INSPECTOR_FAILED_RE = /Starting inspector on \S+ failed: [^\n]+/g;
+
+/**
+ * The first of `span` free loopback ports below the ephemeral range, for a replica's inspectors
+ * (liveMemory): node:cluster gives worker n the primary's inspector port + n. With
+ * `--inspect=127.0.0.1:0` the primary's port is in the ephemeral range, and on this busy machine a
+ * worker's port + n was often held by some connection's socket ("Starting inspector on … failed:
+ * address already in use": 2 readings lost in 4 runs); below that range only listeners bind.
+ */
+async function freePortBlock(span: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * (12_000 - span));
+    const servers: net.Server[] = [];
+    let free = true;
+    for (let port = base; port < base + span && free; port++) {
+      const srv = net.createServer();
+      free = await new Promise<boolean>((resolve) => {
+        srv.once('error', () => resolve(false));
+        srv.listen(port, '127.0.0.1', () => resolve(true));
+      });
+      if (free) servers.push(srv);
+    }
+    await Promise.all(servers.map((srv) => new Promise((resolve) => srv.close(resolve))));
+    if (free) return base;
+  }
+  throw new Error('no free block of loopback ports for the inspectors');
+}
 
 async function spawnReplica(name: string, incarnation: number, endpoints: string, workers: number | undefined, inspect: boolean, onExit: (r: Replica, code: number | null, signal: string | null) => void): Promise<Replica> {
   if (closing) throw new Error('soak is closing');
   const argv = ['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0',
     '--store', `etcd://${endpoints}`, '--store-prefix', '/soak/', '--replica-id', name,
     ...(workers === undefined ? [] : ['--workers', String(workers)])];
-  const proc = spawn(process.execPath, [...(inspect ? ['--inspect=127.0.0.1:0'] : []), MAIN, ...argv], { env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const inspectArg = inspect ? [`--inspect=127.0.0.1:${await freePortBlock(16)}`] : [];
+  const proc = spawn(process.execPath, [...inspectArg, MAIN, ...argv], { env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
   const r: Replica = {
     name, incarnation, proc, tail: '', proxyPort: 0, apiPort: 0,
     // fifo: every pooled connection is used in turn, so none idles into the server's keep-alive
     // timeout and the connection count (the replicas' fds) stays steady instead of churning.
     agent: new http.Agent({ keepAlive: true, maxSockets: MAX_INFLIGHT_PER_REPLICA, scheduling: 'fifo' }),
     apiAgent: new http.Agent({ keepAlive: true, maxSockets: MAX_INFLIGHT_PER_REPLICA, scheduling: 'fifo' }),
-    state: 'down', inflight: 0, expectedExit: false, inspectorUrls: new Set(), inspectorPids: new Map(),
+    state: 'down', inflight: 0, expectedExit: false, inspectorUrls: new Set(), inspectorPids: new Map(), inspectorFailures: new Set(),
   };
   // Only the start-up lines and a bounded tail are kept (every route change logs a line).
   let head = '';
   const onData = (c: Buffer): void => {
     if (head.length < 8192) head += c.toString();
     // A line split over two chunks is found with the end of the previous tail in front of it.
-    if (inspect) for (const m of (r.tail.slice(-200) + c.toString()).matchAll(INSPECTOR_URL_RE)) r.inspectorUrls.add(m[1]!);
+    if (inspect) {
+      const text = r.tail.slice(-200) + c.toString();
+      for (const m of text.matchAll(INSPECTOR_URL_RE)) r.inspectorUrls.add(m[1]!);
+      for (const m of text.matchAll(INSPECTOR_FAILED_RE)) r.inspectorFailures.add(m[0]);
+    }
     r.tail = (r.tail + c.toString()).slice(-16384);
   };
   proc.stdout!.on('data', onData);
@@ -543,7 +578,7 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
       }
     }
     const url = r.inspectorPids.get(p.pid);
-    if (url === undefined) throw new Error(`no inspector URL for pid ${p.pid} among ${r.inspectorUrls.size} printed`);
+    if (url === undefined) throw new Error(`no inspector URL for pid ${p.pid} among ${r.inspectorUrls.size} printed${r.inspectorFailures.size ? ` (${[...r.inspectorFailures].join('; ')})` : ''}`);
     return url;
   };
   const readLive = async (p: TrackedProcess): Promise<LiveReading> => {
@@ -585,6 +620,8 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
         p.live[which] = reading;
         log(`${now().toFixed(1)} s: ${p.name} live memory (${which}): heapUsed ${(reading.heapUsed / 2 ** 20).toFixed(1)} MiB + external ${(reading.external / 2 ** 20).toFixed(1)} MiB; RSS after GC ${(reading.rss / 2 ** 20).toFixed(1)} MiB`);
       } catch (e) {
+        // Killed meanwhile (the chaos step's replica, before a sample marked it gone): no figure is due.
+        if (!isAlive(p.pid)) return void log(`${p.name} gone before its ${which} live-memory reading`);
         p.live.error = `${which}: ${(e as Error).message}`;
         log(`${p.name} live memory (${which}) failed: ${(e as Error).message}`);
       } finally {
@@ -806,6 +843,9 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
   const lastReady = chaos[chaos.length - 1]?.readyS;
   if (lastReady !== undefined) await sleep(Math.max(0, (lastReady + Math.max(3, o.durationS / 10)) * 1000 - (Date.now() - t0)));
   sampleAll(); // the final sample, taken under load
+  // No later sample: with liveMemory it would land after the forced GCs of the end readings and
+  // become a process's "end" RSS (a lower, post-GC figure).
+  clearInterval(sampler);
   if (o.liveMemory) {
     // The end readings, also under load (as the baselines were); bounded: 60 s per process at most.
     for (const p of tracked.values()) if (!p.gone) queueLive(p, 'end');
