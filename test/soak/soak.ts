@@ -342,7 +342,8 @@ const INSPECTOR_FAILED_RE = /Starting inspector on \S+ failed: [^\n]+/g;
  * (liveMemory): node:cluster gives worker n the primary's inspector port + n. With
  * `--inspect=127.0.0.1:0` the primary's port is in the ephemeral range, and on this busy machine a
  * worker's port + n was often held by some connection's socket ("Starting inspector on … failed:
- * address already in use": 2 readings lost in 4 runs); below that range only listeners bind.
+ * address already in use": one worker unread in the 10-minute run, one in a 30-s check); below that
+ * range only listeners bind.
  */
 async function freePortBlock(span: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
