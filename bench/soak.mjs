@@ -6,9 +6,13 @@
 // Knobs (environment): DURATION (s, default 600), LOAD_RATE (req/s, 300), CHURN_RATE (changes/s, 50),
 // STABLE_ROUTES (20), SAMPLE_MS (5000), WORKERS (default: the CLI's default, one per core),
 // ETCD_DOWN_MS (how long the killed etcd member stays down; default 5% of the run, 3-10 s),
-// OUT (directory for soak.json and summary.md; default bench/results/soak-<timestamp>).
+// OUT (directory for soak.json and summary.md; default bench/results/soak-<timestamp>),
+// LIVE_MEMORY=1 (replicas run with --inspect on a free loopback port, workers inherit it; every primary's and
+// worker's live memory, heapUsed + external after full GCs, is read at the baseline and at the end,
+// and the flatness verdict judges those processes on it instead of RSS; see test/soak/soak.ts).
 // Exit status 0 only when every target is met (0 stable failures, no churn failure outside the
-// chaos windows, no crash, consistent tables, fd/RSS flat within ±10% from minute 2 to the end).
+// chaos windows, no crash, consistent tables, fd/RSS flat within ±10% from minute 2 to the end;
+// with LIVE_MEMORY=1, live memory instead of RSS for the Node processes).
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -26,6 +30,7 @@ const options = {
   sampleMs: env('SAMPLE_MS', 5000),
   workers: env('WORKERS', undefined),
   etcdDownMs: env('ETCD_DOWN_MS', undefined),
+  liveMemory: env('LIVE_MEMORY', 0) === 1,
   log: (line) => process.stderr.write(`[soak] ${line}\n`),
 };
 for (const k of Object.keys(options)) if (options[k] === undefined) delete options[k];

@@ -23,9 +23,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { startEtcd, type EtcdCluster, type EtcdMember } from '../helpers/etcd.js';
+import { connectInspector, type LiveMemory } from '../helpers/inspector.js';
 import { MAIN, waitFor } from '../helpers/servers.js';
 
 export interface SoakOptions {
@@ -41,6 +43,16 @@ export interface SoakOptions {
   readonly workers?: number;
   /** How long the killed etcd member stays down, ms. */
   readonly etcdDownMs?: number;
+  /**
+   * Also read live memory (process.memoryUsage() after full GCs, test/helpers/inspector.ts) of every
+   * replica primary and worker at the baseline and at the end, through the inspector: the replicas
+   * are started with `--inspect=127.0.0.1:<free port>`, and cluster workers inherit it (Node gives each forked
+   * worker the primary's inspector port + n). Why: RSS right after load is mostly garbage V8 has not
+   * collected yet, so an RSS rise cannot tell a leak from a heap that has not levelled off. The
+   * flatness verdict then judges Node processes on live memory (heapUsed + external); RSS is still
+   * reported. Off by default: the forced full GCs perturb the RSS series and pause a busy process.
+   */
+  readonly liveMemory?: boolean;
   /** Progress lines (stderr in bench/soak.mjs, diagnostics in the test). */
   readonly log?: (line: string) => void;
 }
@@ -55,6 +67,9 @@ interface Sample {
   readonly t: number; // seconds since the run started
   readonly fds: number;
   readonly rssKb: number;
+  /** RSS split (/proc/<pid>/status): anonymous memory (heaps) and file-backed pages (the binary; etcd's mmapped bbolt file). */
+  readonly rssAnonKb?: number;
+  readonly rssFileKb?: number;
   /** The fds by kind: TCP to etcd / to backends / accepted from clients / listening, other sockets, files. */
   readonly kinds?: Record<string, number>;
 }
@@ -66,6 +81,23 @@ interface TrackedProcess {
   readonly startedAt: number; // seconds since the run started (0 for processes up before it)
   samples: Sample[];
   gone: boolean;
+  /** The replica a primary or worker belongs to (its inspector URLs are in that replica's output). */
+  readonly replica?: Replica;
+  /** An etcd member's client port (its /metrics), for the Go heap and bbolt figures. */
+  readonly etcdPort?: number;
+  live: { baseline?: LiveReading; end?: LiveReading; error?: string; queued?: boolean };
+  etcdMem: { baseline?: EtcdMemory; end?: EtcdMemory };
+}
+
+/** An etcd member's memory from its /metrics (liveMemory only): Go heap and the bbolt file (mmapped, so in RSS as file pages). */
+export interface EtcdMemory {
+  readonly t: number;
+  readonly goHeapAlloc: number;
+  readonly goHeapInuse: number;
+  /** Heap spans free but not returned to the OS (idle - released): counted in RSS, reusable by Go. */
+  readonly goHeapRetained: number;
+  readonly dbSize: number;
+  readonly dbInUse: number;
 }
 
 export interface ProcessFigures {
@@ -84,7 +116,19 @@ export interface ProcessFigures {
   rssChangeSecondHalfPct: number | undefined;
   /** Every sample: [seconds, fds, RSS KiB]. */
   series: Array<[number, number, number]>;
+  /** With liveMemory: live memory after full GCs at the baseline and at the end (Node processes only). */
+  live?: { baseline?: LiveReading; end?: LiveReading; changePct?: number; error?: string };
+  /** With liveMemory: an etcd member's Go heap and bbolt size at the baseline and at the end. */
+  etcdMemory?: { baseline?: EtcdMemory; end?: EtcdMemory };
 }
+
+/** A live-memory reading: when (seconds since the run started) and process.memoryUsage() after full GCs. */
+export interface LiveReading extends LiveMemory {
+  readonly t: number;
+}
+
+/** What the flatness verdict compares for a Node process: V8 heap in use plus memory of C++ objects bound to JS (Buffers). */
+const liveBytes = (m: LiveMemory): number => m.heapUsed + m.external;
 
 export interface Failure {
   readonly t: number; // seconds since the run started
@@ -101,7 +145,7 @@ export interface ChaosEvent {
 }
 
 export interface SoakReport {
-  options: Required<Omit<SoakOptions, 'log' | 'workers'>> & { workers: number | 'default' };
+  options: Required<Omit<SoakOptions, 'log' | 'workers' | 'liveMemory'>> & { workers: number | 'default'; liveMemory: boolean };
   startedAt: string;
   node: string;
   etcd: string;
@@ -224,8 +268,9 @@ function sampleOf(pid: number, t: number, tcp: ReturnType<typeof tcpSockets>, po
         else add('tcp-other'); // e.g. etcd peer connections
       }
     }
-    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return { t, fds: fds.length, rssKb: m ? Number(m[1]) : 0, kinds };
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+    return { t, fds: fds.length, rssKb: kb('VmRSS'), rssAnonKb: kb('RssAnon'), rssFileKb: kb('RssFile'), kinds };
   } catch {
     return undefined; // gone
   }
@@ -282,26 +327,68 @@ interface Replica {
   state: 'up' | 'draining' | 'down';
   inflight: number;
   expectedExit: boolean;
+  /** Inspector URLs printed by the primary and its workers (liveMemory only); pid -> URL once asked. */
+  inspectorUrls: Set<string>;
+  inspectorPids: Map<number, string>;
+  /** "Starting inspector on …: address already in use": a worker's port (primary's + n) was taken. */
+  inspectorFailures: Set<string>;
 }
 
-async function spawnReplica(name: string, incarnation: number, endpoints: string, workers: number | undefined, onExit: (r: Replica, code: number | null, signal: string | null) => void): Promise<Replica> {
+const INSPECTOR_URL_RE = /Debugger listening on (ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/g;
+const INSPECTOR_FAILED_RE = /Starting inspector on \S+ failed: [^\n]+/g;
+
+/**
+ * The first of `span` free loopback ports below the ephemeral range, for a replica's inspectors
+ * (liveMemory): node:cluster gives worker n the primary's inspector port + n. With
+ * `--inspect=127.0.0.1:0` the primary's port is in the ephemeral range, and on this busy machine a
+ * worker's port + n was often held by some connection's socket ("Starting inspector on … failed:
+ * address already in use": one worker unread in the 10-minute run, one in a 30-s check); below that
+ * range only listeners bind.
+ */
+async function freePortBlock(span: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * (12_000 - span));
+    const servers: net.Server[] = [];
+    let free = true;
+    for (let port = base; port < base + span && free; port++) {
+      const srv = net.createServer();
+      free = await new Promise<boolean>((resolve) => {
+        srv.once('error', () => resolve(false));
+        srv.listen(port, '127.0.0.1', () => resolve(true));
+      });
+      if (free) servers.push(srv);
+    }
+    await Promise.all(servers.map((srv) => new Promise((resolve) => srv.close(resolve))));
+    if (free) return base;
+  }
+  throw new Error('no free block of loopback ports for the inspectors');
+}
+
+async function spawnReplica(name: string, incarnation: number, endpoints: string, workers: number | undefined, inspect: boolean, onExit: (r: Replica, code: number | null, signal: string | null) => void): Promise<Replica> {
   if (closing) throw new Error('soak is closing');
   const argv = ['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0',
     '--store', `etcd://${endpoints}`, '--store-prefix', '/soak/', '--replica-id', name,
     ...(workers === undefined ? [] : ['--workers', String(workers)])];
-  const proc = spawn(process.execPath, [MAIN, ...argv], { env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const inspectArg = inspect ? [`--inspect=127.0.0.1:${await freePortBlock(16)}`] : [];
+  const proc = spawn(process.execPath, [...inspectArg, MAIN, ...argv], { env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
   const r: Replica = {
     name, incarnation, proc, tail: '', proxyPort: 0, apiPort: 0,
     // fifo: every pooled connection is used in turn, so none idles into the server's keep-alive
     // timeout and the connection count (the replicas' fds) stays steady instead of churning.
     agent: new http.Agent({ keepAlive: true, maxSockets: MAX_INFLIGHT_PER_REPLICA, scheduling: 'fifo' }),
     apiAgent: new http.Agent({ keepAlive: true, maxSockets: MAX_INFLIGHT_PER_REPLICA, scheduling: 'fifo' }),
-    state: 'down', inflight: 0, expectedExit: false,
+    state: 'down', inflight: 0, expectedExit: false, inspectorUrls: new Set(), inspectorPids: new Map(), inspectorFailures: new Set(),
   };
   // Only the start-up lines and a bounded tail are kept (every route change logs a line).
   let head = '';
   const onData = (c: Buffer): void => {
     if (head.length < 8192) head += c.toString();
+    // A line split over two chunks is found with the end of the previous tail in front of it.
+    if (inspect) {
+      const text = r.tail.slice(-200) + c.toString();
+      for (const m of text.matchAll(INSPECTOR_URL_RE)) r.inspectorUrls.add(m[1]!);
+      for (const m of text.matchAll(INSPECTOR_FAILED_RE)) r.inspectorFailures.add(m[0]);
+    }
     r.tail = (r.tail + c.toString()).slice(-16384);
   };
   proc.stdout!.on('data', onData);
@@ -360,6 +447,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     stableRoutes: options.stableRoutes ?? 20,
     sampleMs: options.sampleMs ?? 5000,
     etcdDownMs: options.etcdDownMs ?? Math.min(10_000, Math.max(3000, options.durationS * 1000 * 0.05)),
+    liveMemory: options.liveMemory ?? false,
   };
   const log = options.log ?? (() => {});
   closing = false;
@@ -406,7 +494,7 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
     if (!r.expectedExit) unexpectedExits.push(`${r.name}#${r.incarnation} exited (code ${code}, signal ${signal}) at ${now().toFixed(1)} s:\n${r.tail.slice(-2000)}`);
   };
   const replicas: Replica[] = [];
-  for (const name of ['r1', 'r2', 'r3']) replicas.push(await spawnReplica(name, 0, etcd.endpoints, workers, onExit));
+  for (const name of ['r1', 'r2', 'r3']) replicas.push(await spawnReplica(name, 0, etcd.endpoints, workers, o.liveMemory, onExit));
   for (const r of replicas) cleanups.add(() => (r.agent.destroy(), r.apiAgent.destroy()));
   log(`3-member etcd ${etcdVersion} and 3 replicas up (proxy ports ${replicas.map((r) => r.proxyPort).join(', ')})`);
 
@@ -426,19 +514,22 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
     }, 20_000, `stable routes on ${r.name}`);
   }
 
-  // --- process tracking
+  // --- process tracking; figures compare the baseline (2 minutes after a process started, or 1/5
+  // of a shorter run) with the end
+  const baselineAfterS = Math.min(120, o.durationS * 0.2);
+  let stopped = false;
   const tracked = new Map<number, TrackedProcess>();
-  const track = (pid: number | undefined, name: string, role: TrackedProcess['role']): void => {
-    if (pid !== undefined && !tracked.has(pid)) tracked.set(pid, { name, pid, role, startedAt: now(), samples: [], gone: false });
+  const track = (pid: number | undefined, name: string, role: TrackedProcess['role'], replica?: Replica, etcdPort?: number): void => {
+    if (pid !== undefined && !tracked.has(pid)) tracked.set(pid, { name, pid, role, startedAt: now(), samples: [], gone: false, replica, etcdPort, live: {}, etcdMem: {} });
   };
   const etcdIncarnation = new Map<EtcdMember, number>(etcd.members.map((m) => [m, 0]));
   const trackAll = (): void => {
     for (const r of replicas) {
       if (r.state === 'down' || r.proc.pid === undefined) continue;
-      track(r.proc.pid, `${r.name}#${r.incarnation} primary`, 'primary');
-      for (const w of childrenOf(r.proc.pid)) track(w, `${r.name}#${r.incarnation} worker ${w}`, 'worker');
+      track(r.proc.pid, `${r.name}#${r.incarnation} primary`, 'primary', r);
+      for (const w of childrenOf(r.proc.pid)) track(w, `${r.name}#${r.incarnation} worker ${w}`, 'worker', r);
     }
-    for (const m of etcd.members) track(m.proc?.pid, `etcd ${m.name}#${etcdIncarnation.get(m)}`, 'etcd');
+    for (const m of etcd.members) track(m.proc?.pid, `etcd ${m.name}#${etcdIncarnation.get(m)}`, 'etcd', undefined, m.clientPort);
   };
   const sampleAll = (): void => {
     trackAll();
@@ -455,6 +546,89 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
       if (s) p.samples.push(s);
       else p.gone = true;
     }
+    // The live-memory baseline of a Node process: with the same sample as its RSS baseline.
+    if (o.liveMemory && !stopped) {
+      for (const p of tracked.values()) {
+        if (p.gone || p.live.queued || t < p.startedAt + baselineAfterS) continue;
+        p.live.queued = true;
+        queueLive(p, 'baseline');
+      }
+    }
+  };
+
+  // --- live memory (liveMemory only): one reading at a time (each forces full GCs in a busy
+  // process), each bounded in time; a process whose reading fails is judged on RSS.
+  let liveQueue: Promise<void> = Promise.resolve();
+  const urlsDead = new Set<string>();
+  const inspectorFor = async (p: TrackedProcess): Promise<string> => {
+    const r = p.replica!;
+    // The output does not say which process printed which URL: ask each unknown one for its pid.
+    for (const url of r.inspectorUrls) {
+      if (r.inspectorPids.has(p.pid)) break;
+      if (urlsDead.has(url) || [...r.inspectorPids.values()].includes(url)) continue;
+      try {
+        const insp = await connectInspector(fakeT, url);
+        try {
+          const res = await insp.call<{ result: { value?: unknown } }>('Runtime.evaluate', { expression: 'process.pid', returnByValue: true }, 10_000);
+          if (typeof res.result.value === 'number') r.inspectorPids.set(res.result.value, url);
+        } finally {
+          insp.close();
+        }
+      } catch {
+        urlsDead.add(url); // a process that is gone (the killed replica's, a respawned worker's)
+      }
+    }
+    const url = r.inspectorPids.get(p.pid);
+    if (url === undefined) throw new Error(`no inspector URL for pid ${p.pid} among ${r.inspectorUrls.size} printed${r.inspectorFailures.size ? ` (${[...r.inspectorFailures].join('; ')})` : ''}`);
+    return url;
+  };
+  const readLive = async (p: TrackedProcess): Promise<LiveReading> => {
+    const insp = await connectInspector(fakeT, await inspectorFor(p));
+    try {
+      const t = Math.round(now() * 10) / 10;
+      return { t, ...(await insp.memory()) };
+    } finally {
+      insp.close();
+    }
+  };
+  const readEtcd = async (p: TrackedProcess): Promise<EtcdMemory> => {
+    const res = await fetch(`http://127.0.0.1:${p.etcdPort}/metrics`, { signal: AbortSignal.timeout(10_000) });
+    const text = await res.text();
+    const metric = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+    return {
+      t: Math.round(now() * 10) / 10,
+      goHeapAlloc: metric('go_memstats_heap_alloc_bytes'),
+      goHeapInuse: metric('go_memstats_heap_inuse_bytes'),
+      goHeapRetained: metric('go_memstats_heap_idle_bytes') - metric('go_memstats_heap_released_bytes'),
+      dbSize: metric('etcd_mvcc_db_total_size_in_bytes'),
+      dbInUse: metric('etcd_mvcc_db_total_size_in_use_in_bytes'),
+    };
+  };
+  const queueLive = (p: TrackedProcess, which: 'baseline' | 'end'): void => {
+    liveQueue = liveQueue.then(async () => {
+      if (p.gone || closing) return;
+      if (p.etcdPort !== undefined) {
+        p.etcdMem[which] = await readEtcd(p).catch((e: unknown) => (log(`${p.name} /metrics (${which}) failed: ${(e as Error).message}`), undefined));
+        return;
+      }
+      if (!p.replica) return;
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const reading = await Promise.race([
+          readLive(p),
+          new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('no reading within 60 s')), 60_000))),
+        ]);
+        p.live[which] = reading;
+        log(`${now().toFixed(1)} s: ${p.name} live memory (${which}): heapUsed ${(reading.heapUsed / 2 ** 20).toFixed(1)} MiB + external ${(reading.external / 2 ** 20).toFixed(1)} MiB; RSS after GC ${(reading.rss / 2 ** 20).toFixed(1)} MiB`);
+      } catch (e) {
+        // Killed meanwhile (the chaos step's replica, before a sample marked it gone): no figure is due.
+        if (!isAlive(p.pid)) return void log(`${p.name} gone before its ${which} live-memory reading`);
+        p.live.error = `${which}: ${(e as Error).message}`;
+        log(`${p.name} live memory (${which}) failed: ${(e as Error).message}`);
+      } finally {
+        clearTimeout(timer);
+      }
+    });
   };
 
   // --- load: a fixed request rate, spread over the live replicas, keep-alive
@@ -581,7 +755,6 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
 
   // --- drivers: one 10 ms ticker for load and churn (fixed rates), one sampler
   const ticks = { load: 0, churn: 0 };
-  let stopped = false;
   for (const r of replicas) await warm(r);
   t0 = Date.now();
   sampleAll();
@@ -626,7 +799,7 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
       process.kill(w, 'SIGKILL');
     }
     ev.details = { workers: workersBefore.length, workersGoneAfterMs: workersExitedMs, orphans: orphans.length };
-    const next = await spawnReplica(victim.name, victim.incarnation + 1, etcd.endpoints, workers, onExit);
+    const next = await spawnReplica(victim.name, victim.incarnation + 1, etcd.endpoints, workers, o.liveMemory, onExit);
     next.state = 'draining'; // not in the rotation until its pool is open
     replicas[1] = next;
     await warm(next);
@@ -671,6 +844,14 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
   const lastReady = chaos[chaos.length - 1]?.readyS;
   if (lastReady !== undefined) await sleep(Math.max(0, (lastReady + Math.max(3, o.durationS / 10)) * 1000 - (Date.now() - t0)));
   sampleAll(); // the final sample, taken under load
+  // No later sample: with liveMemory it would land after the forced GCs of the end readings and
+  // become a process's "end" RSS (a lower, post-GC figure).
+  clearInterval(sampler);
+  if (o.liveMemory) {
+    // The end readings, also under load (as the baselines were); bounded: 60 s per process at most.
+    for (const p of tracked.values()) if (!p.gone) queueLive(p, 'end');
+    await liveQueue;
+  }
   stopped = true;
   clearInterval(progress);
   const measuredS = now();
@@ -699,7 +880,6 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
 
   // --- figures
   const processes: ProcessFigures[] = [];
-  const baselineAfterS = Math.min(120, o.durationS * 0.2);
   for (const p of tracked.values()) {
     if (p.samples.length === 0) continue;
     const wantT = p.startedAt + baselineAfterS;
@@ -714,13 +894,22 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
       samples: p.samples.length,
       rssChangeSecondHalfPct: secondHalf(p.samples, baseline, end),
       series: p.samples.map((s) => [Math.round(s.t), s.fds, s.rssKb]),
+      live: o.liveMemory && p.replica ? {
+        baseline: p.live.baseline, end: p.live.end, error: p.live.error,
+        changePct: p.live.baseline && p.live.end ? Math.round(pct(liveBytes(p.live.baseline), liveBytes(p.live.end)) * 10) / 10 : undefined,
+      } : undefined,
+      etcdMemory: o.liveMemory && p.etcdPort !== undefined ? { baseline: p.etcdMem.baseline, end: p.etcdMem.end } : undefined,
     });
   }
   const flatDetail: string[] = [];
   for (const p of processes) {
     if (p.fdChangePct === undefined || p.rssChangePct === undefined) continue;
     if (Math.abs(p.fdChangePct) > 10) flatDetail.push(`${p.name}: fds ${p.baseline!.fds} -> ${p.end!.fds} (${p.fdChangePct}%)`);
-    if (Math.abs(p.rssChangePct) > 10) flatDetail.push(`${p.name}: RSS ${p.baseline!.rssKb} -> ${p.end!.rssKb} KiB (${p.rssChangePct}%)`);
+    // A Node process with both live readings is judged on live memory (RSS counts uncollected garbage).
+    const live = p.live?.changePct;
+    if (live !== undefined) {
+      if (Math.abs(live) > 10) flatDetail.push(`${p.name}: live memory (heapUsed + external after full GC) ${liveBytes(p.live!.baseline!)} -> ${liveBytes(p.live!.end!)} B (${live}%)`);
+    } else if (Math.abs(p.rssChangePct) > 10) flatDetail.push(`${p.name}: RSS ${p.baseline!.rssKb} -> ${p.end!.rssKb} KiB (${p.rssChangePct}%)`);
   }
 
   return {
@@ -784,6 +973,32 @@ export function summarize(r: SoakReport): string {
     const b = p.baseline;
     const e = p.end;
     lines.push(`| ${p.name} | ${p.startedAtS} | ${b ? b.fds : '–'} (${b ? b.t.toFixed(0) + ' s' : '–'}) → ${e ? e.fds : 'gone'} | ${signed(p.fdChangePct)} | ${b ? kib(b.rssKb) : '–'} → ${e ? kib(e.rssKb) : 'gone'} | ${signed(p.rssChangePct)} | ${signed(p.rssChangeSecondHalfPct)} | ${kib(p.maxRssKb)} | ${kindsDiff(b, e)} |`);
+  }
+  if (r.options.liveMemory) {
+    lines.push('');
+    lines.push('Live memory of the Node processes (process.memoryUsage() after full GCs, read through the inspector; the flatness verdict uses heapUsed + external where both readings exist):');
+    lines.push('');
+    lines.push('| process | read at (s) | heapUsed + external | Δ | heapUsed | external | arrayBuffers | RSS after GC | RSS sampled (Δ) |');
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    const mib = (b: number | undefined): string => (b === undefined ? '–' : (b / 2 ** 20).toFixed(1));
+    const pair = (b: LiveReading | undefined, e: LiveReading | undefined, f: (m: LiveMemory) => number): string => `${mib(b && f(b))} → ${mib(e && f(e))}`;
+    for (const p of r.processes) {
+      if (!p.live) continue;
+      const { baseline: b, end: e } = p.live;
+      lines.push(`| ${p.name} | ${b?.t ?? '–'} → ${e?.t ?? '–'} | ${pair(b, e, liveBytes)} MiB | ${signed(p.live.changePct)} | ${pair(b, e, (m) => m.heapUsed)} | ${pair(b, e, (m) => m.external)} | ${pair(b, e, (m) => m.arrayBuffers)} | ${pair(b, e, (m) => m.rss)} | ${signed(p.rssChangePct)} |${p.live.error ? ` ${p.live.error}` : ''}`);
+    }
+    lines.push('');
+    lines.push('etcd members (/metrics, MiB; Go heap retained = idle spans not returned to the OS; bbolt file mmapped, so in RSS as file pages):');
+    lines.push('');
+    lines.push('| process | read at (s) | Go heap alloc | Go heap in use | Go heap retained | bbolt size (in use) | RssAnon / RssFile sampled |');
+    lines.push('|---|---:|---:|---:|---:|---:|---:|');
+    for (const p of r.processes) {
+      if (!p.etcdMemory) continue;
+      const { baseline: b, end: e } = p.etcdMemory;
+      const two = (f: (m: EtcdMemory) => number): string => `${mib(b && f(b))} → ${mib(e && f(e))}`;
+      const split = (x: Sample | undefined): string => (x?.rssAnonKb === undefined ? '–' : `${(x.rssAnonKb / 1024).toFixed(1)} / ${((x.rssFileKb ?? 0) / 1024).toFixed(1)}`);
+      lines.push(`| ${p.name} | ${b?.t ?? '–'} → ${e?.t ?? '–'} | ${two((m) => m.goHeapAlloc)} | ${two((m) => m.goHeapInuse)} | ${two((m) => m.goHeapRetained)} | ${two((m) => m.dbSize)} (${two((m) => m.dbInUse)}) | ${split(p.baseline)} → ${split(p.end)} |`);
+    }
   }
   lines.push('');
   const v = r.verdict;
