@@ -21,12 +21,12 @@
 // pooled connection failed before any response byte (the upstream closed an idle socket as we
 // reused it), at most once. A request with a body, or a POST/PATCH, is never sent twice.
 
-import { STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Route } from '../../routing/table.js';
 import type { RequestPath } from '../../routing/request-path.js';
-import { responseHeadersFromRaw, rewriteLocation, upstreamPath, upstreamRequestHeaders, type HeaderOptions } from './headers.js';
+import { reasonPhrase, responseHeadersFromRaw, rewriteLocation, upstreamPath, upstreamRequestHeaders, type HeaderOptions } from './headers.js';
 import type { UpstreamAgents } from './upstream-agents.js';
 import { REUSED } from './upstream-socket.js';
 import { activityPulse } from './activity-pulse.js';
@@ -58,14 +58,15 @@ const STREAMING_BYTES = 64 * 1024;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 export type UpstreamFailureKind = 'connect' | 'reset' | 'timeout' | 'invalid' | 'other';
-const STATUS_FOR: Readonly<Record<UpstreamFailureKind, number>> = { connect: 503, reset: 503, timeout: 504, invalid: 502, other: 502 };
+/** The answer for each kind of upstream failure (web and websocket alike). */
+export const STATUS_FOR: Readonly<Record<UpstreamFailureKind, number>> = { connect: 503, reset: 503, timeout: 504, invalid: 502, other: 502 };
 
 function hasBody(req: IncomingMessage): boolean {
   const cl = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
 }
 
-function codedError(message: string, code: string): NodeJS.ErrnoException {
+export function codedError(message: string, code: string): NodeJS.ErrnoException {
   const e: NodeJS.ErrnoException = new Error(message);
   e.code = code;
   return e;
@@ -101,13 +102,10 @@ export function classifyUpstreamError(e: NodeJS.ErrnoException, connected: boole
   return ['other', code];
 }
 
-/** A reason phrase to forward: the upstream's if it is plain visible ASCII, else the standard one. */
-function reasonPhrase(status: number, text: string): string {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c > 0x7e || (c < 0x20 && c !== 9)) return STATUS_CODES[status] ?? '';
-  }
-  return text;
+/** Forget a head writeHead or an error path had started to set (nothing was sent yet). */
+function clearHead(res: ServerResponse): void {
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  res.statusMessage = '';
 }
 
 function pathOf(req: IncomingMessage): string {
@@ -243,8 +241,7 @@ export function createForwarder(o: ForwardOptions) {
         } catch (e) {
           // Node refused a header (name not a token, e.g. whitespace before the colon): nothing
           // was sent; forget what writeHead had set and answer 502.
-          for (const name of res.getHeaderNames()) res.removeHeader(name);
-          res.statusMessage = '';
+          clearHead(res);
           this.abortFn?.(codedError(`upstream response header refused: ${(e as Error).message}`, 'SWY_UPSTREAM_HEADER'));
           return false;
         }
@@ -330,7 +327,7 @@ export function createForwarder(o: ForwardOptions) {
       if (this.clientGone || req.socket.destroyed) return; // nobody to answer
       const status = STATUS_FOR[kind];
       const fields: Record<string, unknown> = { route: this.route.path, target: this.route.upstream.target, code, kind };
-      if (kind === 'other') fields.stack = e.stack; // not a failure we expected: keep its stack
+      if (kind === 'other') fields.err = e; // not a failure we expected: the logger keeps its stack
       log.error(`${status} ${req.method} ${pathOf(req)} ${e.message}`, fields);
       this.answerError(status);
     }
@@ -394,8 +391,7 @@ export function createForwarder(o: ForwardOptions) {
           res.destroy();
           return;
         }
-        for (const name of res.getHeaderNames()) res.removeHeader(name);
-        res.statusMessage = '';
+        clearHead(res);
         this.answerError(500);
       } catch {
         res.destroy();

@@ -18,7 +18,7 @@
 //  - --custom-header values replace any client header of the same name.
 // Response to client: hop-by-hop headers dropped, the rest copied as the upstream sent them.
 
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Upstream } from '../../routing/target.js';
 
@@ -54,6 +54,33 @@ function connectionTokens(value: string | undefined, keep?: ReadonlySet<string>)
     if (tok && !HOP_BY_HOP.has(tok) && keep?.has(tok) !== true) (set ??= new Set()).add(tok);
   }
   return set;
+}
+
+/**
+ * A response's raw header pairs (node:http's `rawHeaders`) without the hop-by-hop ones: the fixed
+ * list and those named in any Connection field (RFC 9110 §7.6.1).
+ */
+export function withoutHopByHop(raw: readonly string[]): string[] {
+  let connection: string | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === 'connection') connection = connection === undefined ? raw[i + 1]! : connection + ',' + raw[i + 1]!;
+  }
+  const listed = connectionTokens(connection);
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const lower = raw[i]!.toLowerCase();
+    if (!HOP_BY_HOP.has(lower) && listed?.has(lower) !== true) out.push(raw[i]!, raw[i + 1]!);
+  }
+  return out;
+}
+
+/** A reason phrase to forward: the upstream's if it is plain visible ASCII, else the standard one. */
+export function reasonPhrase(status: number, text: string): string {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0x7e || (c < 0x20 && c !== 9)) return STATUS_CODES[status] ?? '';
+  }
+  return text;
 }
 
 /** A client header's value, unless the client listed it in Connection (then it is not forwarded). */

@@ -11,19 +11,19 @@
 // Reason phrases are forwarded only as plain visible ASCII, heads are written as latin1 (the
 // bytes the upstream sent).
 
-import http, { STATUS_CODES, type IncomingMessage } from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Route } from '../../routing/table.js';
 import type { RequestPath } from '../../routing/request-path.js';
-import { upstreamPath, upstreamRequestHeaders, type HeaderOptions } from './headers.js';
+import { reasonPhrase, upstreamPath, upstreamRequestHeaders, withoutHopByHop, type HeaderOptions } from './headers.js';
 import type { ErrorPages } from './error-pages.js';
 import { activityPulse } from './activity-pulse.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ProxyStats } from '../../observability/metrics.js';
 import type { UpstreamTls } from './upstream-agents.js';
-import { classifyUpstreamError, type UpstreamFailureKind } from './forward.js';
+import { STATUS_FOR, classifyUpstreamError, codedError } from './forward.js';
 
 export interface TunnelOptions {
   readonly headers: HeaderOptions;
@@ -41,36 +41,10 @@ export interface TunnelOptions {
   readonly onTunnel: (client: Duplex, upstream: Duplex) => void;
 }
 
-const STATUS_FOR: Readonly<Record<UpstreamFailureKind, number>> = { connect: 503, reset: 503, timeout: 504, invalid: 502, other: 502 };
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
-
 function headBlock(status: number, reason: string | undefined, raw: readonly string[]): string {
-  let text = reason ?? '';
-  if (!/^[\t\x20-\x7e]*$/.test(text)) text = STATUS_CODES[status] ?? '';
-  let s = `HTTP/1.1 ${status} ${text}\r\n`;
+  let s = `HTTP/1.1 ${status} ${reasonPhrase(status, reason ?? '')}\r\n`;
   for (let i = 0; i + 1 < raw.length; i += 2) s += raw[i] + ': ' + raw[i + 1] + '\r\n';
   return s + '\r\n';
-}
-
-/** A refused upgrade's headers for the client: hop-by-hop ones dropped, Connection: close added. */
-function refusalHeaders(raw: readonly string[]): string[] {
-  const listed = new Set<string>();
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() === 'connection') for (const t of raw[i + 1]!.split(',')) listed.add(t.trim().toLowerCase());
-  }
-  const out: string[] = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const lower = raw[i]!.toLowerCase();
-    if (!HOP_BY_HOP.has(lower) && !listed.has(lower)) out.push(raw[i]!, raw[i + 1]!);
-  }
-  out.push('Connection', 'close');
-  return out;
-}
-
-function codedError(message: string, code: string): NodeJS.ErrnoException {
-  const e: NodeJS.ErrnoException = new Error(message);
-  e.code = code;
-  return e;
 }
 
 export function createTunneler(o: TunnelOptions) {
@@ -146,7 +120,7 @@ export function createTunneler(o: TunnelOptions) {
       const status = ures.statusCode ?? 502;
       result(status);
       try {
-        socket.write(headBlock(status, ures.statusMessage, refusalHeaders(ures.rawHeaders)), 'latin1');
+        socket.write(headBlock(status, ures.statusMessage, [...withoutHopByHop(ures.rawHeaders), 'Connection', 'close']), 'latin1');
         ures.pipe(socket);
         ures.on('error', () => socket.destroy());
       } catch (e) {
