@@ -2,9 +2,10 @@
 // RoutingTable and forwards it (forward.ts) or tunnels it (websocket.ts).
 //
 // Contract: each table update (`onTable`: a TableListener) swaps the table whole; a request is
-// routed against the table current when it arrived. One bad request never affects another: every failure path ends in a response or a
-// closed socket for that request only. `close(drainMs)` stops accepting, lets in-flight requests
-// finish for at most drainMs, then cuts what is left (websockets included).
+// routed against the table current when it arrived. One bad request never affects another: every
+// failure path ends in a response or a closed socket for that request only. `close(drainMs)` stops
+// accepting, lets in-flight requests finish for at most drainMs, then cuts what is left
+// (websockets included).
 
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
