@@ -255,7 +255,6 @@ export class FileCertificates implements CertificateStore {
       await unlink(path).catch(() => {});
       throw this.#unavailable('lock', name, e);
     }
-    let timer: NodeJS.Timeout | undefined;
     const handle: LockHandle = new LockHandle(async (lost) => {
       clearInterval(timer);
       this.#held.delete(handle);
@@ -267,7 +266,8 @@ export class FileCertificates implements CertificateStore {
     });
     this.#held.add(handle);
     let beating = false;
-    timer = setInterval(() => {
+    // Referenced by giveUp above, which cannot run before this line.
+    const timer = setInterval(() => {
       if (beating) return;
       beating = true;
       void (async () => {
