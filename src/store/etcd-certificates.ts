@@ -19,7 +19,7 @@
 //  - Locks: a key created only if absent (a transaction comparing its create revision with 0) on
 //    a lease of ceil(ttlMs / 1 s) that etcd3 keeps alive every ttl/3. A killed holder stops its
 //    keep-alives, and etcd deletes the key when the lease expires. `lost` fires when the lease is
-//    reported lost, when no keep-alive succeeded for ttlMs (it may have expired on the server),
+//    reported lost, when no keep-alive succeeded for 2/3 of the lease TTL (before etcd can expire it),
 //    or when a watch of the key sees it deleted or written by another lease. release() revokes
 //    the lease, which deletes the key.
 
@@ -179,7 +179,11 @@ export class EtcdCertificates implements CertificateStore {
     if (this.#closed) return undefined;
     const client = this.#conn.client;
     const key = this.#key('locks', name);
-    const lease = client.lease(Math.max(1, Math.ceil(ttlMs / 1000)));
+    const ttlS = Math.max(1, Math.ceil(ttlMs / 1000));
+    // etcd expires the lease ttlS after the last keep-alive it answered; keep-alives go every
+    // ttlS/3. Two thirds of ttlS without one: report the lock lost before etcd can drop it.
+    const silentLimitMs = (ttlS * 1000 * 2) / 3;
+    const lease = client.lease(ttlS);
     let lastKeepAlive = Date.now();
     lease.on('keepaliveSucceeded', () => (lastKeepAlive = Date.now()));
     let onLost = (_why: string): void => {};
@@ -219,8 +223,8 @@ export class EtcdCertificates implements CertificateStore {
     this.#held.add(handle);
     onLost = (why) => handle.markLost(`${JSON.stringify(name)}: ${why}`);
     const check = setInterval(() => {
-      if (Date.now() - lastKeepAlive > ttlMs) onLost(`no keep-alive succeeded for ${ttlMs} ms`);
-    }, Math.max(50, Math.floor(ttlMs / 3)));
+      if (Date.now() - lastKeepAlive > silentLimitMs) onLost(`no keep-alive succeeded for ${Math.round(silentLimitMs)} ms`);
+    }, Math.max(50, Math.floor(silentLimitMs / 4)));
     check.unref();
     // From the revision of our own write: a delete or a foreign put after it is a loss.
     void client

@@ -45,8 +45,8 @@ runCertificateStoreContract('etcd store', {
   holderArgs(stores) {
     return [`etcd://${etcd.endpoints}`, prefixOf(stores[0]!)];
   },
-  async corrupt(stores, name) {
-    await raw.put(`${prefixOf(stores[0]!)}acme/certs/${name}`).value('{"name": "torn');
+  async writeRaw(stores, kind, name, text) {
+    await raw.put(`${prefixOf(stores[0]!)}acme/${kind}/${name}`).value(text);
   },
   async breakLock(stores, name) {
     await raw.delete().key(`${prefixOf(stores[0]!)}acme/locks/${name}`);
