@@ -277,7 +277,9 @@ export class EtcdCertificates implements CertificateStore {
       });
       w.on('error', (e: Error) => {
         if (w !== this.#watcher || this.#closed) return;
-        // Cancelled (history compacted): reopen from now and report every stored name.
+        // Cancelled: etcd does this (with an empty reason, seen with etcd 3.4) to a watch that
+        // starts behind compacted history, which happens when routes are quiet (the store's
+        // revision is then old). Reopen from now and report every stored name.
         this.#conn.log.warn('etcd certificate watch cancelled; reopening', { err: e.message });
         this.#watcher = undefined;
         void this.#reopen();

@@ -8,7 +8,7 @@ import { Etcd3 } from 'etcd3';
 import { createLogger } from '../../src/observability/logger.js';
 import { createEtcdStore, type EtcdStore } from '../../src/store/etcd-store.js';
 import type { RouteStore } from '../../src/store/route-store.js';
-import { runCertificateStoreContract } from '../contract/certificate-store-contract.js';
+import { certOf, runCertificateStoreContract } from '../contract/certificate-store-contract.js';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd.js';
 import { waitFor } from '../helpers/servers.js';
 
@@ -81,4 +81,28 @@ test('etcd certificates: a holder cut off from etcd hears lost before its lease 
   const next = await b.certificates.lock('cut.example.test', { ttlMs: 3000, waitMs: 30_000 });
   assert.equal(next.lost.aborted, false);
   await next.release();
+});
+
+test('etcd certificates: a watch opened after history was compacted past the store\'s revision reports every stored name, then later changes', async (t) => {
+  const prefix = `/t-${randomUUID()}/`;
+  const lines: string[] = [];
+  const mk = async (log = silent): Promise<EtcdStore> => {
+    const s = createEtcdStore({ endpoints: etcd.endpoints.split(','), prefix, log, replicaId: randomUUID() });
+    t.after(() => s.close());
+    await s.start();
+    return s;
+  };
+  const a = await mk(createLogger({ level: 'info', write: (l) => lines.push(l) }));
+  // Written by another replica while this one's route mirror (no route changes) stays behind.
+  await raw.put(`${prefix}acme/certs/old.example.test`).value(JSON.stringify(certOf('old.example.test')));
+  for (let i = 0; i < 5; i++) await raw.put(`/elsewhere-${randomUUID()}`).value('x');
+  const rev = (await raw.get('/nothing').exec()).header.revision;
+  await raw.kv.compact({ revision: rev, physical: true });
+  const seen: string[] = [];
+  a.certificates.watchCertificates((n) => seen.push(n));
+  await waitFor(() => seen.includes('old.example.test'), 10_000, 'every stored name reported after the compacted start');
+  assert.ok(lines.some((l) => l.includes('certificate watch cancelled; reopening')), `the compacted start was the path taken:\n${lines.join('\n')}`);
+  const b = await mk();
+  await b.certificates.putCertificate(certOf('new.example.test'));
+  await waitFor(() => seen.includes('new.example.test'), 10_000, 'a later put reported');
 });
