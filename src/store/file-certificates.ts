@@ -15,11 +15,12 @@
 //  - Every value is written atomically: a 0600 temp file in the same directory, fsynced, then
 //    renamed over the old one; readers see the old or the new value, never half.
 //  - watchCertificates: a watch of certs/ (inotify), plus a rescan every `rescanMs` comparing
-//    modification times, because a watch does not see writes by other hosts on a network volume.
+//    each file's inode and modification time with the last scan (the first is taken when the
+//    watch starts), because a watch does not see writes by other hosts on a network volume.
 //  - Locks: O_EXCL lock files with a heartbeat and a guarded stale takeover (file-lock.ts).
 
 import { createHash, randomUUID } from 'node:crypto';
-import { chmodSync, mkdirSync, watch, type FSWatcher } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { chmod, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, SwitchyardError } from '../errors.js';
@@ -62,6 +63,8 @@ export interface FileCertificatesOptions {
   readonly log: Logger;
   /** Rescan of certs/ for changes a file watch cannot see (other hosts); default 10 s. */
   readonly rescanMs?: number;
+  /** False: no inotify watch, rescans only (filesystems where watches fail or mislead). Default true. */
+  readonly fsWatch?: boolean;
 }
 
 const encodeName = (name: string): string => encodeURIComponent(name).replace(/\*/g, '%2A');
@@ -70,13 +73,15 @@ export class FileCertificates implements CertificateStore {
   readonly #dir: string;
   readonly #log: Logger;
   readonly #rescanMs: number;
+  readonly #fsWatchOn: boolean;
   #rootReady: Promise<void> | undefined;
   readonly #locks: FileLocks;
   readonly #watchers = new Set<(name: string) => void>();
   #fsWatcher: FSWatcher | undefined;
   #rescanTimer: NodeJS.Timeout | undefined;
   /** certs/ as last seen: file name -> mtime (ns); the rescan reports differences. */
-  #seen: Map<string, bigint> | undefined;
+  #seen: Map<string, string> | undefined;
+  #scanning = false;
   #pending = new Set<string>();
   #flushTimer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -87,6 +92,7 @@ export class FileCertificates implements CertificateStore {
     this.#dir = options.dir;
     this.#log = options.log;
     this.#rescanMs = options.rescanMs ?? 10_000;
+    this.#fsWatchOn = options.fsWatch ?? true;
     this.#locks = new FileLocks(options.log, (op, name, e) => this.#unavailable(op, name, e));
   }
 
@@ -233,19 +239,19 @@ export class FileCertificates implements CertificateStore {
       mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
       chmodSync(this.#dir, 0o700);
       mkdirSync(certs, { recursive: true, mode: 0o700 });
-      this.#fsWatcher = watch(certs, (_event, file) => {
+      if (this.#fsWatchOn) this.#fsWatcher = watch(certs, (_event, file) => {
         const f = file?.toString();
         if (f && f.endsWith('.json') && !f.startsWith('.')) this.#notify(decodeURIComponent(f.slice(0, -'.json'.length)));
       });
-      this.#fsWatcher.on('error', (e) => this.#log.error('certificate directory watch failed; rescans continue', { dir: this.#dir, err: e }));
+      this.#fsWatcher?.on('error', (e) => this.#log.error('certificate directory watch failed; rescans continue', { dir: this.#dir, err: e }));
     } catch (e) {
       this.#log.error('cannot watch the certificate directory; rescans continue', { dir: this.#dir, err: e });
     }
-    this.#rescanTimer = setInterval(() => void this.#rescan(), this.#rescanMs);
+    // The baseline is read here, synchronously, so that rescans alone (no inotify) also see every
+    // change after the subscription.
+    this.#seen = this.#scanSync();
+    this.#rescanTimer = setInterval(() => void this.#rescan(gen), this.#rescanMs);
     this.#rescanTimer.unref();
-    void this.#scan().then((seen) => {
-      if (gen === this.#watchGen) this.#seen = seen;
-    });
   }
 
   #stopWatch(): void {
@@ -260,25 +266,53 @@ export class FileCertificates implements CertificateStore {
     this.#seen = undefined;
   }
 
-  async #scan(): Promise<Map<string, bigint>> {
+  /** certs/ now: file name -> "inode:mtime" (a rename replaces the inode, a rewrite moves the time). */
+  #scanSync(): Map<string, string> {
     const dir = join(this.#dir, 'certs');
-    const out = new Map<string, bigint>();
-    for (const f of await readdir(dir).catch(() => [] as string[])) {
+    const out = new Map<string, string>();
+    let files: string[];
+    try {
+      files = readdirSync(dir);
+    } catch {
+      return out;
+    }
+    for (const f of files) {
       if (!f.endsWith('.json') || f.startsWith('.')) continue;
-      const st = await stat(join(dir, f), { bigint: true }).catch(() => undefined);
-      if (st) out.set(f, st.mtimeNs);
+      try {
+        const st = statSync(join(dir, f), { bigint: true });
+        out.set(f, `${st.ino}:${st.mtimeNs}`);
+      } catch {
+        // removed meanwhile
+      }
     }
     return out;
   }
 
-  async #rescan(): Promise<void> {
+  async #scan(): Promise<Map<string, string>> {
+    const dir = join(this.#dir, 'certs');
+    const out = new Map<string, string>();
+    for (const f of await readdir(dir).catch(() => [] as string[])) {
+      if (!f.endsWith('.json') || f.startsWith('.')) continue;
+      const st = await stat(join(dir, f), { bigint: true }).catch(() => undefined);
+      if (st) out.set(f, `${st.ino}:${st.mtimeNs}`);
+    }
+    return out;
+  }
+
+  async #rescan(gen: number): Promise<void> {
     const before = this.#seen;
-    if (!before) return;
-    const now = await this.#scan();
-    if (this.#seen !== before) return; // stopped or restarted meanwhile
-    this.#seen = now;
-    for (const [f, m] of now) if (before.get(f) !== m) this.#notify(decodeURIComponent(f.slice(0, -'.json'.length)));
-    for (const f of before.keys()) if (!now.has(f)) this.#notify(decodeURIComponent(f.slice(0, -'.json'.length)));
+    if (!before || this.#scanning) return;
+    this.#scanning = true;
+    try {
+      const now = await this.#scan();
+      if (gen !== this.#watchGen) return; // stopped or restarted meanwhile
+      this.#seen = now;
+      const names = (f: string): string => decodeURIComponent(f.slice(0, -'.json'.length));
+      for (const [f, sig] of now) if (before.get(f) !== sig) this.#notify(names(f));
+      for (const f of before.keys()) if (!now.has(f)) this.#notify(names(f));
+    } finally {
+      this.#scanning = false;
+    }
   }
 
   /** Coalesced: one call per name per turn of events (a rename is reported more than once). */
