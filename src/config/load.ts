@@ -376,7 +376,8 @@ export async function loadConfig(input: LoadInput): Promise<LoadResult> {
       const r = fromFile(s, e.value);
       if ('reason' in r) problems.push({ where: e.where, key: e.key, reason: r.reason });
       else {
-        if (s.secret) inlineSecret = true;
+        // Dashboard users are password hashes, not passwords: no warning for those in a shared file.
+        if (s.secret && s.type !== 'list') inlineSecret = true;
         fileLevel.set(s.name, { source, value: r.value });
       }
     }
