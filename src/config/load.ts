@@ -224,14 +224,18 @@ async function readConfigFile(path: string, origin: Source, problems: ConfigProb
     const err = e as Error & { line?: number; column?: number };
     let line = err.line;
     let col = err.column;
+    const lastLine = text.trimEnd().split('\n').length;
+    let atEnd = line !== undefined && line > lastLine;
     if (json) {
       const lc = /line (\d+) column (\d+)/.exec(err.message);
       const pos = /position (\d+)/.exec(err.message);
       if (lc) [line, col] = [Number(lc[1]), Number(lc[2])];
       else if (pos) line = lineAt(text, Number(pos[1]));
-      else line = text.split('\n').length; // "Unexpected end of JSON input": a half-written file
+      else if (/end of JSON input/.test(err.message)) line = lastLine;
+      atEnd = pos ? Number(pos[1]) >= text.trimEnd().length : /end of JSON input/.test(err.message);
     }
-    const msg = err.message.split('\n')[0]!.replace(/^Invalid TOML document: /, '');
+    let msg = json ? err.message.replace(/\s+/g, ' ') : err.message.split('\n')[0]!.replace(/^Invalid TOML document: /, '');
+    if (atEnd) msg += ' (at the end of the file: is it complete?)';
     problems.push({ where: `${path}${line ? `:${line}` : ''}${col ? `:${col}` : ''}`, key: '', reason: `${json ? 'JSON' : 'TOML'} syntax error: ${msg}` });
     return undefined;
   }
@@ -463,7 +467,8 @@ function sourceNote(r: ResolvedSetting | undefined): string {
 
 /**
  * The effective configuration as TOML (it loads back as the same settings, secrets aside), every
- * line annotated with where its value came from; secrets are `<redacted>`, unset settings comments.
+ * line annotated with where its value came from; secrets are `<redacted>`; defaults and unset
+ * settings are comments.
  */
 export function describeConfig(loaded: LoadedConfig): string {
   const out: string[] = [`# switchyard check-config: the effective configuration${loaded.configFile ? ` (config file ${loaded.configFile})` : ''}`];
@@ -475,7 +480,12 @@ export function describeConfig(loaded: LoadedConfig): string {
     const v = effective(loaded.settings, s.name);
     const inDashboard = s.name === 'dashboard' || s.name.startsWith('dashboard.');
     const key = s.name === 'dashboard' ? 'enabled' : inDashboard ? s.name.slice('dashboard.'.length) : s.name;
-    const line = v === undefined ? `# ${key} is not set${s.defaultText ? ` (${s.defaultText})` : ''}` : `${key} = ${tomlValue(s, v)}  # ${sourceNote(r)}`;
+    // Defaults as comments: the output loads back as the same settings (a default written out
+    // would count as given, and some rules look at what is given, e.g. access-log-format).
+    const line =
+      v === undefined
+        ? `# ${key} is not set${s.defaultText ? ` (${s.defaultText})` : ''}`
+        : `${r ? '' : '# '}${key} = ${tomlValue(s, v)}  # ${sourceNote(r)}`;
     (inDashboard ? tail : out).push(line);
   }
   out.push('', '[dashboard]', ...tail);
