@@ -158,7 +158,7 @@ export function helpText(version: string): string {
   for (const s of SETTINGS) {
     if (s.flag !== 'none') continue;
     const env = ['SWITCHYARD_' + s.name.toUpperCase().replace(/[-.]/g, '_'), ...(s.envAliases ?? [])].join(', ');
-    lines.push(`  ${env.padEnd(38)} ${s.help}`);
+    lines.push(env.length > 38 ? `  ${env}\n${' '.repeat(41)}${s.help}` : `  ${env.padEnd(38)} ${s.help}`);
   }
   lines.push('', 'Options (configurable-http-proxy compatible):');
   const settingOf = new Map(SETTINGS.map((s) => [s.name, s]));
