@@ -123,7 +123,11 @@ function fromFile(s: Setting, v: unknown): { value: SettingValue } | { reason: s
     (s.type === 'string' && typeof v === 'string') ||
     (s.type === 'list' && Array.isArray(v) && v.every((x) => typeof x === 'string'));
   if (typeof v === 'bigint' && s.type === 'int') return { reason: `integer out of range: ${String(v)}` };
-  if (!ok) return { reason: `expected ${typeName(s.type)}, got ${s.type === 'list' && Array.isArray(v) ? 'an array with a non-string item' : describe(v)}` };
+  if (!ok) {
+    // A secret's wrong value is not quoted back (it may still be the secret, mistyped).
+    const got = s.type === 'list' && Array.isArray(v) ? 'an array with a non-string item' : s.secret ? describe(v).replace(/ \(.*\)$/, '') : describe(v);
+    return { reason: `expected ${typeName(s.type)}, got ${got}` };
+  }
   return { value: v as SettingValue };
 }
 

@@ -49,6 +49,8 @@ test('each class of config error: exit 1, one line per problem, PLACE: KEY: REAS
       stderr: 'switchyard: error: c.toml:2: timeout: expected an integer, got a string ("5")\n' },
     { what: 'wrong type: a list', files: { 'c.toml': 'custom-header = "X-A: b"\n' }, args: ['--config', 'c.toml'],
       stderr: 'switchyard: error: c.toml:1: custom-header: expected an array of strings, got a string ("X-A: b")\n' },
+    { what: 'wrong type for a secret: the value is not quoted back', files: { 'c.toml': 'auth-token = 12345678\n' }, args: ['--config', 'c.toml'],
+      stderr: 'switchyard: error: c.toml:1: auth-token: expected a string, got an integer\n' },
     { what: 'invalid value', files: { 'c.toml': '\n\nlog-level = "loud"\n' }, args: ['--config', 'c.toml'],
       stderr: "switchyard: error: c.toml:3: log-level: must be one of debug, info, warn, error; got 'loud'\n" },
     { what: 'invalid value: port', files: { 'c.toml': 'port = 70000\n' }, args: ['--config', 'c.toml'],
