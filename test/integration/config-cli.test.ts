@@ -82,10 +82,12 @@ test('each class of config error: exit 1, one line per problem, PLACE: KEY: REAS
       stderr: "switchyard: error: command line: unknown option '--defualt-target' (see --help); did you mean --default-target?\n" },
     { what: 'a rule across settings, at the place of the setting it names', files: { 'c.toml': 'port = 8000\nsocket = "/tmp/s.sock"\n' }, args: ['--config', 'c.toml'],
       stderr: 'switchyard: error: c.toml:2: socket: cannot be used with port or ip\n' },
-    { what: 'several problems: all of them', files: { 'c.toml': 'prot = 1\nworkers = 1000\n' }, args: ['--config', 'c.toml', '--ip'],
+    { what: 'several problems: all of them, command line, environment, then the file by line', files: { 'c.toml': 'workers = 1000\nprot = 1\n' },
+      args: ['--config', 'c.toml', '--ip'], env: { SWITCHYARD_TIMEOUT: 'soon' },
       stderr: "switchyard: error: command line: option '--ip <ip-address>' argument missing\n" +
-        'switchyard: error: c.toml:1: prot: unknown key; did you mean port?\n' +
-        'switchyard: error: c.toml:2: workers: must be 0..256, got 1000\n' },
+        "switchyard: error: environment: SWITCHYARD_TIMEOUT: expected an integer, got 'soon'\n" +
+        'switchyard: error: c.toml:1: workers: must be 0..256, got 1000\n' +
+        'switchyard: error: c.toml:2: prot: unknown key; did you mean port?\n' },
   ];
   for (const c of cases) {
     const dir = files(t, c.files);
