@@ -1024,24 +1024,7 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
       etcdMemory: o.liveMemory && p.etcdPort !== undefined ? { baseline: p.etcdMem.baseline, end: p.etcdMem.end } : undefined,
     });
   }
-  const flatDetail: string[] = [];
-  for (const p of processes) {
-    if (p.fdChangePct === undefined || p.rssChangePct === undefined) continue;
-    // fds: the steady ones (Sample.steadyFds); a worker's pooled upstream sockets against their bound.
-    const fdPct = p.steadyFds.changePct ?? p.fdChangePct;
-    p.within.fds = Math.abs(fdPct) <= 10;
-    if (!p.within.fds) flatDetail.push(`${p.name}: fds (without load-following ones) ${p.steadyFds.baseline} -> ${p.steadyFds.end} (${fdPct}%; all fds ${p.baseline!.fds} -> ${p.end!.fds})`);
-    if (p.upstream) {
-      p.within.upstream = p.upstream.overBound.length === 0;
-      if (!p.within.upstream) flatDetail.push(`${p.name}: pooled upstream sockets above ${p.upstream.origins} x accepted connections at ${p.upstream.overBound.length} samples, e.g. ${JSON.stringify(p.upstream.overBound.slice(0, 3))} ([s, to-backend, accepted])`);
-    }
-    // RSS, literally. With liveMemory a Node process is judged on live memory instead (as before).
-    const live = p.live?.changePct;
-    p.within.rss = Math.abs(live ?? p.rssChangePct) <= 10;
-    if (live !== undefined) {
-      if (!p.within.rss) flatDetail.push(`${p.name}: live memory (heapUsed + external after full GC) ${liveBytes(p.live!.baseline!)} -> ${liveBytes(p.live!.end!)} B (${live}%)`);
-    } else if (!p.within.rss) flatDetail.push(`${p.name}: RSS ${p.baseline!.rssKb} -> ${p.end!.rssKb} KiB (${p.rssChangePct}%)`);
-  }
+  const flatDetail = judgeFlat(processes);
 
   return {
     options: { ...o, workers: workers ?? 'default' },
@@ -1068,6 +1051,33 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
       flatDetail,
     },
   };
+}
+
+/**
+ * The ±10% flatness verdict, per process (sets `within`) and as the list of what is not flat: RSS
+ * (or live memory with liveMemory), the steady fds, and a worker's pooled upstream sockets against
+ * their bound. Exported so that a recorded report can be judged again (bench/soak.mjs REJUDGE).
+ */
+export function judgeFlat(processes: ProcessFigures[]): string[] {
+  const flatDetail: string[] = [];
+  for (const p of processes) {
+    if (p.fdChangePct === undefined || p.rssChangePct === undefined) continue;
+    // fds: the steady ones (Sample.steadyFds); a worker's pooled upstream sockets against their bound.
+    const fdPct = p.steadyFds.changePct ?? p.fdChangePct;
+    p.within.fds = Math.abs(fdPct) <= 10;
+    if (!p.within.fds) flatDetail.push(`${p.name}: fds (without load-following ones) ${p.steadyFds.baseline} -> ${p.steadyFds.end} (${fdPct}%; all fds ${p.baseline!.fds} -> ${p.end!.fds})`);
+    if (p.upstream) {
+      p.within.upstream = p.upstream.overBound.length === 0;
+      if (!p.within.upstream) flatDetail.push(`${p.name}: pooled upstream sockets above ${p.upstream.origins} x accepted connections at ${p.upstream.overBound.length} samples, e.g. ${JSON.stringify(p.upstream.overBound.slice(0, 3))} ([s, to-backend, accepted])`);
+    }
+    // RSS, literally. With liveMemory a Node process is judged on live memory instead (as before).
+    const live = p.live?.changePct;
+    p.within.rss = Math.abs(live ?? p.rssChangePct) <= 10;
+    if (live !== undefined) {
+      if (!p.within.rss) flatDetail.push(`${p.name}: live memory (heapUsed + external after full GC) ${liveBytes(p.live!.baseline!)} -> ${liveBytes(p.live!.end!)} B (${live}%)`);
+    } else if (!p.within.rss) flatDetail.push(`${p.name}: RSS ${p.baseline!.rssKb} -> ${p.end!.rssKb} KiB (${p.rssChangePct}%)`);
+  }
+  return flatDetail;
 }
 
 // ------------------------------------------------------------------ summary
