@@ -10,16 +10,27 @@
 // (committed `space_size` vs resident `physical_space_size` vs used), V8's own malloced memory,
 // external/arrayBuffers, and the resident size of glibc's main arena (the `[heap]` mapping) and of
 // every other anonymous mapping (V8 pages, thread arenas, stacks). RssAnon minus V8's resident
-// heap is what malloc (glibc arenas: Node, OpenSSL, llhttp, libuv) and thread stacks hold.
+// heap is what malloc (glibc arenas: Node, OpenSSL, llhttp, libuv) and thread stacks hold. Also the
+// garbage collections so far (PerformanceObserver 'gc': scavenges and mark-compacts, count and ms).
 
 import cluster from 'node:cluster';
 import { appendFileSync, readFileSync } from 'node:fs';
+import { PerformanceObserver } from 'node:perf_hooks';
 import v8 from 'node:v8';
 
 const dir = process.env.MEM_PROBE_DIR;
 if (dir && /main\.js$/.test(process.argv[1] ?? '')) {
   const file = `${dir}/${process.pid}-${cluster.isPrimary ? 'primary' : 'worker'}.jsonl`;
   const t0 = Date.now();
+  // Garbage collections so far, by kind (scavenges = minor, mark-compacts = major): count and ms.
+  const gc = { minor: 0, minorMs: 0, major: 0, majorMs: 0, other: 0, otherMs: 0 };
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = e.detail?.kind === 1 ? 'minor' : e.detail?.kind === 4 ? 'major' : 'other';
+      gc[kind]++;
+      gc[`${kind}Ms`] += e.duration;
+    }
+  }).observe({ entryTypes: ['gc'] });
   const kb = (text, field) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
   const smaps = () => {
     // Resident KiB of [heap] (brk: glibc's main arena) and of unnamed anonymous mappings.
@@ -67,6 +78,7 @@ if (dir && /main\.js$/.test(process.argv[1] ?? '')) {
       arrayBuffersKb: m.arrayBuffers >> 10,
       // [committed, resident, used] KiB per V8 space
       spaces,
+      gc: { ...gc, minorMs: Math.round(gc.minorMs), majorMs: Math.round(gc.majorMs), otherMs: Math.round(gc.otherMs) },
     };
     appendFileSync(file, JSON.stringify(line) + '\n');
   }, Number(process.env.PROBE_MS ?? 5000));

@@ -20,19 +20,21 @@ import type { ToPrimary, ToWorker, WorkerVitals } from './worker-protocol.js';
 
 /**
  * The young-generation size of every data-plane worker, pinned: V8's semi-space (MiB; the new space
- * is two of them) fixed from the start, instead of resized by V8 with the allocation rate. Why: a
- * worker's live heap is ~10 MiB and flat, but V8 grows its new space in steps (8 -> 16 -> 32 MiB at
- * the default maximum) when the allocation rate rises and shrinks it again (to 8 or 4 MiB) when the
- * rate falls, so under the soak's steady load a worker's RSS moved in steps of 7-16 MiB on a ~75-90
- * MiB process while nothing leaked (bench/README.md, soak: RSS followed `new_space` exactly; old
- * space, malloc and everything else were flat). Pinned, the new space stays one size and a rise in
- * RSS means memory that is really held. 4 MiB: the size a worker starts with anyway; V8 can still
- * release the idle half (from-space) at a GC when the allocation rate is low, and a smaller
- * semi-space keeps that dip (one semi-space, until the next scavenge) small. The cost is more
- * frequent scavenges under heavy load than with V8's growth up to 16 MiB; each is short for a proxy
- * (little survives a request), measured in bench/README.md ("Worker heap sizing").
+ * is two of them) fixed from the start at V8's default maximum, instead of resized by V8 with the
+ * allocation rate. Why: a worker's live heap is ~10 MiB and flat, but V8 grows its new space in
+ * steps (8 -> 16 -> 32 MiB) when the allocation rate rises and shrinks it again (down to 4 MiB) when
+ * the rate falls, so under the soak's steady load a worker's RSS moved in steps of 7-16 MiB on a
+ * ~75-90 MiB process while nothing leaked (bench/README.md, soak: RSS followed `new_space` exactly;
+ * old space, malloc and everything else were flat). Pinned, the new space stays one size and a
+ * rise in RSS means memory that is really held. Why the maximum (16 MiB): scavenge work per request
+ * falls with the semi-space size (a proxy's survivors per scavenge are its in-flight requests,
+ * whatever the size), and 16 MiB is what V8 grows a busy worker to anyway, so heavy load costs
+ * nothing more than with V8's own sizing, while 4 MiB cost ~2x the GC pauses per request (measured
+ * in bench/README.md, "Worker heap sizing"). The price: up to 32 MiB resident per worker also at
+ * light load (V8 still gives the idle half, from-space, back at a GC when the allocation rate is
+ * low, until the next scavenge takes it again).
  */
-export const WORKER_SEMI_SPACE_MB = 4;
+export const WORKER_SEMI_SPACE_MB = 16;
 
 /**
  * The Node options a data-plane worker is forked with: the primary's own (node:cluster's default),
