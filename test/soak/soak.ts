@@ -142,11 +142,14 @@ export interface ProcessFigures {
   /** RSS change over the second half of baseline → end only: near 0 when growth has levelled off. */
   rssChangeSecondHalfPct: number | undefined;
   /**
-   * RSS level: the highest sample in the minute from the baseline and in the last minute (a quarter
-   * of the window in a short run), and its change: what the ±10% RSS target judges. Why not two
-   * single samples: V8 gives a worker's idle semi-space (from-space, 16 MiB) back to the OS at a
-   * GC when the allocation rate is low and takes it again at the next scavenge, so one sample can
-   * fall into a dip of seconds (RSS lower, not higher); the level of a minute cannot.
+   * RSS level: the median sample of the minute from the baseline and of the last minute (a quarter
+   * of the window in a short run), and its change: what the ±10% RSS target judges (set by
+   * judgeFlat, from `series`). Why not two single samples: one sample can fall into a transient of
+   * seconds that is neither growth nor a leak: V8 gives a worker's idle semi-space (from-space,
+   * 16 MiB) back to the OS at a GC when the allocation rate is low and takes it again at the next
+   * scavenge (dips of 16 MiB), and a primary's old space holds up to ~30 MiB of garbage before a
+   * major GC (spikes). The median of a minute (12 samples) passes over both; growth that lasts
+   * moves it.
    */
   rssLevel?: { baselineKb: number; endKb: number; changePct: number; windowS: number };
   /** fds without the load-following ones (Sample.steadyFds), baseline -> end: what the ±10% fd target judges. */
@@ -998,15 +1001,6 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
       origins,
       overBound: inWindow.filter((s) => (s.kinds?.['to-backend'] ?? 0) > origins * (s.kinds?.['inbound'] ?? 0)).map((s): [number, number, number] => [Math.round(s.t), s.kinds?.['to-backend'] ?? 0, s.kinds?.['inbound'] ?? 0]),
     } : undefined;
-    let rssLevel: ProcessFigures['rssLevel'];
-    if (measured) {
-      const windowS = Math.min(60, (end.t - baseline.t) / 4);
-      const first = p.samples.filter((s) => s.t >= baseline.t && s.t < baseline.t + windowS).map((s) => s.rssKb);
-      const last = p.samples.filter((s) => s.t > end.t - windowS && s.t <= end.t).map((s) => s.rssKb);
-      const b = Math.max(baseline.rssKb, ...first);
-      const e = Math.max(end.rssKb, ...last);
-      rssLevel = { baselineKb: b, endKb: e, changePct: round1(pct(b, e)), windowS: Math.round(windowS) };
-    }
     const rssPerMinute: Array<[number, number]> = [];
     for (let m = Math.ceil(p.startedAt / 60); m * 60 <= (end?.t ?? p.samples[p.samples.length - 1]!.t) + 1; m++) {
       const at = p.samples.find((s) => s.t >= m * 60 - 1);
@@ -1031,7 +1025,6 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
       maxFds: Math.max(...p.samples.map((s) => s.fds)),
       samples: p.samples.length,
       rssChangeSecondHalfPct: secondHalf(p.samples, baseline, end),
-      rssLevel,
       steadyFds: { baseline: baseline?.steadyFds, end: end?.steadyFds, changePct: steadyChange },
       upstream,
       rssPerMinute,
@@ -1080,6 +1073,22 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
  * (or live memory with liveMemory), the steady fds, and a worker's pooled upstream sockets against
  * their bound. Exported so that a recorded report can be judged again (bench/soak.mjs REJUDGE).
  */
+/** ProcessFigures.rssLevel from a process's series (undefined without a baseline and an end). */
+function rssLevelOf(p: ProcessFigures): ProcessFigures['rssLevel'] {
+  if (!p.baseline || !p.end || p.end === p.baseline) return undefined;
+  const b = p.baseline.t;
+  const e = p.end.t;
+  const windowS = Math.min(60, (e - b) / 4);
+  const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  // series rows are [rounded seconds, fds, RSS KiB, steady fds]; the end sample is the last row.
+  const first = p.series.filter(([t]) => t >= Math.round(b) && t < b + windowS).map((r) => r[2]);
+  const last = p.series.filter(([t]) => t > e - windowS).map((r) => r[2]);
+  if (first.length === 0 || last.length === 0) return undefined;
+  const baselineKb = median(first);
+  const endKb = median(last);
+  return { baselineKb, endKb, changePct: Math.round(pct(baselineKb, endKb) * 10) / 10, windowS: Math.round(windowS) };
+}
+
 export function judgeFlat(processes: ProcessFigures[]): string[] {
   const flatDetail: string[] = [];
   for (const p of processes) {
@@ -1092,8 +1101,9 @@ export function judgeFlat(processes: ProcessFigures[]): string[] {
       p.within.upstream = p.upstream.overBound.length === 0;
       if (!p.within.upstream) flatDetail.push(`${p.name}: pooled upstream sockets above ${p.upstream.origins} x accepted connections at ${p.upstream.overBound.length} samples, e.g. ${JSON.stringify(p.upstream.overBound.slice(0, 3))} ([s, to-backend, accepted])`);
     }
-    // RSS: its level (ProcessFigures.rssLevel; single samples in a report without it). With
-    // liveMemory a Node process is judged on live memory instead (as before).
+    // RSS: its level (ProcessFigures.rssLevel). With liveMemory a Node process is judged on live
+    // memory instead (as before).
+    p.rssLevel = rssLevelOf(p);
     const live = p.live?.changePct;
     const rssPct = p.rssLevel?.changePct ?? p.rssChangePct;
     p.within.rss = Math.abs(live ?? rssPct) <= 10;
@@ -1110,7 +1120,7 @@ export function judgeFlat(processes: ProcessFigures[]): string[] {
     }
     if (live !== undefined) {
       if (!p.within.rss) flatDetail.push(`${p.name}: live memory (heapUsed + external after full GC) ${liveBytes(p.live!.baseline!)} -> ${liveBytes(p.live!.end!)} B (${live}%)`);
-    } else if (!p.within.rss) flatDetail.push(`${p.name}: RSS level (highest sample of the first and of the last minute) ${p.rssLevel?.baselineKb ?? p.baseline!.rssKb} -> ${p.rssLevel?.endKb ?? p.end!.rssKb} KiB (${rssPct}%)`);
+    } else if (!p.within.rss) flatDetail.push(`${p.name}: RSS level (median of the first and of the last minute) ${p.rssLevel?.baselineKb ?? p.baseline!.rssKb} -> ${p.rssLevel?.endKb ?? p.end!.rssKb} KiB (${rssPct}%)`);
   }
   return flatDetail;
 }
@@ -1151,9 +1161,9 @@ export function summarize(r: SoakReport): string {
     lines.push(`| ${p.name} | ${p.startedAtS} | ${b ? b.fds : '–'} (${b ? b.t.toFixed(0) + ' s' : '–'}) → ${e ? e.fds : 'gone'} | ${signed(p.fdChangePct)} | ${b ? kib(b.rssKb) : '–'} → ${e ? kib(e.rssKb) : 'gone'} | ${signed(p.rssChangePct)} | ${signed(p.rssChangeSecondHalfPct)} | ${kib(p.maxRssKb)} | ${kindsDiff(b, e)} |`);
   }
   lines.push('');
-  lines.push('Flatness, each process from its baseline (minute 2, or 2 minutes after it started; 1/5 of a shorter run) to the end of the run: RSS (`VmRSS`) as its level, the highest sample of the first and of the last minute (a single sample can fall into a few seconds when V8 has given an idle semi-space back), etcd members judged on their Go live heap; and the fds that do not follow the load (a worker\'s pooled upstream sockets and the harness\'s own connections to etcd left out; the pooled upstream sockets checked against their bound instead):');
+  lines.push('Flatness, each process from its baseline (minute 2, or 2 minutes after it started; 1/5 of a shorter run) to the end of the run: RSS (`VmRSS`) as its level, the median sample of the first and of the last minute (a single sample can fall into a transient of seconds: an idle semi-space given back, garbage before a major GC), etcd members judged on their Go live heap; and the fds that do not follow the load (a worker\'s pooled upstream sockets and the harness\'s own connections to etcd left out; the pooled upstream sockets checked against their bound instead):');
   lines.push('');
-  lines.push('| process | RSS baseline → end (samples) | Δ | RSS level: highest of first → last minute | Δ | ±10% | fds baseline → end | Δ fds | ±10% | pooled upstream sockets: max (≤ origins × accepted at every sample) | RSS each minute (MiB) |');
+  lines.push('| process | RSS baseline → end (samples) | Δ | RSS level: median of first → last minute | Δ | ±10% | fds baseline → end | Δ fds | ±10% | pooled upstream sockets: max (≤ origins × accepted at every sample) | RSS each minute (MiB) |');
   lines.push('|---|---:|---:|---:|---:|:-:|---:|---:|:-:|---|---|');
   const mark = (ok: boolean | undefined): string => (ok === undefined ? '–' : ok ? 'yes' : '**NO**');
   for (const p of r.processes) {
