@@ -91,7 +91,7 @@ export interface GoSample {
   readonly heapInuseKb: number;
   /** Heap memory held but idle and not returned to the OS (heap_idle - heap_released): resident once touched. */
   readonly heapRetainedKb: number;
-  /** The heap size at which the next GC starts: live heap at the end of the last GC x (1 + GOGC/100), the Go analogue of live memory after a GC. */
+  /** The heap size at which the next GC starts: ~ live heap at the end of the last GC x (1 + GOGC/100) (Go 1.18+ adds stacks and globals to the growth), the Go analogue of live memory after a GC. */
   readonly nextGcKb: number;
   readonly stackInuseKb: number;
   /** All memory the Go runtime has mapped (heap, stacks, runtime structures). */
@@ -174,7 +174,7 @@ export interface ProcessFigures {
    */
   goWindows?: { nextGcKb: [number, number]; nextGcChangePct: number; rssAnonKb: [number, number]; rssAnonChangePct: number };
   /**
-   * Per-process verdict, from the baseline to the end: RSS (literally) and steady fds within ±10%,
+   * Per-process verdict, from the baseline to the end: RSS level (rssLevel) and steady fds within ±10%,
    * pooled upstream sockets within their bound; etcd members also on their Go live heap
    * (goWindows.nextGc within ±10%), which is what the overall verdict judges them on (see judgeFlat).
    */

@@ -30,7 +30,7 @@ import type { ToPrimary, ToWorker, WorkerVitals } from './worker-protocol.js';
  * falls with the semi-space size (a proxy's survivors per scavenge are its in-flight requests,
  * whatever the size), and 16 MiB is what V8 grows a busy worker to anyway, so heavy load costs
  * nothing more than with V8's own sizing, while 4 MiB cost ~2x the GC pauses per request (measured
- * in bench/README.md, "Worker heap sizing"). The price: up to 32 MiB resident per worker also at
+ * in bench/README.md, soak section, "where worker RSS went, and the fix"). The price: up to 32 MiB resident per worker also at
  * light load (V8 still gives the idle half, from-space, back at a GC when the allocation rate is
  * low, until the next scavenge takes it again).
  */
