@@ -16,9 +16,7 @@ import { createRouteWatcher } from './control/route-watcher.js';
 import type { TableListener } from './control/table-listener.js';
 import { createApiServer, createMetricsServer } from './api/api-server.js';
 import { createDashboard } from './api/dashboard.js';
-import { createProxyDataPlane } from './dataplane/proxy/proxy-server.js';
 import { createRedirectServer } from './dataplane/proxy/redirect-server.js';
-import { createWorkerPool } from './dataplane/proxy/worker-pool.js';
 import { createAccessLog } from './observability/access-log.js';
 import { createDataPlaneVitals } from './observability/data-plane-vitals.js';
 import type { Logger } from './observability/logger.js';
@@ -52,11 +50,12 @@ export async function createApp(config: Config, deps: { log: Logger; store?: Rou
   });
   const activity = createActivityTracker({ store, intervalMs: config.activityFlushInterval, log });
 
-  // The data plane: the proxy in this process, or --workers N processes fed by a pool.
+  // The data plane: the proxy in this process, or --workers N processes fed by a pool. Each module
+  // is loaded only when used: a primary with workers never loads the proxy (nor undici).
   const routeStats = new RouteStatsAggregate();
   const pool =
     config.workers > 1
-      ? createWorkerPool({
+      ? (await import('./dataplane/proxy/worker-pool.js')).createWorkerPool({
           count: config.workers,
           log,
           listen: config.proxyListen,
@@ -70,7 +69,7 @@ export async function createApp(config: Config, deps: { log: Logger; store?: Rou
     config.accessLog && !pool ? createAccessLog({ ...config.accessLog, onError: (e) => log.error(`access log: ${e.message}`) }) : undefined;
   const proxy = pool
     ? undefined
-    : createProxyDataPlane({
+    : (await import('./dataplane/proxy/proxy-server.js')).createProxyDataPlane({
         config,
         initialTable: watcher.current(),
         recordActivity: (path) => activity.record(path),

@@ -10,11 +10,21 @@
 
 import http from 'node:http';
 import https from 'node:https';
+import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
-import { Pool, buildConnector, type Dispatcher } from 'undici';
+import type { Pool as PoolClass, buildConnector as BuildConnector, Dispatcher } from 'undici';
 import type { ClientTlsOptions } from '../../config/config.js';
 import type { Upstream } from '../../routing/target.js';
 import { guardUpstreamSocket } from './upstream-socket.js';
+
+// Only the two undici modules the data path uses (Pool and its connector), not undici's index:
+// that also loads fetch, websocket, cache, mock agents and the request()/stream() API mixin, ~5 MiB
+// of RSS and ~40 ms of start per process that a proxy never calls (it only dispatch()es).
+// test/unit/worker-imports.test.ts checks that the index stays unloaded in a data-plane process.
+const requireUndici = createRequire(import.meta.url);
+const Pool = requireUndici('undici/lib/dispatcher/pool.js') as typeof PoolClass;
+const buildConnector = requireUndici('undici/lib/core/connect.js') as typeof BuildConnector;
+type Pool = PoolClass;
 
 /** TLS options for connections to https targets (--insecure, --client-ssl-*). */
 export interface UpstreamTls {
@@ -77,7 +87,7 @@ export function createUpstreamAgents(opts: {
     bodyTimeout: 0,
   };
   // Every pooled socket gets the status-line guard (upstream-socket.ts).
-  const connector = (base: buildConnector.connector): buildConnector.connector => (options, callback) =>
+  const connector = (base: BuildConnector.connector): BuildConnector.connector => (options, callback) =>
     base(options, (err, socket) => {
       if (socket) guardUpstreamSocket(socket as Socket);
       (callback as (e: Error | null, s: unknown) => void)(err, socket);
