@@ -112,6 +112,14 @@ function pathOf(req: IncomingMessage): string {
   return (req.url ?? '').split('?', 1)[0]!;
 }
 
+/**
+ * How much of a body a client socket, and the request body's PassThrough, buffer before saying
+ * "wait". Node's default (16 KiB) is less than one 64 KiB socket read, so each chunk of a large
+ * body cost a backpressure round-trip (pause the reader, 'drain', resume it). It is also the most
+ * a connection holds in user space for a slow reader or a slow upstream.
+ */
+export const BODY_HIGH_WATER_MARK = 256 * 1024;
+
 export function createForwarder(o: ForwardOptions) {
   const rewrite = o.autoRewrite || o.protocolRewrite !== undefined;
   const { stats, log } = o;
@@ -144,7 +152,7 @@ export function createForwarder(o: ForwardOptions) {
       this.route = route;
       const up = route.upstream;
       const body = hasBody(req);
-      this.body = body ? new PassThrough() : null;
+      this.body = body ? new PassThrough({ highWaterMark: BODY_HIGH_WATER_MARK }) : null;
       this.retries = !body && IDEMPOTENT.has(req.method ?? '') ? 1 : 0;
       this.opts = {
         path: upstreamPath(up, rp.path, rp.query, route.pathDepth, o.prependPath, o.includePrefix),
