@@ -16,6 +16,7 @@ import { createRouteWatcher } from './control/route-watcher.js';
 import type { TableListener } from './control/table-listener.js';
 import { createApiServer, createMetricsServer } from './api/api-server.js';
 import { createDashboard } from './api/dashboard.js';
+import type { PreforkedWorker } from './dataplane/proxy/prefork.js';
 import { createRedirectServer } from './dataplane/proxy/redirect-server.js';
 import { createAccessLog } from './observability/access-log.js';
 import { createDataPlaneVitals } from './observability/data-plane-vitals.js';
@@ -37,7 +38,10 @@ export interface App {
   ports(): { proxy?: number; api?: number; metrics?: number; xds?: number };
 }
 
-export async function createApp(config: Config, deps: { log: Logger; store?: RouteStore }): Promise<App> {
+export async function createApp(
+  config: Config,
+  deps: { log: Logger; store?: RouteStore; /** Workers main.ts forked early (--workers N). */ preforked?: readonly PreforkedWorker[] },
+): Promise<App> {
   const { log } = deps;
   const metrics = createMetrics();
   const store = deps.store ?? createStore(config.store, { log, options: config.storeOptions, onInvalid: () => metrics.invalidRoutes.inc() });
@@ -62,6 +66,7 @@ export async function createApp(config: Config, deps: { log: Logger; store?: Rou
           initialTable: watcher.current(),
           onActivity: (path, at) => activity.recordAt(path, at),
           onRouteStats: (entries) => routeStats.add(entries),
+          ...(deps.preforked ? { preforked: deps.preforked } : {}),
         })
       : undefined;
   const localStats = pool ? undefined : new RouteStatsRecorder();

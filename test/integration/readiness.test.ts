@@ -106,6 +106,44 @@ test('file store with 2,000 routes: the first API answer implies every route is 
   }
 });
 
+test('workers forked before the table is loaded: the proxy port first answers with the whole table', { timeout: 120_000 }, async (t) => {
+  // main.ts forks the workers before it loads the store; a worker must not listen with the empty
+  // table it holds until then. Polled back to back from the moment of spawning: the first answer
+  // of the proxy port is the backend's (a 404 would be the empty table).
+  const backend = await startBackend(t, 'P');
+  const dir = mkdtempSync(join(tmpdir(), 'swy-prefork-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'routes.json');
+  const N = 20_000;
+  const routes: Record<string, { target: string }> = {};
+  for (let i = 0; i < N; i++) routes[`/user/u${i}`] = { target: backend.url };
+  writeFileSync(file, JSON.stringify({ routes }));
+  const proxyPort = await freePort();
+  const apiPort = await freePort();
+  const s = spawnSwitchyard(
+    t,
+    ['--ip', '127.0.0.1', '--port', String(proxyPort), '--api-ip', '127.0.0.1', '--api-port', String(apiPort), '--workers', '2', '--store', `file:${file}`],
+    { CONFIGPROXY_AUTH_TOKEN: TOKEN },
+  );
+  let exited = false;
+  void s.exited.then(() => (exited = true));
+  const deadline = Date.now() + 60_000;
+  let attempts = 0;
+  let first: { status: number; body: string } | undefined;
+  while (first === undefined) {
+    attempts++;
+    const r = await probe(proxyPort, `/user/u${N - 1}/api`);
+    if ('status' in r) first = r;
+    else if (exited) throw new Error(`switchyard exited before its proxy port answered:\n${s.output()}`);
+    else if (Date.now() > deadline) throw new Error(`proxy port never answered (last: ${r.error}):\n${s.output()}`);
+  }
+  assert.equal(first.status, 200, `first answer of the proxy port: ${first.status} ${first.body}`);
+  assert.equal(JSON.parse(first.body).url, `/user/u${N - 1}/api`);
+  assert.ok(attempts > 1, 'the poller started before the proxy listened (else it proves nothing)');
+  s.proc.kill('SIGTERM');
+  assert.equal(await s.exited, 0, s.output());
+});
+
 function children(pid: number): number[] {
   const f = `/proc/${pid}/task/${pid}/children`;
   if (!existsSync(f)) return [];

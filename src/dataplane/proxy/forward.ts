@@ -27,7 +27,7 @@ import type { Dispatcher } from 'undici';
 import type { Route } from '../../routing/table.js';
 import type { RequestPath } from '../../routing/request-path.js';
 import { reasonPhrase, responseHeadersFromRaw, rewriteLocation, upstreamPath, upstreamRequestHeaders, type HeaderOptions } from './headers.js';
-import type { UpstreamAgents } from './upstream-agents.js';
+import { BODY_HIGH_WATER_MARK, type UpstreamAgents } from './upstream-agents.js';
 import { REUSED } from './upstream-socket.js';
 import { activityPulse } from './activity-pulse.js';
 import type { ErrorPages } from './error-pages.js';
@@ -111,14 +111,6 @@ function clearHead(res: ServerResponse): void {
 function pathOf(req: IncomingMessage): string {
   return (req.url ?? '').split('?', 1)[0]!;
 }
-
-/**
- * How much of a body a client socket, and the request body's PassThrough, buffer before saying
- * "wait". Node's default (16 KiB) is less than one 64 KiB socket read, so each chunk of a large
- * body cost a backpressure round-trip (pause the reader, 'drain', resume it). It is also the most
- * a connection holds in user space for a slow reader or a slow upstream.
- */
-export const BODY_HIGH_WATER_MARK = 256 * 1024;
 
 export function createForwarder(o: ForwardOptions) {
   const rewrite = o.autoRewrite || o.protocolRewrite !== undefined;

@@ -21,8 +21,8 @@ import type { Route, RoutingTable } from '../../routing/table.js';
 import type { TableListener } from '../../control/table-listener.js';
 import { createErrorPages } from './error-pages.js';
 import { checkRequest, sendLocalAnswer } from './request-rules.js';
-import { BODY_HIGH_WATER_MARK, createForwarder } from './forward.js';
-import { createUpstreamAgents } from './upstream-agents.js';
+import { createForwarder } from './forward.js';
+import { BODY_HIGH_WATER_MARK, createUpstreamAgents } from './upstream-agents.js';
 import { createTunneler } from './websocket.js';
 import { closeServer, listenOn } from '../../net.js';
 
@@ -282,7 +282,7 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
     requestTimeout: 0,
     headersTimeout: 60_000,
     noDelay: true,
-    // Client sockets: large bodies without a backpressure round-trip per chunk (forward.ts).
+    // Client sockets: large bodies without a backpressure round-trip per chunk (upstream-agents.ts).
     highWaterMark: BODY_HIGH_WATER_MARK,
     // Host rules (missing, repeated, invalid) are request-rules.ts's, answered and counted there.
     requireHostHeader: false,

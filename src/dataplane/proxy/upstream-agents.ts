@@ -45,6 +45,15 @@ export interface UpstreamAgents {
   destroy(): void;
 }
 
+/**
+ * How much of a body a socket (client or upstream), and the request body's PassThrough, buffer
+ * before saying "wait". Node's default (16 KiB; undici's upstream sockets: 64 KiB) is not more than
+ * one 64 KiB socket read, so each chunk of a large body cost a backpressure round-trip (pause the
+ * reader, 'drain', resume it). It is also the most a stream holds in user space for a slow reader
+ * or a slow upstream (test: resilience.test.ts).
+ */
+export const BODY_HIGH_WATER_MARK = 256 * 1024;
+
 // Close pooled sockets idle longer than typical upstream keep-alive timeouts (Node's own server
 // default is 5 s), so we rarely reuse a socket the upstream is closing.
 const IDLE_MS = 4_000;
@@ -93,7 +102,10 @@ export function createUpstreamAgents(opts: {
       (callback as (e: Error | null, s: unknown) => void)(err, socket);
     });
   const timeout = opts.connectTimeout ?? CONNECT_TIMEOUT_MS;
-  const tcpConnect = connector(buildConnector({ ...tls, timeout }));
+  // undici's connector hands options it does not know on to net.connect()/tls.connect() (its
+  // types do not list them, hence the spread).
+  const socketOptions = { highWaterMark: BODY_HIGH_WATER_MARK };
+  const tcpConnect = connector(buildConnector({ ...tls, ...socketOptions, timeout }));
   const pools = new Map<string, Pool>();
   const sweep = setInterval(() => {
     for (const [key, pool] of pools) {
@@ -115,7 +127,7 @@ export function createUpstreamAgents(opts: {
         pool =
           upstream.socketPath === undefined
             ? new Pool(upstream.poolKey, { ...undiciCommon, connect: tcpConnect })
-            : new Pool('http://localhost', { ...undiciCommon, connect: connector(buildConnector({ socketPath: upstream.socketPath, timeout })) });
+            : new Pool('http://localhost', { ...undiciCommon, connect: connector(buildConnector({ ...socketOptions, socketPath: upstream.socketPath, timeout })) });
         pools.set(upstream.poolKey, pool);
       }
       return pool;

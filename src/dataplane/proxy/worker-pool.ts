@@ -16,6 +16,7 @@ import type { TableListener, TableUpdate } from '../../control/table-listener.js
 import type { Logger } from '../../observability/logger.js';
 import type { RoutingTable } from '../../routing/table.js';
 import type { ListenTarget } from '../../config/config.js';
+import type { PreforkedWorker } from './prefork.js';
 import type { ToPrimary, ToWorker, WorkerVitals } from './worker-protocol.js';
 
 export interface WorkerPoolOptions {
@@ -27,6 +28,8 @@ export interface WorkerPoolOptions {
   readonly onActivity: (path: string, at: number) => void;
   /** A worker's per-route stats delta (route-stats.ts), once per second. */
   readonly onRouteStats?: (entries: readonly (readonly [string, number[]])[]) => void;
+  /** Workers forked before the pool existed (prefork.ts): taken as members, the rest forked by start(). */
+  readonly preforked?: readonly PreforkedWorker[];
 }
 
 interface Member {
@@ -69,14 +72,17 @@ export function createWorkerPool(o: WorkerPoolOptions) {
    * Workers listen only once told. At start-up: when all `count` have applied their snapshot, so
    * the shared port opens with every worker a message away from listening (the first to boot no
    * longer serves alone while the others load). After that (`gateOpen`), a replacement is told as
-   * soon as it has its snapshot.
+   * soon as it has its snapshot. Workers preforked before start() may have applied the initial
+   * (empty) table: the gate opens only once start() was called and every worker applied the table
+   * current then (`gateVersion`), the one loaded from the store.
    */
   let gateOpen = false;
+  let gateVersion: number | undefined;
   const tellListen = (): void => {
     if (stopping) return;
     if (!gateOpen) {
-      if (members.size < o.count) return;
-      for (const m of members.values()) if (m.applied < 0) return;
+      if (gateVersion === undefined || members.size < o.count) return;
+      for (const m of members.values()) if (m.applied < Math.max(0, gateVersion)) return;
       gateOpen = true;
     }
     for (const m of members.values()) {
@@ -93,11 +99,13 @@ export function createWorkerPool(o: WorkerPoolOptions) {
     routes: [...table.routes()].map((r) => [r.path, r.data] as const),
   });
 
-  const fork = (): Member => {
-    const worker = cluster.fork();
+  const fork = (): Member => attach(cluster.fork());
+
+  /** Make `worker` a member; `pre`: it was preforked (its messages and exit come through adopt). */
+  const attach = (worker: Worker, pre?: PreforkedWorker): Member => {
     const m: Member = { worker, applied: -1, listening: false, synced: false, told: false, vitals: undefined };
     members.set(worker.id, m);
-    worker.on('message', (msg: ToPrimary) => {
+    const onMessage = (msg: ToPrimary): void => {
       switch (msg.t) {
         case 'ready':
           // Its message handler is installed (messages sent earlier would be lost). The current
@@ -137,15 +145,20 @@ export function createWorkerPool(o: WorkerPoolOptions) {
           if (msg.routes.length > 0) o.onRouteStats?.(msg.routes);
           break;
       }
-    });
-    worker.on('exit', (code, signal) => {
+    };
+    const onExit = (code: number | null, signal: string | null): void => {
       members.delete(worker.id);
       notify();
       if (!stopping && listenFailure === undefined) {
         o.log.error(`data-plane worker ${worker.process.pid} exited (${signal ?? code}); starting a new one`);
         fork();
       }
-    });
+    };
+    if (pre !== undefined) pre.adopt(onMessage, onExit);
+    else {
+      worker.on('message', onMessage);
+      worker.on('exit', onExit);
+    }
     return m;
   };
 
@@ -170,7 +183,9 @@ export function createWorkerPool(o: WorkerPoolOptions) {
     name: 'worker pool',
     async start(): Promise<void> {
       if (o.listen.kind === 'unix' && existsSync(o.listen.path)) unlinkSync(o.listen.path);
-      for (let i = 0; i < o.count; i++) fork();
+      gateVersion = current.version;
+      for (let i = members.size; i < o.count; i++) fork();
+      tellListen(); // preforked workers may have applied this table already
       const ok = await until(() => listenFailure !== undefined || (members.size === o.count && [...members.values()].every((m) => m.listening)), 60_000);
       if (listenFailure !== undefined) throw listenFailure;
       if (!ok) throw new SwitchyardError(ErrorCode.LISTEN_FAILED, 'data-plane workers did not start listening within 60 s');
@@ -234,6 +249,7 @@ export function createWorkerPool(o: WorkerPoolOptions) {
       clearTimeout(timer);
     },
   };
+  for (const pre of o.preforked ?? []) attach(pre.worker, pre);
   return pool satisfies TableListener;
 }
 
