@@ -50,7 +50,7 @@ async function main(argv: string[]): Promise<void> {
   }
   // Signals are handled from here on, also while starting (workers can take a moment to listen).
   // One that comes before the app exists (the workers are forked first) stops it once it does.
-  let app: App | undefined;
+  let app: App | undefined = undefined;
   let stopping = false;
   let pending: string | undefined;
   const stop = (signal: string): void => {
