@@ -2,7 +2,7 @@
 // Start time and footprint, side by side and interleaved: configurable-http-proxy (CHP 5.3, from
 // bench/node_modules) vs Switchyard (dist/src/main.js) with --workers 1 and at its default workers.
 //
-//   node bench/startup.mjs [RUNS=7] [OUT=path.json]
+//   node bench/startup.mjs [RUNS=7] [OUT=path.json]      (env: RUNS, OUT, BASE_MAIN, SWITCHYARD_MAIN)
 //
 // Each run starts every config once (rotating the order between runs), each in its own process
 // group, with CHP's flags and a --default-target backend (bench/backend.js, started once here):
@@ -10,6 +10,9 @@
 //               a new connection each)
 //   rss_mib     VmRSS summed over the process group (primary + workers, from /proc) at that moment
 //   rss1_mib    the same 1 s later (workers may still be settling; the API is up by then)
+//   uss_mib     private memory summed over the group (Private_Clean + Private_Dirty from
+//               /proc/PID/smaps_rollup, at the first 200): RSS without the pages of the node binary
+//               and libraries that every process maps and the kernel shares (~40 MiB each)
 // and stops it (SIGTERM to the group, SIGKILL after 5 s). Reports medians and ratios to CHP.
 // Ports: 127.0.0.1:18450-18459 (loopback only; bench/run.sh uses others in 18000-18999).
 
@@ -35,11 +38,15 @@ const CONFIGS = [
   { name: 'switchyard-w1', argv: [SWITCHYARD, ...common, '--workers', '1'] },
   { name: 'switchyard', argv: [SWITCHYARD, ...common] },
 ];
+// BASE_MAIN=path/to/dist/src/main.js: another build measured alongside (e.g. before a change).
+if (process.env.BASE_MAIN) {
+  CONFIGS.push({ name: 'base-w1', argv: [process.env.BASE_MAIN, ...common, '--workers', '1'] }, { name: 'base', argv: [process.env.BASE_MAIN, ...common] });
+}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** VmRSS (KiB) summed over every process in process group `pgid`. */
-function groupRssKb(pgid) {
+/** VmRSS (KiB) summed over every process in process group `pgid`; with `uss`, private KiB instead. */
+function groupRssKb(pgid, uss = false) {
   let total = 0;
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p)) continue;
@@ -47,6 +54,11 @@ function groupRssKb(pgid) {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       if (Number(fields[2]) !== pgid) continue;
+      if (uss) {
+        const r = readFileSync(`/proc/${p}/smaps_rollup`, 'utf8');
+        for (const m of r.matchAll(/^Private_(?:Clean|Dirty):\s+(\d+)/gm)) total += Number(m[1]);
+        continue;
+      }
       const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
       if (m) total += Number(m[1]);
     } catch {
@@ -112,9 +124,10 @@ async function measure(cfg) {
     await waitFor(async () => child.exitCode === null && (await get(P_PROXY, '/startup')) === 200, 30_000, `${cfg.name} proxy port`);
     const readyMs = Number(process.hrtime.bigint() - t0) / 1e6;
     const rss = groupRssKb(child.pid);
+    const uss = groupRssKb(child.pid, true);
     await sleep(1000);
     const rss1 = groupRssKb(child.pid);
-    return { readyMs, rssMiB: rss / 1024, rss1MiB: rss1 / 1024 };
+    return { readyMs, rssMiB: rss / 1024, rss1MiB: rss1 / 1024, ussMiB: uss / 1024 };
   } finally {
     await stopGroup(child);
   }
@@ -143,7 +156,7 @@ async function main() {
       const cfg = CONFIGS[(i + run) % CONFIGS.length];
       const r = await measure(cfg);
       results[cfg.name].push(r);
-      console.error(`run ${run + 1}/${RUNS} ${cfg.name.padEnd(14)} ready ${r.readyMs.toFixed(0).padStart(5)} ms  rss ${r.rssMiB.toFixed(1).padStart(6)} MiB  +1s ${r.rss1MiB.toFixed(1).padStart(6)} MiB`);
+      console.error(`run ${run + 1}/${RUNS} ${cfg.name.padEnd(14)} ready ${r.readyMs.toFixed(0).padStart(5)} ms  rss ${r.rssMiB.toFixed(1).padStart(6)} MiB  +1s ${r.rss1MiB.toFixed(1).padStart(6)} MiB  private ${r.ussMiB.toFixed(1).padStart(6)} MiB`);
     }
   }
   cleanup();
@@ -154,17 +167,18 @@ async function main() {
       readyMs: median(rs.map((r) => r.readyMs)),
       rssMiB: median(rs.map((r) => r.rssMiB)),
       rss1MiB: median(rs.map((r) => r.rss1MiB)),
+      ussMiB: median(rs.map((r) => r.ussMiB)),
     };
   }
   const chp = summary.chp;
   const lines = [
-    `| config | ready ms (median of ${RUNS}) | RSS MiB at first 200 | RSS MiB 1 s later | ready / CHP | RSS / CHP | RSS 1 s / CHP |`,
-    '|---|---:|---:|---:|---:|---:|---:|',
+    `| config | ready ms (median of ${RUNS}) | RSS MiB at first 200 | RSS MiB 1 s later | private MiB | ready / CHP | RSS / CHP | RSS 1 s / CHP | private / CHP |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const c of CONFIGS) {
     const s = summary[c.name];
     lines.push(
-      `| ${c.name} | ${s.readyMs.toFixed(0)} | ${s.rssMiB.toFixed(1)} | ${s.rss1MiB.toFixed(1)} | ${(s.readyMs / chp.readyMs).toFixed(2)}× | ${(s.rssMiB / chp.rssMiB).toFixed(2)}× | ${(s.rss1MiB / chp.rss1MiB).toFixed(2)}× |`,
+      `| ${c.name} | ${s.readyMs.toFixed(0)} | ${s.rssMiB.toFixed(1)} | ${s.rss1MiB.toFixed(1)} | ${s.ussMiB.toFixed(1)} | ${(s.readyMs / chp.readyMs).toFixed(2)}× | ${(s.rssMiB / chp.rssMiB).toFixed(2)}× | ${(s.rss1MiB / chp.rss1MiB).toFixed(2)}× | ${(s.ussMiB / chp.ussMiB).toFixed(2)}× |`,
     );
   }
   console.log(lines.join('\n'));

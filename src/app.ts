@@ -44,7 +44,7 @@ export async function createApp(
 ): Promise<App> {
   const { log } = deps;
   const metrics = createMetrics();
-  const store = deps.store ?? createStore(config.store, { log, options: config.storeOptions, onInvalid: () => metrics.invalidRoutes.inc() });
+  const store = deps.store ?? await createStore(config.store, { log, options: config.storeOptions, onInvalid: () => metrics.invalidRoutes.inc() });
   metrics.setStoreHealth(() => store.health());
   const watcher = createRouteWatcher({
     source: store,

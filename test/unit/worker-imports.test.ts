@@ -41,10 +41,15 @@ test('a worker process loads no store module, no etcd3/smol-toml, no API and no 
   for (const p of ['etcd3', 'smol-toml', '@grpc/grpc-js', '@grpc/grpc-js-xds', 'protobufjs']) assert.equal(packages.has(p), false, `${p} loaded by a worker`);
 });
 
-test('the primary does reach the stores (the walk sees what it should)', () => {
+test('the primary reaches the stores (the walk sees what it should), but loads the file and etcd stores only when used', () => {
   const { files, packages } = closure(['main.js', 'app.js']);
-  assert.ok(files.has('store/create-store.js') && files.has('store/file-store.js'));
-  assert.ok(packages.has('smol-toml'));
+  assert.ok(files.has('store/create-store.js') && files.has('store/memory-store.js'));
+  assert.equal(files.has('store/file-store.js'), false, 'file-store.js is imported by createStore only for a file: store');
+  assert.equal(files.has('store/etcd-store.js'), false, 'etcd-store.js is imported by createStore only for an etcd:// store');
+  assert.equal(packages.has('smol-toml'), false);
+  // What createStore imports for those stores does reach them.
+  const file = closure(['store/file-store.js']);
+  assert.ok(file.packages.has('smol-toml'));
 });
 
 /**
