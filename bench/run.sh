@@ -39,7 +39,7 @@
 #   SKIP_10K=0 SKIP_RAND=0 SKIP_NODEMIN=0 CHP_LOG_LEVEL=info CHP_ARGS="" PROXY_CMD="" PROXY_NAME=proxy
 #   PROXY_ARGS="" EXTRA_TARGETS="" QUIET_MAX=15 QUIET_WAIT=60 BENCH_NICE=-10 OUTDIR=bench/results/<timestamp>
 #   ROUTES_HUGE=100000 HUGE_CONC=8 SKIP_100K=0 SKIP_SCENARIOS=0 CHURN_RATE=100 TRANSFER_MB=100
-#   WS_HOLD=10000 SKIP_HOLD=0
+#   WS_HOLD=10000 SKIP_HOLD=0 ONLY_LARGE=0 (1: only the 1 MiB scenario and the 100 MiB transfers)
 # other_cpu_pct in the results = machine CPU used by processes not started here during a run
 # (this machine can be shared); runs with high values are depressed.
 #
@@ -75,6 +75,7 @@ CHURN_RATE=${CHURN_RATE:-100}
 TRANSFER_MB=${TRANSFER_MB:-100}
 WS_HOLD=${WS_HOLD:-10000}
 SKIP_HOLD=${SKIP_HOLD:-0}
+ONLY_LARGE=${ONLY_LARGE:-0}   # 1: per rep only the 1 MiB scenario, then the transfers (no c64/c1/close/churn/ws)
 QUIET_MAX=${QUIET_MAX:-15}     # % of machine considered "quiet" before starting
 QUIET_WAIT=${QUIET_WAIT:-60}  # max seconds to wait for quiet
 # Priority of every process started here (services, wrk, clients). On a shared machine a
@@ -307,6 +308,7 @@ scenarios() {
   local name=$1 base=$2 pgs=$3 api=$4 rep=$5
   run_wrk "$name" 1mb "$rep" "$THREADS" 16 "$DURATION" "$base/user/u1/bytes/1048576" "$pgs" ""
   sleep 1
+  [ "$ONLY_LARGE" != 1 ] || return 0
   run_wrk "$name" close "$rep" "$THREADS" "$CONNS" "$DURATION" "$base$TEST_PATH" "$pgs" "" "-H Connection:close"
   sleep 2   # let TIME_WAIT sockets from the close run not crowd the next one
   if [ -n "$api" ]; then
@@ -495,10 +497,12 @@ fi
 for ((rep = 1; rep <= REPS; rep++)); do
   log "=== rep $rep/$REPS ==="
   for entry in "${CONFIGS[@]}"; do
+    [ "$ONLY_LARGE" != 1 ] || break
     IFS='|' read -r name url pgs envs <<<"$entry"
     bench_target "$name" "$url" "$pgs" "$rep" "$envs"
   done
   for entry in "${WS_TARGETS[@]}"; do
+    [ "$ONLY_LARGE" != 1 ] || break
     IFS='|' read -r name url _ <<<"$entry"
     ws_bench "$name" "$url" "$rep"
   done

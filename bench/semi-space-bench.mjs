@@ -1,5 +1,5 @@
 // Throughput and worker RSS with the data-plane workers' pinned young generation (worker-pool.ts,
-// WORKER_SEMI_SPACE_MB) against V8's default sizing, side by side on this machine.
+// WORKER_SEMI_SPACE_MB in worker-exec-argv.ts) against V8's default sizing, side by side on this machine.
 //
 //   npx tsc -p tsconfig.json && node bench/semi-space-bench.mjs
 //

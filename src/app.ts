@@ -16,9 +16,8 @@ import { createRouteWatcher } from './control/route-watcher.js';
 import type { TableListener } from './control/table-listener.js';
 import { createApiServer, createMetricsServer } from './api/api-server.js';
 import { createDashboard } from './api/dashboard.js';
-import { createProxyDataPlane } from './dataplane/proxy/proxy-server.js';
+import type { PreforkedWorker } from './dataplane/proxy/prefork.js';
 import { createRedirectServer } from './dataplane/proxy/redirect-server.js';
-import { createWorkerPool } from './dataplane/proxy/worker-pool.js';
 import { createAccessLog } from './observability/access-log.js';
 import { createDataPlaneVitals } from './observability/data-plane-vitals.js';
 import type { Logger } from './observability/logger.js';
@@ -39,10 +38,13 @@ export interface App {
   ports(): { proxy?: number; api?: number; metrics?: number; xds?: number };
 }
 
-export async function createApp(config: Config, deps: { log: Logger; store?: RouteStore }): Promise<App> {
+export async function createApp(
+  config: Config,
+  deps: { log: Logger; store?: RouteStore; /** Workers main.ts forked early (--workers N). */ preforked?: readonly PreforkedWorker[] },
+): Promise<App> {
   const { log } = deps;
   const metrics = createMetrics();
-  const store = deps.store ?? createStore(config.store, { log, options: config.storeOptions, onInvalid: () => metrics.invalidRoutes.inc() });
+  const store = deps.store ?? await createStore(config.store, { log, options: config.storeOptions, onInvalid: () => metrics.invalidRoutes.inc() });
   metrics.setStoreHealth(() => store.health());
   const watcher = createRouteWatcher({
     source: store,
@@ -52,17 +54,19 @@ export async function createApp(config: Config, deps: { log: Logger; store?: Rou
   });
   const activity = createActivityTracker({ store, intervalMs: config.activityFlushInterval, log });
 
-  // The data plane: the proxy in this process, or --workers N processes fed by a pool.
+  // The data plane: the proxy in this process, or --workers N processes fed by a pool. Each module
+  // is loaded only when used: a primary with workers never loads the proxy (nor undici).
   const routeStats = new RouteStatsAggregate();
   const pool =
     config.workers > 1
-      ? createWorkerPool({
+      ? (await import('./dataplane/proxy/worker-pool.js')).createWorkerPool({
           count: config.workers,
           log,
           listen: config.proxyListen,
           initialTable: watcher.current(),
           onActivity: (path, at) => activity.recordAt(path, at),
           onRouteStats: (entries) => routeStats.add(entries),
+          ...(deps.preforked ? { preforked: deps.preforked } : {}),
         })
       : undefined;
   const localStats = pool ? undefined : new RouteStatsRecorder();
@@ -70,7 +74,7 @@ export async function createApp(config: Config, deps: { log: Logger; store?: Rou
     config.accessLog && !pool ? createAccessLog({ ...config.accessLog, onError: (e) => log.error(`access log: ${e.message}`) }) : undefined;
   const proxy = pool
     ? undefined
-    : createProxyDataPlane({
+    : (await import('./dataplane/proxy/proxy-server.js')).createProxyDataPlane({
         config,
         initialTable: watcher.current(),
         recordActivity: (path) => activity.record(path),

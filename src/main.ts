@@ -11,6 +11,7 @@ import { describeConfig, formatProblem, loadConfig } from './config/load.js';
 import { isSwitchyardError } from './errors.js';
 import { createLogger } from './observability/logger.js';
 import { VERSION } from './version.js';
+import type { App } from './app.js';
 
 async function main(argv: string[]): Promise<void> {
   const loaded = await loadConfig({ argv, env: process.env });
@@ -50,11 +51,16 @@ async function main(argv: string[]): Promise<void> {
     runWorker(config, log.child({ worker: cluster.worker?.id }));
     return;
   }
-  const { createApp } = await import('./app.js');
-  const app = await createApp(config, { log });
   // Signals are handled from here on, also while starting (workers can take a moment to listen).
+  // One that comes before the app exists (the workers are forked first) stops it once it does.
+  let app: App | undefined = undefined;
   let stopping = false;
+  let pending: string | undefined;
   const stop = (signal: string): void => {
+    if (app === undefined) {
+      pending ??= signal;
+      return;
+    }
     if (stopping) {
       log.warn(`${signal} again: exiting now`);
       process.exit(1);
@@ -71,6 +77,14 @@ async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // With --workers N the workers boot and load their modules while this process loads its own.
+  const preforked = config.workers > 1 ? (await import('./dataplane/proxy/prefork.js')).preforkWorkers(config.workers) : undefined;
+  const { createApp } = await import('./app.js');
+  app = await createApp(config, { log, ...(preforked ? { preforked } : {}) });
+  if (pending !== undefined) {
+    stop(pending);
+    return;
+  }
   try {
     await app.start();
   } catch (e) {

@@ -3,7 +3,7 @@
 // Contract: the data path only bumps plain numbers in `ProxyStats` (no label hashing per request);
 // prom-client reads them at scrape time through `collect`. Names are switchyard_<noun>_<unit>.
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from './prom.js';
 
 /** Counters the data plane bumps on the hot path. */
 export class ProxyStats {

@@ -2,7 +2,7 @@
 // --workers N; prom-client's cluster aggregation), plus the opt-in per-route series
 // (--metrics-route-labels) rendered from the route stats totals.
 
-import { AggregatorRegistry } from 'prom-client';
+import { aggregatorRegistry } from './prom.js';
 import type { Metrics } from './metrics.js';
 import { renderRouteMetrics, type RouteSample } from './route-stats.js';
 
@@ -21,7 +21,7 @@ export function createMetricsRender(o: MetricsRenderOptions): MetricsRender {
   const render: MetricsRender = workerMetrics
     ? async () => {
         const all = [await metrics.registry.getMetricsAsJSON(), ...(await workerMetrics())];
-        const merged = AggregatorRegistry.aggregate(all as object[]);
+        const merged = aggregatorRegistry().aggregate(all as object[]);
         return { contentType: merged.contentType, body: await merged.metrics() };
       }
     : () => metrics.render();

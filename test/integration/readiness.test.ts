@@ -9,7 +9,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { freePort, request, spawnSwitchyard, startBackend, startSwitchyardProcess, waitFor, type Spawned, type TestContextLike } from '../helpers/servers.js';
+import { REFUSED_PORT, freePort, request, spawnSwitchyard, startBackend, startSwitchyardProcess, waitFor, type Spawned, type TestContextLike } from '../helpers/servers.js';
 
 const TOKEN = 'secret';
 
@@ -104,6 +104,33 @@ test('file store with 2,000 routes: the first API answer implies every route is 
     s.proc.kill('SIGTERM');
     assert.equal(await s.exited, 0, s.output());
   }
+});
+
+test('workers forked before the table is loaded do not listen until it is: store unreachable, proxy port closed', { timeout: 60_000 }, async (t) => {
+  // main.ts forks the workers before the primary loads its store; each takes the initial (empty)
+  // table meanwhile and must not listen with it. With an etcd store that cannot be reached the
+  // table never loads: the proxy port stays closed (a worker listening would answer 404) while
+  // the primary retries, for ~3 s here (backoff 100, 200, ... 1600 ms), long after the workers booted.
+  const proxyPort = await freePort();
+  const apiPort = await freePort();
+  const s = spawnSwitchyard(
+    t,
+    ['--ip', '127.0.0.1', '--port', String(proxyPort), '--api-ip', '127.0.0.1', '--api-port', String(apiPort), '--workers', '2', '--store', `etcd://127.0.0.1:${REFUSED_PORT}`],
+    { CONFIGPROXY_AUTH_TOKEN: TOKEN },
+  );
+  const pid = s.proc.pid!;
+  const answers: string[] = [];
+  const deadline = Date.now() + 30_000;
+  while (!/retrying in 3200 ms/.test(s.output())) {
+    assert.ok(Date.now() < deadline, `no retry line:\n${s.output()}`);
+    const r = await probe(proxyPort, '/user/x');
+    answers.push('status' in r ? String(r.status) : r.error);
+  }
+  assert.equal(children(pid).length, 2, 'both workers were running meanwhile');
+  assert.ok(answers.length > 1);
+  assert.deepEqual([...new Set(answers)], ['ECONNREFUSED'], 'the proxy port stays closed until the table is loaded');
+  s.proc.kill('SIGTERM');
+  assert.equal(await s.exited, 0, s.output());
 });
 
 function children(pid: number): number[] {

@@ -170,6 +170,51 @@ test('a client that never reads a large response: proxy memory stays bounded, ot
   assert.equal((await request(`http://127.0.0.1:${p.port}/ok/y`)).body, 'fine');
 });
 
+test('an upstream that stops reading an upload: the proxy stops reading the client, memory bounded', { timeout: 60_000 }, async (t) => {
+  // The upstream takes the request head, then never reads the body (nor answers).
+  let upstreamGotHead = false;
+  const slow = http.createServer((req) => {
+    upstreamGotHead = true;
+    req.pause();
+  });
+  const slowPort = await listen0(slow);
+  t.after(() => {
+    slow.closeAllConnections();
+    return new Promise((r) => slow.close(r));
+  });
+  const p = await proxy(t);
+  await p.add('/slow', `http://127.0.0.1:${slowPort}`);
+  const rss0 = rssMb(p.pid);
+  const total = 1024 * 1024 * 1024;
+  const block = Buffer.alloc(1024 * 1024, 2);
+  const s = net.connect(p.port, '127.0.0.1');
+  s.on('error', () => {});
+  t.after(() => s.destroy());
+  s.write(`PUT /slow/x HTTP/1.1\r\nHost: h\r\nContent-Length: ${total}\r\n\r\n`);
+  // The client writes 1 MiB blocks as fast as its socket takes them; `sent` is what it took.
+  let sent = 0;
+  const pump = (): void => {
+    while (sent < total) {
+      sent += block.length;
+      if (!s.write(block)) return void s.once('drain', pump);
+    }
+  };
+  pump();
+  // Backpressure has reached the client when its socket stops taking bytes for a while.
+  let last = -1;
+  await waitFor(() => {
+    const settled = upstreamGotHead && sent === last;
+    last = sent;
+    return settled;
+  }, 30_000, 'the client held back by backpressure');
+  const rss1 = rssMb(p.pid);
+  process.stderr.write(`# upload to an upstream that does not read: the client got ${(sent / 2 ** 20).toFixed(0)} MiB out, proxy RSS ${rss0.toFixed(0)} -> ${rss1.toFixed(0)} MB\n`);
+  // What left the client sits in kernel socket buffers (client, proxy both ways, upstream) and in
+  // the proxy's bounded body buffers (BODY_HIGH_WATER_MARK per stream): far less than the body.
+  assert.ok(sent < 128 * 1024 * 1024, `the client got ${sent} bytes out: the proxy kept reading`);
+  assert.ok(rss1 - rss0 < 32, `RSS grew ${(rss1 - rss0).toFixed(1)} MB while an upload was held back`);
+});
+
 test('slowloris: header trickles slower than --timeout are cut while others are served', { timeout: 60_000 }, async (t) => {
   const ok = http.createServer((_q, s) => s.end('fine'));
   const okPort = await listen0(ok);

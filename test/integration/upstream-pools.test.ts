@@ -4,6 +4,9 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { test } from 'node:test';
+// undici's index installs request() (its API mixin) on the Dispatcher the pools extend; the data
+// plane itself loads only the Pool and dispatch()es (upstream-agents.ts).
+import 'undici';
 import { createUpstreamAgents } from '../../src/dataplane/proxy/upstream-agents.js';
 import { parseTarget } from '../../src/routing/target.js';
 import { listen0, waitFor } from '../helpers/servers.js';

@@ -1,4 +1,4 @@
-// Data-plane workers are forked with a pinned young generation (worker-pool.ts, WORKER_SEMI_SPACE_MB):
+// Data-plane workers are forked with a pinned young generation (worker-exec-argv.ts, WORKER_SEMI_SPACE_MB):
 // V8 then neither grows nor shrinks their new space with the allocation rate, which is what made a
 // worker's RSS move in steps of 7-16 MiB while its live memory stayed flat (bench/README.md, soak).
 // Checked on the real processes: what each worker (also a replacement) was started with, and that an
@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { WORKER_SEMI_SPACE_MB, workerExecArgv } from '../../src/dataplane/proxy/worker-pool.js';
+import { WORKER_SEMI_SPACE_MB, workerExecArgv } from '../../src/dataplane/proxy/worker-exec-argv.js';
 import { startSwitchyardProcess, waitFor } from '../helpers/servers.js';
 
 const children = (pid: number): number[] => {

@@ -4,10 +4,11 @@
 // appear in the compiled files; dynamic import() is not followed (none is on the worker's path).
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
 const STATIC_IMPORT = /(?:^|\n)\s*(?:import|export)\s+(?:[^;'"]*?\sfrom\s*)?['"]([^'"]+)['"]/g;
@@ -40,8 +41,47 @@ test('a worker process loads no store module, no etcd3/smol-toml, no API and no 
   for (const p of ['etcd3', 'smol-toml', '@grpc/grpc-js', '@grpc/grpc-js-xds', 'protobufjs']) assert.equal(packages.has(p), false, `${p} loaded by a worker`);
 });
 
-test('the primary does reach the stores (the walk sees what it should)', () => {
+test('the primary reaches the stores (the walk sees what it should), but loads the file and etcd stores only when used', () => {
   const { files, packages } = closure(['main.js', 'app.js']);
-  assert.ok(files.has('store/create-store.js') && files.has('store/file-store.js'));
-  assert.ok(packages.has('smol-toml'));
+  assert.ok(files.has('store/create-store.js') && files.has('store/memory-store.js'));
+  assert.equal(files.has('store/file-store.js'), false, 'file-store.js is imported by createStore only for a file: store');
+  assert.equal(files.has('store/etcd-store.js'), false, 'etcd-store.js is imported by createStore only for an etcd:// store');
+  assert.equal(packages.has('smol-toml'), false);
+  // What createStore imports for those stores does reach them.
+  const file = closure(['store/file-store.js']);
+  assert.ok(file.packages.has('smol-toml'));
+});
+
+/**
+ * The CommonJS package files a fresh process holds after importing `entries` (dist/src paths),
+ * relative to node_modules: what the static walk above cannot see (packages loaded through
+ * createRequire, and the packages' own require()s).
+ */
+function packagesLoadedBy(entries: string[]): string[] {
+  const script = [
+    "import { createRequire } from 'node:module';",
+    ...entries.map((e) => `await import(${JSON.stringify(pathToFileURL(resolve(SRC, e)).href)});`),
+    'const cache = createRequire(import.meta.url).cache;',
+    "process.stdout.write(JSON.stringify(Object.keys(cache).filter((k) => k.includes('/node_modules/')).map((k) => k.slice(k.lastIndexOf('/node_modules/') + 14))));",
+  ].join('\n');
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+  return JSON.parse(out) as string[];
+}
+
+test('a worker loads only the undici and prom-client parts it uses', () => {
+  const loaded = packagesLoadedBy(['worker.js']);
+  assert.ok(loaded.includes('undici/lib/dispatcher/pool.js'), 'the data plane dispatches through an undici Pool');
+  assert.ok(loaded.includes('prom-client/lib/histogram.js'), 'and counts through prom-client');
+  const unused = loaded.filter(
+    (f) => f === 'undici/index.js' || f.startsWith('undici/lib/web/') || f.startsWith('undici/lib/mock/') || f === 'prom-client/index.js' ||
+      f === 'prom-client/lib/pushgateway.js' || f.startsWith('@opentelemetry/'),
+  );
+  assert.deepEqual(unused, [], 'package modules a worker does not use');
+});
+
+test('a primary with workers loads no undici (the proxy module is imported only without workers)', () => {
+  const loaded = packagesLoadedBy(['app.js']);
+  assert.deepEqual(loaded.filter((f) => f.startsWith('undici/')), []);
+  assert.ok(loaded.includes('prom-client/lib/registry.js'), 'the walk sees the packages the primary does load');
+  assert.deepEqual(loaded.filter((f) => f === 'prom-client/index.js' || f.startsWith('@opentelemetry/')), []);
 });

@@ -27,7 +27,7 @@ import type { Dispatcher } from 'undici';
 import type { Route } from '../../routing/table.js';
 import type { RequestPath } from '../../routing/request-path.js';
 import { reasonPhrase, responseHeadersFromRaw, rewriteLocation, upstreamPath, upstreamRequestHeaders, type HeaderOptions } from './headers.js';
-import type { UpstreamAgents } from './upstream-agents.js';
+import { BODY_HIGH_WATER_MARK, type UpstreamAgents } from './upstream-agents.js';
 import { REUSED } from './upstream-socket.js';
 import { activityPulse } from './activity-pulse.js';
 import type { ErrorPages } from './error-pages.js';
@@ -144,7 +144,7 @@ export function createForwarder(o: ForwardOptions) {
       this.route = route;
       const up = route.upstream;
       const body = hasBody(req);
-      this.body = body ? new PassThrough() : null;
+      this.body = body ? new PassThrough({ highWaterMark: BODY_HIGH_WATER_MARK }) : null;
       this.retries = !body && IDEMPOTENT.has(req.method ?? '') ? 1 : 0;
       this.opts = {
         path: upstreamPath(up, rp.path, rp.query, route.pathDepth, o.prependPath, o.includePrefix),

@@ -22,7 +22,7 @@ import type { TableListener } from '../../control/table-listener.js';
 import { createErrorPages } from './error-pages.js';
 import { checkRequest, sendLocalAnswer } from './request-rules.js';
 import { createForwarder } from './forward.js';
-import { createUpstreamAgents } from './upstream-agents.js';
+import { BODY_HIGH_WATER_MARK, createUpstreamAgents } from './upstream-agents.js';
 import { createTunneler } from './websocket.js';
 import { closeServer, listenOn } from '../../net.js';
 
@@ -282,6 +282,8 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
     requestTimeout: 0,
     headersTimeout: 60_000,
     noDelay: true,
+    // Client sockets: large bodies without a backpressure round-trip per chunk (upstream-agents.ts).
+    highWaterMark: BODY_HIGH_WATER_MARK,
     // Host rules (missing, repeated, invalid) are request-rules.ts's, answered and counted there.
     requireHostHeader: false,
   };

@@ -10,11 +10,21 @@
 
 import http from 'node:http';
 import https from 'node:https';
+import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
-import { Pool, buildConnector, type Dispatcher } from 'undici';
+import type { Pool as PoolClass, buildConnector as BuildConnector, Dispatcher } from 'undici';
 import type { ClientTlsOptions } from '../../config/config.js';
 import type { Upstream } from '../../routing/target.js';
 import { guardUpstreamSocket } from './upstream-socket.js';
+
+// Only the two undici modules the data path uses (Pool and its connector), not undici's index:
+// that also loads fetch, websocket, cache, mock agents and the request()/stream() API mixin, ~5 MiB
+// of RSS and ~40 ms of start per process that a proxy never calls (it only dispatch()es).
+// test/unit/worker-imports.test.ts checks that the index stays unloaded in a data-plane process.
+const requireUndici = createRequire(import.meta.url);
+const Pool = requireUndici('undici/lib/dispatcher/pool.js') as typeof PoolClass;
+const buildConnector = requireUndici('undici/lib/core/connect.js') as typeof BuildConnector;
+type Pool = PoolClass;
 
 /** TLS options for connections to https targets (--insecure, --client-ssl-*). */
 export interface UpstreamTls {
@@ -34,6 +44,15 @@ export interface UpstreamAgents {
   poolCount(): number;
   destroy(): void;
 }
+
+/**
+ * How much of a body a socket (client or upstream), and the request body's PassThrough, buffer
+ * before saying "wait". Node's default (16 KiB; undici's upstream sockets: 64 KiB) is not more than
+ * one 64 KiB socket read, so each chunk of a large body cost a backpressure round-trip (pause the
+ * reader, 'drain', resume it). It is also the most a stream holds in user space for a slow reader
+ * or a slow upstream (test: resilience.test.ts).
+ */
+export const BODY_HIGH_WATER_MARK = 256 * 1024;
 
 // Close pooled sockets idle longer than typical upstream keep-alive timeouts (Node's own server
 // default is 5 s), so we rarely reuse a socket the upstream is closing.
@@ -77,13 +96,16 @@ export function createUpstreamAgents(opts: {
     bodyTimeout: 0,
   };
   // Every pooled socket gets the status-line guard (upstream-socket.ts).
-  const connector = (base: buildConnector.connector): buildConnector.connector => (options, callback) =>
+  const connector = (base: BuildConnector.connector): BuildConnector.connector => (options, callback) =>
     base(options, (err, socket) => {
       if (socket) guardUpstreamSocket(socket as Socket);
       (callback as (e: Error | null, s: unknown) => void)(err, socket);
     });
   const timeout = opts.connectTimeout ?? CONNECT_TIMEOUT_MS;
-  const tcpConnect = connector(buildConnector({ ...tls, timeout }));
+  // undici's connector hands options it does not know on to net.connect()/tls.connect() (its
+  // types do not list them, hence the spread).
+  const socketOptions = { highWaterMark: BODY_HIGH_WATER_MARK };
+  const tcpConnect = connector(buildConnector({ ...tls, ...socketOptions, timeout }));
   const pools = new Map<string, Pool>();
   const sweep = setInterval(() => {
     for (const [key, pool] of pools) {
@@ -105,7 +127,7 @@ export function createUpstreamAgents(opts: {
         pool =
           upstream.socketPath === undefined
             ? new Pool(upstream.poolKey, { ...undiciCommon, connect: tcpConnect })
-            : new Pool('http://localhost', { ...undiciCommon, connect: connector(buildConnector({ socketPath: upstream.socketPath, timeout })) });
+            : new Pool('http://localhost', { ...undiciCommon, connect: connector(buildConnector({ ...socketOptions, socketPath: upstream.socketPath, timeout })) });
         pools.set(upstream.poolKey, pool);
       }
       return pool;

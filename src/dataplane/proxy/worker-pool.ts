@@ -16,36 +16,9 @@ import type { TableListener, TableUpdate } from '../../control/table-listener.js
 import type { Logger } from '../../observability/logger.js';
 import type { RoutingTable } from '../../routing/table.js';
 import type { ListenTarget } from '../../config/config.js';
+import type { PreforkedWorker } from './prefork.js';
+import { setupWorkerForks } from './worker-exec-argv.js';
 import type { ToPrimary, ToWorker, WorkerVitals } from './worker-protocol.js';
-
-/**
- * The young-generation size of every data-plane worker, pinned: V8's semi-space (MiB; the new space
- * is two of them) fixed from the start at V8's default maximum, instead of resized by V8 with the
- * allocation rate. Why: a worker's live heap is ~10 MiB and flat, but V8 grows its new space in
- * steps (8 -> 16 -> 32 MiB) when the allocation rate rises and shrinks it again (down to 4 MiB) when
- * the rate falls, so under the soak's steady load a worker's RSS moved in steps of 7-16 MiB on a
- * ~75-90 MiB process while nothing leaked (bench/README.md, soak: RSS followed `new_space` exactly;
- * old space, malloc and everything else were flat). Pinned, the new space stays one size and a
- * rise in RSS means memory that is really held. Why the maximum (16 MiB): scavenge work per request
- * falls with the semi-space size (a proxy's survivors per scavenge are its in-flight requests,
- * whatever the size), and 16 MiB is what V8 grows a busy worker to anyway, so heavy load costs
- * nothing more than with V8's own sizing, while 4 MiB cost ~2x the GC pauses per request (measured
- * in bench/README.md, soak section, "where worker RSS went, and the fix"). The price: up to 32 MiB resident per worker also at
- * light load (V8 still gives the idle half, from-space, back at a GC when the allocation rate is
- * low, until the next scavenge takes it again).
- */
-export const WORKER_SEMI_SPACE_MB = 16;
-
-/**
- * The Node options a data-plane worker is forked with: the primary's own (node:cluster's default),
- * plus the pinned semi-space size unless the operator chose a semi-space size themselves (in the
- * primary's command line or NODE_OPTIONS, which workers inherit): theirs wins.
- */
-export function workerExecArgv(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
-  const semiSpace = /--(?:min|max)[-_]semi[-_]space[-_]size/;
-  if (execArgv.some((a) => semiSpace.test(a)) || semiSpace.test(nodeOptions ?? '')) return [...execArgv];
-  return [...execArgv, `--min-semi-space-size=${WORKER_SEMI_SPACE_MB}`, `--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`];
-}
 
 export interface WorkerPoolOptions {
   readonly count: number;
@@ -56,6 +29,8 @@ export interface WorkerPoolOptions {
   readonly onActivity: (path: string, at: number) => void;
   /** A worker's per-route stats delta (route-stats.ts), once per second. */
   readonly onRouteStats?: (entries: readonly (readonly [string, number[]])[]) => void;
+  /** Workers forked before the pool existed (prefork.ts): taken as members, the rest forked by start(). */
+  readonly preforked?: readonly PreforkedWorker[];
 }
 
 interface Member {
@@ -98,14 +73,17 @@ export function createWorkerPool(o: WorkerPoolOptions) {
    * Workers listen only once told. At start-up: when all `count` have applied their snapshot, so
    * the shared port opens with every worker a message away from listening (the first to boot no
    * longer serves alone while the others load). After that (`gateOpen`), a replacement is told as
-   * soon as it has its snapshot.
+   * soon as it has its snapshot. Workers preforked before start() may have applied the initial
+   * (empty) table: the gate opens only once start() was called and every worker applied the table
+   * current then (`gateVersion`), the one loaded from the store.
    */
   let gateOpen = false;
+  let gateVersion: number | undefined;
   const tellListen = (): void => {
     if (stopping) return;
     if (!gateOpen) {
-      if (members.size < o.count) return;
-      for (const m of members.values()) if (m.applied < 0) return;
+      if (gateVersion === undefined || members.size < o.count) return;
+      for (const m of members.values()) if (m.applied < Math.max(0, gateVersion)) return;
       gateOpen = true;
     }
     for (const m of members.values()) {
@@ -122,11 +100,13 @@ export function createWorkerPool(o: WorkerPoolOptions) {
     routes: [...table.routes()].map((r) => [r.path, r.data] as const),
   });
 
-  const fork = (): Member => {
-    const worker = cluster.fork();
+  const fork = (): Member => attach(cluster.fork());
+
+  /** Make `worker` a member; `pre`: it was preforked (its messages and exit come through adopt). */
+  const attach = (worker: Worker, pre?: PreforkedWorker): Member => {
     const m: Member = { worker, applied: -1, listening: false, synced: false, told: false, vitals: undefined };
     members.set(worker.id, m);
-    worker.on('message', (msg: ToPrimary) => {
+    const onMessage = (msg: ToPrimary): void => {
       switch (msg.t) {
         case 'ready':
           // Its message handler is installed (messages sent earlier would be lost). The current
@@ -166,15 +146,20 @@ export function createWorkerPool(o: WorkerPoolOptions) {
           if (msg.routes.length > 0) o.onRouteStats?.(msg.routes);
           break;
       }
-    });
-    worker.on('exit', (code, signal) => {
+    };
+    const onExit = (code: number | null, signal: string | null): void => {
       members.delete(worker.id);
       notify();
       if (!stopping && listenFailure === undefined) {
         o.log.error(`data-plane worker ${worker.process.pid} exited (${signal ?? code}); starting a new one`);
         fork();
       }
-    });
+    };
+    if (pre !== undefined) pre.adopt(onMessage, onExit);
+    else {
+      worker.on('message', onMessage);
+      worker.on('exit', onExit);
+    }
     return m;
   };
 
@@ -199,10 +184,13 @@ export function createWorkerPool(o: WorkerPoolOptions) {
     name: 'worker pool',
     async start(): Promise<void> {
       if (o.listen.kind === 'unix' && existsSync(o.listen.path)) unlinkSync(o.listen.path);
-      // Applies to every later fork (also replacements). The script and args stay node:cluster's
-      // defaults (process.argv), and so does --inspect handling (each worker gets its own port).
-      cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS) });
-      for (let i = 0; i < o.count; i++) fork();
+      // Applies to every later fork (also replacements); preforked workers got it in prefork.ts.
+      // The script and args stay node:cluster's defaults (process.argv), and so does --inspect
+      // handling (each worker gets its own port).
+      setupWorkerForks();
+      gateVersion = current.version;
+      for (let i = members.size; i < o.count; i++) fork();
+      tellListen(); // preforked workers may have applied this table already
       const ok = await until(() => listenFailure !== undefined || (members.size === o.count && [...members.values()].every((m) => m.listening)), 60_000);
       if (listenFailure !== undefined) throw listenFailure;
       if (!ok) throw new SwitchyardError(ErrorCode.LISTEN_FAILED, 'data-plane workers did not start listening within 60 s');
@@ -266,6 +254,7 @@ export function createWorkerPool(o: WorkerPoolOptions) {
       clearTimeout(timer);
     },
   };
+  for (const pre of o.preforked ?? []) attach(pre.worker, pre);
   return pool satisfies TableListener;
 }
 
