@@ -38,13 +38,16 @@ test('workerExecArgv: adds the pinned size to the primary\'s options unless a se
 test('--workers 2: every worker, also a replacement, runs with the pinned semi-space size', { timeout: 60_000 }, async (t) => {
   const p = await startSwitchyardProcess(t, ['--workers', '2']);
   const pid = p.proc.pid!;
-  await waitFor(() => children(pid).length === 2, 10_000, 'two workers');
+  // A just-forked child shows the primary's command line until it has exec'd node: wait for the
+  // exec (bounded), then compare. A worker without the options never matches: the wait fails.
+  const execd = (w: number): boolean => readFileSync(`/proc/${w}/cmdline`, 'utf8') !== readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  await waitFor(() => children(pid).length === 2 && children(pid).every(execd), 10_000, 'two workers');
   assert.deepEqual(nodeArgsOf(pid), [], 'the primary runs as started');
   for (const w of children(pid)) assert.deepEqual(nodeArgsOf(w), PINNED, `worker ${w}`);
 
   const [victim] = children(pid);
   process.kill(victim!, 'SIGKILL');
-  await waitFor(() => children(pid).length === 2 && !children(pid).includes(victim!), 15_000, 'worker replaced');
+  await waitFor(() => children(pid).length === 2 && !children(pid).includes(victim!) && children(pid).every(execd), 15_000, 'worker replaced');
   for (const w of children(pid)) assert.deepEqual(nodeArgsOf(w), PINNED, `worker ${w} (after a replacement)`);
 });
 
