@@ -48,6 +48,8 @@ export interface Config {
   readonly errorPath: string | undefined;
   readonly pidFile: string | undefined;
   readonly xForward: boolean;
+  /** The data plane's HTTP/1.1 fast path (fast-path.ts); --no-fast-path: node:http for everything. */
+  readonly fastPath: boolean;
   readonly prependPath: boolean;
   readonly includePrefix: boolean;
   readonly autoRewrite: boolean;
@@ -357,6 +359,7 @@ export function buildConfig(args: ParsedArgs, env: NodeJS.ProcessEnv): Config {
     errorPath: str('error-path'),
     pidFile: str('pid-file'),
     xForward: negated('x-forward'),
+    fastPath: negated('fast-path'),
     prependPath: negated('prepend-path'),
     includePrefix: negated('include-prefix'),
     autoRewrite: bool('auto-rewrite'),

@@ -75,6 +75,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'log-format', kind: 'string', arg: 'format', help: 'Log format: text (default) or json', group: 'switchyard' },
   { name: 'workers', kind: 'int', arg: 'n', help: 'Data-plane processes sharing the public port (default 0: one per core; 1: in the main process)', group: 'switchyard' },
   { name: 'request-body-timeout', kind: 'int', arg: 'ms', help: 'Longest pause in a request body before the proxy answers 408 and closes (default: 60000; 0: none)', group: 'switchyard' },
+  { name: 'fast-path', kind: 'negated', help: 'Serve every request through the node:http path (turns off the HTTP/1.1 fast path)', group: 'switchyard' },
   { name: 'upstream-connect-timeout', kind: 'int', arg: 'ms', help: 'Longest TCP connect + TLS handshake to a target before 503 (default: 10000)', group: 'switchyard' },
   { name: 'drain-timeout', kind: 'int', arg: 'ms', help: 'On SIGTERM, wait at most this long for in-flight requests (default: 10000)', group: 'switchyard' },
   { name: 'activity-flush-interval', kind: 'int', arg: 'ms', help: 'How often recorded route activity is written to the store (default: 5000)', group: 'switchyard' },
