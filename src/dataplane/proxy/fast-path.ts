@@ -688,8 +688,9 @@ export function createFastPath(o: FastPathOptions): FastPath {
       return;
     }
     const e = conn.error ?? codedError('other side closed', 'UND_ERR_SOCKET');
-    let [kind, code] = classifyUpstreamError(e, conn.connected);
-    if (conn.connected && kind === 'connect') kind = 'reset';
+    const classified = classifyUpstreamError(e, conn.connected);
+    const code = classified[1];
+    const kind = conn.connected && classified[0] === 'connect' ? 'reset' : classified[0];
     if (kind === 'reset' && ex.retries > 0 && !ex.gotBytes && !ex.answered && conn.requests > 1) {
       ex.retries--;
       stats.countUpstreamError('retried', code);
