@@ -364,7 +364,9 @@ export function createFastPath(o: FastPathOptions): FastPath {
     let head = `${r.method} ${path} HTTP/1.1\r\n`;
     for (let i = 0; i < list.length; i += 2) head += `${list[i]}: ${list[i + 1]}\r\n`;
     if (r.contentLength === -1 && EXPECTS_PAYLOAD.has(r.method)) head += 'content-length: 0\r\n';
-    head += 'connection: keep-alive\r\n\r\n';
+    // After a HEAD the connection is not reused (as undici): an upstream that wrongly sends a body
+    // would have those bytes read as the next response.
+    head += r.method === 'HEAD' ? 'connection: close\r\n\r\n' : 'connection: keep-alive\r\n\r\n';
     const ex = new Exchange(c, r, route, head);
     c.ex = ex;
     if (r.close) c.closing = true;
@@ -656,7 +658,12 @@ export function createFastPath(o: FastPathOptions): FastPath {
     ex.rstate = R_DONE;
     ex.settled = true;
     clearTimeout(ex.proxyTimer);
-    if (conn.ex === ex) release(conn);
+    if (conn.ex === ex) {
+      if (ex.noBody) {
+        conn.ex = undefined;
+        conn.socket.destroy();
+      } else release(conn);
+    }
     done(ex, ex.status);
   }
 
