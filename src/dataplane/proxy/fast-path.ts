@@ -4,15 +4,17 @@
 // node:http server path and its socket writes were ~90% of the proxy's CPU per request).
 //
 // Contract:
-//  - What it takes: a request in the fast parser's subset, without a body (no Content-Length, or
-//    0), whose route exists and whose target is http (TCP or unix socket), on a plain (non-TLS)
+//  - What it takes: a request in the fast parser's subset (no body, or a Content-Length body),
+//    whose route exists and whose target is http (TCP or unix socket), on a plain (non-TLS)
 //    listener. Everything else — and any request whose head is not complete in the bytes read so
 //    far — is handed to node:http (`handOver`) at a request boundary: nothing of the request was
 //    answered, nothing is in flight, the unread bytes go to node:http's parser first, then the
 //    socket is node:http's for good. So every refusal and every unusual request is answered by
 //    the one existing path (request-rules.ts, llhttp, forward.ts, websocket.ts) as before.
 //  - Requests on one connection are answered in order, one at a time (pipelined requests wait in
-//    the buffer). The upstream request is one write: head only.
+//    the buffer). The upstream request's head and the body bytes already read go out in one write;
+//    the rest of a body streams with backpressure both ways, under --request-body-timeout (408).
+//    An upstream that answers before the whole body came: the rest is read and dropped.
 //  - The upstream response head is parsed strictly; a malformed, oversized or unasked-101 head is
 //    502, a refused or reset connection 503 (one retry for an idempotent request on a reused
 //    connection that failed before any response byte), --proxy-timeout 504; after the head was
@@ -56,6 +58,8 @@ export interface FastPathOptions {
   /** --timeout: client inactivity during a request (undefined: none). */
   readonly timeout: number | undefined;
   readonly connectTimeout: number;
+  /** --request-body-timeout: longest pause in a request body, 0 = none. */
+  readonly bodyTimeout: number;
   readonly errors: ErrorPages;
   readonly stats: ProxyStats;
   readonly log: Logger;
@@ -233,6 +237,10 @@ class Exchange {
   bytes = 0;
   proxyTimer: NodeJS.Timeout | undefined = undefined;
   pulse: (() => void) | undefined = undefined;
+  /** Request body bytes still to come from the client (Content-Length). */
+  bodyLeft: number;
+  bodyTimer: NodeJS.Timeout | undefined = undefined;
+  bodyPulse: (() => void) | undefined = undefined;
   // response parser
   rstate = R_HEAD;
   headBuf: Buffer | null = null;
@@ -245,7 +253,9 @@ class Exchange {
     this.r = r;
     this.route = route;
     this.head = head;
-    this.retries = IDEMPOTENT.has(r.method) ? 1 : 0;
+    this.bodyLeft = r.contentLength > 0 ? r.contentLength : 0;
+    // RFC 9110 §9.2.2: only an idempotent request without a body is ever sent twice.
+    this.retries = this.bodyLeft === 0 && IDEMPOTENT.has(r.method) ? 1 : 0;
     this.noBody = r.method === 'HEAD';
   }
 }
@@ -257,6 +267,8 @@ class ClientConn {
   ended = false;
   closing = false;
   gone = false;
+  /** Body bytes of an answered request still to be read and dropped (the upstream answered early). */
+  discard = 0;
   onData!: (d: Buffer) => void;
   onEnd!: () => void;
   onTimeout!: () => void;
@@ -286,7 +298,9 @@ export function createFastPath(o: FastPathOptions): FastPath {
     c.onData = (d) => onClientData(c, d);
     c.onEnd = () => {
       c.ended = true;
-      if (c.ex === undefined) next(c);
+      // Half-closed in the middle of a request body: the request can never complete.
+      if (c.ex !== undefined && c.ex.bodyLeft > 0) socket.destroy();
+      else if (c.ex === undefined) next(c);
     };
     c.onTimeout = () => {
       stats.countTimeout(c.ex === undefined ? 'keep_alive' : 'client_idle');
@@ -313,14 +327,48 @@ export function createFastPath(o: FastPathOptions): FastPath {
   }
 
   function onClientData(c: ClientConn, d: Buffer): void {
+    if (c.discard > 0) {
+      const n = Math.min(c.discard, d.length);
+      c.discard -= n;
+      if (n === d.length) {
+        if (c.discard === 0 && c.ex === undefined) next(c);
+        return;
+      }
+      d = d.subarray(n);
+    }
+    const ex = c.ex;
+    if (ex !== undefined && ex.bodyLeft > 0) {
+      // The request body: straight to the upstream.
+      const n = Math.min(ex.bodyLeft, d.length);
+      sendBody(ex, n === d.length ? d : d.subarray(0, n));
+      if (n === d.length) return;
+      d = d.subarray(n);
+    }
     c.buf = c.buf === null || c.buf.length === 0 ? d : Buffer.concat([c.buf, d]);
     if (c.ex === undefined) next(c);
     else if (c.buf.length > MAX_BUFFERED) c.socket.pause();
   }
 
+  /** Body bytes from the client for the upstream, with backpressure both ways. */
+  function sendBody(ex: Exchange, d: Buffer): void {
+    ex.bodyLeft -= d.length;
+    ex.bodyTimer?.refresh();
+    ex.proxyTimer?.refresh();
+    ex.bodyPulse?.();
+    if (ex.bodyLeft === 0) clearTimeout(ex.bodyTimer);
+    const conn = ex.up;
+    if (ex.settled || conn === undefined || conn.ex !== ex) return; // answered or failed: dropped
+    // Paused only while more body is due: the upstream's 'drain' resumes it.
+    if (!conn.socket.write(d) && ex.bodyLeft > 0) ex.c.socket.pause();
+  }
+
   /** Between requests: start the next one in the buffer, hand over, or close. */
   function next(c: ClientConn): void {
     if (c.gone) return;
+    if (c.discard > 0) {
+      c.socket.resume();
+      return;
+    }
     const buf = c.buf;
     if (buf === null || buf.length === 0) {
       c.buf = null;
@@ -334,7 +382,6 @@ export function createFastPath(o: FastPathOptions): FastPath {
     }
     const r = parseRequestHead(buf, 0, isValidHost);
     if (r === INCOMPLETE || r === DEFER) return handOver(c);
-    if (r.contentLength > 0) return handOver(c);
     const routed = o.route(r.host, r.url);
     if (routed === undefined) return handOver(c);
     c.buf = r.headEnd === buf.length ? null : buf.subarray(r.headEnd);
@@ -373,6 +420,18 @@ export function createFastPath(o: FastPathOptions): FastPath {
     c.socket.setTimeout(o.timeout ?? 0);
     if (o.proxyTimeout !== undefined) ex.proxyTimer = setTimeout(() => proxyTimedOut(ex), o.proxyTimeout);
     send(ex);
+    if (ex.bodyLeft > 0) {
+      ex.bodyPulse = activityPulse(o.recordActivity, route.path);
+      if (o.bodyTimeout > 0) ex.bodyTimer = setTimeout(() => bodyStalled(ex), o.bodyTimeout);
+      // The body bytes already read go out right behind the head (one segment, corked in send()).
+      const buf = c.buf;
+      if (buf !== null && buf.length > 0) {
+        const n = Math.min(ex.bodyLeft, buf.length);
+        c.buf = n === buf.length ? null : buf.subarray(n);
+        sendBody(ex, n === buf.length ? buf : buf.subarray(0, n));
+      }
+      if (ex.bodyLeft > 0) c.socket.resume();
+    }
   }
 
   // --- upstream pool ---
@@ -397,7 +456,13 @@ export function createFastPath(o: FastPathOptions): FastPath {
     ex.rstate = R_HEAD;
     ex.headBuf = null;
     conn.requests++;
+    conn.socket.cork();
     conn.socket.write(ex.head);
+    process.nextTick(uncork, conn.socket);
+  }
+
+  function uncork(s: Socket): void {
+    s.uncork();
   }
 
   function connect(up: Upstream, key: string): UpConn {
@@ -421,6 +486,10 @@ export function createFastPath(o: FastPathOptions): FastPath {
     });
     socket.on('error', (e: NodeJS.ErrnoException) => {
       conn.error = e;
+    });
+    socket.on('drain', () => {
+      const ex = conn.ex;
+      if (ex !== undefined && ex.bodyLeft > 0 && ex.c.socket.isPaused()) ex.c.socket.resume();
     });
     socket.on('close', () => {
       const idle = pools.get(key);
@@ -658,6 +727,15 @@ export function createFastPath(o: FastPathOptions): FastPath {
     ex.rstate = R_DONE;
     ex.settled = true;
     clearTimeout(ex.proxyTimer);
+    if (ex.bodyLeft > 0) {
+      // Answered before the whole body came: the rest is read and dropped (as node:http does with
+      // an unread body), so the connection can carry the next request; this upstream connection
+      // got an incomplete request and is not reused.
+      ex.c.discard += ex.bodyLeft;
+      ex.bodyLeft = 0;
+      if (conn.ex === ex) conn.ex = undefined;
+      conn.socket.destroy();
+    }
     if (conn.ex === ex) {
       if (ex.noBody) {
         conn.ex = undefined;
@@ -709,6 +787,12 @@ export function createFastPath(o: FastPathOptions): FastPath {
 
   function proxyTimedOut(ex: Exchange): void {
     if (ex.settled) return;
+    // Still waiting for the client's body (not held back by backpressure): the upstream's
+    // silence is expected; --request-body-timeout judges the client.
+    if (ex.bodyLeft > 0 && !ex.c.socket.isPaused() && !ex.answered) {
+      ex.proxyTimer?.refresh();
+      return;
+    }
     const conn = ex.up;
     if (conn !== undefined) {
       conn.ex = undefined;
@@ -734,9 +818,48 @@ export function createFastPath(o: FastPathOptions): FastPath {
     }
     stats.countUpstreamError(kind, code);
     if (c.gone) return;
+    abandonBody(ex);
     const status = STATUS_FOR[kind];
     log.error(`${status} ${ex.r.method} ${path} ${message}`, { route: ex.route.path, target: ex.route.upstream.target, code, kind });
     errorPage(ex, status);
+  }
+
+  /**
+   * The answer comes before the client's whole body: close after it (the connection cannot carry
+   * another request reliably), dropping what still arrives.
+   */
+  function abandonBody(ex: Exchange): void {
+    clearTimeout(ex.bodyTimer);
+    if (ex.bodyLeft > 0) {
+      ex.c.closing = true;
+      ex.c.discard += ex.bodyLeft;
+      ex.bodyLeft = 0;
+    }
+  }
+
+  function bodyStalled(ex: Exchange): void {
+    const c = ex.c;
+    if (ex.bodyLeft === 0 || c.gone) return;
+    // Paused by backpressure: the upstream is slow to read, not the client to send.
+    if (c.socket.isPaused() && !ex.settled) {
+      ex.bodyTimer?.refresh();
+      return;
+    }
+    stats.countTimeout('request_body');
+    const conn = ex.up;
+    if (conn !== undefined && conn.ex === ex) {
+      conn.ex = undefined;
+      conn.socket.destroy();
+    }
+    if (ex.answered || ex.settled) {
+      c.socket.destroy();
+      return;
+    }
+    ex.settled = true;
+    clearTimeout(ex.proxyTimer);
+    log.warn(`408 ${ex.r.method} ${ex.r.url.split('?', 1)[0]} request body stalled for ${o.bodyTimeout} ms`, { route: ex.route.path });
+    abandonBody(ex);
+    errorPage(ex, 408);
   }
 
   function errorPage(ex: Exchange, status: number): void {
@@ -760,6 +883,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
   function clientLeft(ex: Exchange): void {
     ex.settled = true;
     clearTimeout(ex.proxyTimer);
+    clearTimeout(ex.bodyTimer);
     const conn = ex.up;
     if (conn !== undefined && conn.ex === ex) {
       conn.ex = undefined;
@@ -783,6 +907,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
     }
     ex.settled = true;
     clearTimeout(ex.proxyTimer);
+    abandonBody(ex);
     errorPage(ex, 500);
   }
 

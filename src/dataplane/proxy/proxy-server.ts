@@ -395,6 +395,7 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
           keepAliveTimeout: config.keepAliveTimeout,
           timeout: config.timeout,
           connectTimeout: config.upstreamConnectTimeout ?? 10_000,
+          bodyTimeout: config.requestBodyTimeout,
           errors,
           stats,
           log,
