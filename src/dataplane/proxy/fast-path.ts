@@ -298,9 +298,16 @@ export function createFastPath(o: FastPathOptions): FastPath {
     c.onData = (d) => onClientData(c, d);
     c.onEnd = () => {
       c.ended = true;
-      // Half-closed in the middle of a request body: the request can never complete.
-      if (c.ex !== undefined && c.ex.bodyLeft > 0) socket.destroy();
-      else if (c.ex === undefined) next(c);
+      const ex = c.ex;
+      if (ex === undefined) {
+        next(c);
+        return;
+      }
+      // As node:http (httpAllowHalfOpen false): a client that half-closes abandons the request in
+      // flight (logged as 499, the upstream exchange cancelled) and the connection is closed.
+      if (!ex.settled) clientLeft(ex);
+      c.gone = true;
+      socket.end();
     };
     c.onTimeout = () => {
       stats.countTimeout(c.ex === undefined ? 'keep_alive' : 'client_idle');
@@ -865,7 +872,10 @@ export function createFastPath(o: FastPathOptions): FastPath {
   function errorPage(ex: Exchange, status: number): void {
     void o.errors.page(ex.r.url, status).then((page) => {
       const c = ex.c;
-      if (c.gone || c.socket.destroyed) return;
+      if (c.gone || c.socket.destroyed) {
+        o.finished(ex.r, c.socket, 499, ex.bytes, ex.startedAt, ex.started, ex.route);
+        return;
+      }
       let out = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
       for (const [k, v] of page.headers) out += `${k}: ${v}\r\n`;
       out += `Date: ${httpDate()}\r\n`;
