@@ -533,6 +533,10 @@ export function createFastPath(o: FastPathOptions): FastPath {
     if (ex.settled) return;
     ex.gotBytes = true;
     ex.proxyTimer?.refresh();
+    // Everything this read yields for the client (a response head and its body, often) goes out
+    // in one writev: the socket writes were most of the profile.
+    const client = ex.c.socket;
+    client.cork();
     try {
       let off = 0;
       while (off < d.length && !ex.settled) {
@@ -621,6 +625,8 @@ export function createFastPath(o: FastPathOptions): FastPath {
       }
     } catch (e) {
       internal(ex, e);
+    } finally {
+      client.uncork();
     }
   }
 
