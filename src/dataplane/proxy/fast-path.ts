@@ -384,7 +384,9 @@ export function createFastPath(o: FastPathOptions): FastPath {
       return;
     }
     if (draining || c.closing) {
-      c.socket.destroy();
+      // Requests pipelined behind the last one answered are not read (end() flushes the answer,
+      // which destroy() would drop while corked).
+      c.socket.end();
       return;
     }
     const r = parseRequestHead(buf, 0, isValidHost);
@@ -397,6 +399,9 @@ export function createFastPath(o: FastPathOptions): FastPath {
 
   function handOver(c: ClientConn): void {
     const s = c.socket;
+    // Our answers go out first: node:http may destroy the socket at once (a refusal), and a
+    // destroy drops what a cork still holds.
+    while (s.writableCorked > 0) s.uncork();
     clients.delete(c);
     s.removeListener('data', c.onData);
     s.removeListener('end', c.onEnd);
