@@ -49,6 +49,8 @@ export interface Config {
   readonly errorPath: string | undefined;
   readonly pidFile: string | undefined;
   readonly xForward: boolean;
+  /** The HTTP/1.1 fast path on plain listeners (dataplane/proxy/fast-path.ts); false: node:http only. */
+  readonly fastPath: boolean;
   readonly prependPath: boolean;
   readonly includePrefix: boolean;
   readonly autoRewrite: boolean;
@@ -340,6 +342,7 @@ export function configFromValues(v: SettingValues): Config {
     errorPath: str('error-path'),
     pidFile: str('pid-file'),
     xForward: bool('x-forward'),
+    fastPath: bool('fast-path'),
     prependPath: bool('prepend-path'),
     includePrefix: bool('include-prefix'),
     autoRewrite: bool('auto-rewrite'),

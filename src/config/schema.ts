@@ -158,6 +158,8 @@ export const SETTINGS: readonly Setting[] = [
     help: 'Write our PID to a file (removed on exit)' },
   { name: 'workers', type: 'int', flag: 'value', arg: 'n', default: 0, defaultText: 'one per core', group: sy, section: 'Proxy', check: range(0, 256),
     help: 'Data-plane processes sharing the public port (0: one per core; 1: in the main process)' },
+  { name: 'fast-path', type: 'bool', flag: 'negated', default: true, group: sy, section: 'Proxy',
+    help: 'Serve plain-HTTP requests of the common shape through the HTTP/1.1 fast path; everything else goes through node:http (--no-fast-path: every request through node:http)' },
 
   // TLS
   { name: 'ssl-key', type: 'string', flag: 'value', arg: 'keyfile', reloadable: true, group: chp, section: 'TLS',

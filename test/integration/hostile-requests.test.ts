@@ -94,7 +94,8 @@ async function runCase(sy: SpawnedSwitchyard, table: CaseTable, workers: string[
   }
 }
 
-for (const workers of [['--workers', '1'], []]) {
+// Both data-plane paths: the fast path (the default) and node:http alone (--no-fast-path).
+for (const workers of [['--workers', '1'], [], ['--workers', '1', '--no-fast-path'], ['--no-fast-path']]) {
   for (const table of tables) {
     test(`hostile requests (${table.name}) with ${workers.length ? workers.join(' ') : 'the default workers'}`, async (t) => {
       await runTable(t, table, workers);

@@ -583,7 +583,15 @@ async function runCase(t: TestContextLike, h: Harness, c: Case): Promise<void> {
   assert.equal(other.status, 200, `${where}: another connection, healthy route`);
 }
 
-for (const [label, workers] of [['--workers 1', ['--workers', '1']], ['default workers', []]] as const) {
+// Both data-plane paths: the fast path (the default) and node:http alone (--no-fast-path).
+const MODES = [
+  ['--workers 1', ['--workers', '1']],
+  ['default workers', []],
+  ['--workers 1 --no-fast-path', ['--workers', '1', '--no-fast-path']],
+  ['default workers --no-fast-path', ['--no-fast-path']],
+] as const;
+
+for (const [label, workers] of MODES) {
   test(`hostile upstreams (${label}): each case gets exactly one well-framed answer or a cut`, { timeout: 180_000 }, async (t) => {
     const h = await harness(t, [...workers]);
     for (const c of cases) {
@@ -626,7 +634,7 @@ async function staleAfterOne(t: TestContextLike, how: 'reset' | 'close'): Promis
   });
 }
 
-for (const [label, workers] of [['--workers 1', ['--workers', '1']], ['default workers', []]] as const) {
+for (const [label, workers] of MODES) {
   test(`retries (${label}): a GET on a stale pooled connection is retried once; a POST never`, { timeout: 60_000 }, async (t) => {
     const sy = await startSwitchyardProcess(t, [...workers]);
     for (const how of ['reset', 'close'] as const) {
@@ -664,7 +672,7 @@ for (const [label, workers] of [['--workers 1', ['--workers', '1']], ['default w
 // ---------------------------------------------------------------------------------------------
 // A request body that never arrives.
 
-for (const [label, workers] of [['--workers 1', ['--workers', '1']], ['default workers', []]] as const) {
+for (const [label, workers] of MODES) {
   test(`request body timeout (${label}): clients that promise a body and send nothing get 408 and free the upstream`, { timeout: 60_000 }, async (t) => {
     // --proxy-timeout shorter than the body timeout: the upstream waiting for a body the client
     // does not send is not the upstream's silence (408, not 504).
@@ -693,7 +701,7 @@ for (const [label, workers] of [['--workers 1', ['--workers', '1']], ['default w
 // ---------------------------------------------------------------------------------------------
 // A target that accepts TCP but never completes the TLS handshake: --upstream-connect-timeout.
 
-for (const [label, workers] of [['--workers 1', ['--workers', '1']], ['default workers', []]] as const) {
+for (const [label, workers] of MODES) {
   test(`upstream connect timeout (${label}): a TLS handshake that never completes is a 503 in bounded time`, { timeout: 60_000 }, async (t) => {
     const metricsPort = await freePort();
     const sy = await startSwitchyardProcess(t, [...workers, '--upstream-connect-timeout', '300', '--metrics-ip', '127.0.0.1', '--metrics-port', String(metricsPort)]);

@@ -19,8 +19,16 @@ import { parseTarget, type Upstream } from '../../routing/target.js';
 
 const BUILTIN_DIR = fileURLToPath(new URL('../../../../assets/error/', import.meta.url));
 
+/** An error response as bytes to write (the fast path writes it on the raw socket). */
+export interface ErrorPage {
+  readonly headers: readonly (readonly [string, string])[];
+  readonly body: Buffer;
+}
+
 export interface ErrorPages {
   web(req: IncomingMessage, res: ServerResponse, code: number): void;
+  /** The same page as `web` answers for `url` (its headers and body), buffered; never rejects. */
+  page(url: string, code: number): Promise<ErrorPage>;
   ws(socket: Duplex, code: number): void;
 }
 
@@ -50,16 +58,64 @@ export function createErrorPages(opts: ErrorPageOptions): ErrorPages {
     errorTarget = parseTarget(t);
   }
 
-  const fromFile = async (res: ServerResponse, code: number): Promise<void> => {
-    let body: Buffer | undefined;
+  const fileBody = async (code: number): Promise<Buffer | undefined> => {
     for (const name of [`${code}.html`, 'error.html']) {
       try {
-        body = await readFile(join(dir, name));
-        break;
+        return await readFile(join(dir, name));
       } catch {
         // try the next name
       }
     }
+    return undefined;
+  };
+
+  const pageFromFile = async (code: number): Promise<ErrorPage> => {
+    const body = await fileBody(code);
+    if (body === undefined) {
+      log.error('no error page file', { dir, code });
+      return { headers: [['content-type', 'text/plain; charset=utf-8']], body: Buffer.from(STATUS_CODES[code] ?? 'Error') };
+    }
+    return { headers: [['content-type', 'text/html']], body };
+  };
+
+  const pageFromTarget = (url: string, code: number, t: Upstream): Promise<ErrorPage> =>
+    new Promise((resolve) => {
+      const mod = t.protocol === 'https:' ? https : http;
+      const ereq = mod.request(
+        {
+          agent: t.protocol === 'https:' ? opts.agents.https : opts.agents.http,
+          hostname: t.hostname || undefined,
+          port: t.port || undefined,
+          socketPath: t.socketPath,
+          method: 'GET',
+          path: `${t.pathname}${code}?url=${encodeURIComponent(url)}`,
+          timeout: 10_000,
+        },
+        (eres) => {
+          const headers: [string, string][] = [];
+          for (const k of ['content-type', 'content-encoding'] as const) {
+            const v = eres.headers[k];
+            if (typeof v === 'string') headers.push([k, v]);
+          }
+          const chunks: Buffer[] = [];
+          eres.on('data', (d: Buffer) => chunks.push(d));
+          eres.on('end', () => resolve({ headers, body: Buffer.concat(chunks) }));
+          eres.on('error', (e) => {
+            log.error('failed to get custom error page', { target: opts.errorTarget, err: e });
+            resolve(pageFromFile(code));
+          });
+        },
+      );
+      ereq.on('timeout', () => ereq.destroy(new Error('error target timed out')));
+      ereq.on('error', (e) => {
+        log.error('failed to get custom error page', { target: opts.errorTarget, err: e });
+        resolve(pageFromFile(code));
+      });
+      ereq.end();
+    });
+
+  const fromFile = async (res: ServerResponse, code: number): Promise<void> => {
+    const body = await fileBody(code);
     if (body === undefined) {
       log.error('no error page file', { dir, code });
       plain(res, code);
@@ -120,6 +176,9 @@ export function createErrorPages(opts: ErrorPageOptions): ErrorPages {
   };
 
   return {
+    page(url, code) {
+      return errorTarget ? pageFromTarget(url, code, errorTarget) : pageFromFile(code);
+    },
     web(req, res, code) {
       if (res.headersSent) {
         res.destroy();

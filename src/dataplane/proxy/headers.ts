@@ -21,6 +21,7 @@
 import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Upstream } from '../../routing/target.js';
+import type { FastRequest } from './fast-parser.js';
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -94,7 +95,7 @@ function appendForwarded(existing: string | string[] | undefined, value: string)
 }
 
 /** X-Forwarded-Port as CHP computes it: the Host header's port, else 443/80. */
-function forwardedPort(host: string | undefined, encrypted: boolean): string {
+export function forwardedPort(host: string | undefined, encrypted: boolean): string {
   if (host !== undefined) {
     const m = /:(\d+)/.exec(host.startsWith('[') ? host.slice(host.indexOf(']') + 1) : host);
     if (m) return m[1]!;
@@ -159,6 +160,43 @@ export function upstreamRequestHeaders(
   // (HTTP/1.0) or an absolute-form request had no Host line.
   if (opts.changeOrigin) out.push('host', upstream.hostHeader);
   else if (!sawHost) out.push('host', host || upstream.hostHeader);
+  for (const [name, value] of custom) out.push(name, value);
+  return out;
+}
+
+/**
+ * upstreamRequestHeaders for a request the fast path parsed (fast-parser.ts): the same list, from
+ * the same rules. The fast subset makes some rules moot — Connection is only keep-alive/close (it
+ * names no header), Host is there once, Expect and Upgrade never are, each X-Forwarded-* is there
+ * at most once — and test/unit/fast-parser.test.ts checks both builders agree on every request the
+ * fast path accepts.
+ */
+export function fastUpstreamHeaders(r: FastRequest, upstream: Upstream, opts: HeaderOptions, remoteAddress: string, encrypted: boolean): string[] {
+  const raw = r.raw;
+  const out: string[] = [];
+  const custom = opts.customHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || CLIENT_CLAIMS.has(lower)) continue;
+    if (opts.xForward && (lower === 'x-forwarded-for' || lower === 'x-forwarded-port' || lower === 'x-forwarded-proto')) continue;
+    if (lower === 'host') {
+      if (!opts.changeOrigin) out.push(name, r.host);
+      continue;
+    }
+    if (custom.length > 0 && custom.some(([k]) => k === lower)) continue;
+    out.push(name, raw[i + 1]!);
+  }
+  if ((r.method === 'DELETE' || r.method === 'OPTIONS') && r.contentLength === -1) out.push('content-length', '0');
+  if (opts.xForward) {
+    out.push(
+      'x-forwarded-for', appendForwarded(r.xff, remoteAddress),
+      'x-forwarded-port', appendForwarded(r.xfPort, forwardedPort(r.host, encrypted)),
+      'x-forwarded-proto', appendForwarded(r.xfProto, encrypted ? 'https' : 'http'),
+    );
+    if (!r.xfHost) out.push('x-forwarded-host', r.host);
+  }
+  if (opts.changeOrigin) out.push('host', upstream.hostHeader);
   for (const [name, value] of custom) out.push(name, value);
   return out;
 }

@@ -9,7 +9,7 @@
 
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import type { Socket } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../../config/config.js';
 import type { Logger } from '../../observability/logger.js';
@@ -24,6 +24,8 @@ import { checkRequest, sendLocalAnswer } from './request-rules.js';
 import { createForwarder } from './forward.js';
 import { BODY_HIGH_WATER_MARK, createUpstreamAgents } from './upstream-agents.js';
 import { createTunneler } from './websocket.js';
+import { createFastPath, type FastPath } from './fast-path.js';
+import type { FastRequest } from './fast-parser.js';
 import { closeServer, listenOn } from '../../net.js';
 
 export type ProxyConfig = Pick<
@@ -47,6 +49,7 @@ export type ProxyConfig = Pick<
   | 'requestBodyTimeout'
   | 'upstreamConnectTimeout'
   | 'proxyListen'
+  | 'fastPath'
 >;
 
 export interface ProxyDataPlaneOptions {
@@ -62,7 +65,10 @@ export interface ProxyDataPlaneOptions {
 }
 
 export interface ProxyDataPlane extends TableListener {
-  readonly server: http.Server;
+  /** The listening server: the fast path's `net` server, or node:http's when the fast path is off. */
+  readonly server: NetServer;
+  /** The node:http server (every request when the fast path is off; what the fast path hands over). */
+  readonly httpServer: http.Server;
   start(): Promise<void>;
   close(drainMs: number): Promise<void>;
 }
@@ -350,24 +356,128 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
     stats.countTimeout(busy ? 'client_idle' : 'keep_alive');
     socket.destroy();
   });
-  server.on('connection', (socket: Socket) => {
+  // Sockets the fast path handed to node:http were counted when the fast path accepted them.
+  const handedOver = new Set<Socket>();
+  const countConnection = (socket: Socket): void => {
+    if (handedOver.has(socket)) return;
     stats.activeConnections++;
     socket.once('close', () => stats.activeConnections--);
-  });
+  };
+  server.on('connection', countConnection);
+
+  const fast: FastPath | undefined =
+    config.fastPath && !config.ssl
+      ? createFastPath({
+          route(host, url) {
+            if (url === HEALTHZ) return undefined;
+            const rp = parseRequestPath(url);
+            if (rp === null) return undefined;
+            const route = table.match(segmentsFor(host, rp.segments));
+            if (route === undefined || route.upstream.protocol !== 'http:') return undefined;
+            return { route, rp };
+          },
+          handOver(socket, unread, ended) {
+            // Nothing of the connection's current request was read by anyone but the fast parser,
+            // and nothing is in flight: node:http takes the socket as if it had just connected,
+            // and parses the unread bytes first (then, if the client already half-closed, the
+            // end node:http's own listener never saw).
+            handedOver.add(socket);
+            socket.once('close', () => handedOver.delete(socket));
+            server.emit('connection', socket);
+            if (unread.length > 0) socket.emit('data', unread);
+            if (ended) socket.emit('end');
+          },
+          finished: fastFinished,
+          headers: headerOpts,
+          prependPath: config.prependPath,
+          includePrefix: config.includePrefix,
+          autoRewrite: config.autoRewrite,
+          protocolRewrite: config.protocolRewrite,
+          proxyTimeout: config.proxyTimeout,
+          keepAliveTimeout: config.keepAliveTimeout,
+          timeout: config.timeout,
+          connectTimeout: config.upstreamConnectTimeout ?? 10_000,
+          bodyTimeout: config.requestBodyTimeout,
+          errors,
+          stats,
+          log,
+          recordActivity: opts.recordActivity,
+        })
+      : undefined;
+  fast?.server.on('connection', countConnection);
+
+  function rawHeader(raw: readonly string[], lower: string): string | undefined {
+    for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === lower.length && raw[i]!.toLowerCase() === lower) return raw[i + 1];
+    return undefined;
+  }
+
+  function fastFinished(r: FastRequest, socket: Socket, status: number, bytes: number, startedAt: number, started: number, route: Route | undefined): void {
+    const seconds = (performance.now() - started) / 1000;
+    if (status !== 499) {
+      stats.countResponse(0, status);
+      webDuration.observe(seconds);
+      if (route !== undefined) {
+        if (status < 300) opts.recordActivity(route.path);
+        routeStats?.record(route.path, status, seconds, Date.now());
+      }
+    }
+    if (accessLog !== undefined) {
+      accessLog.log({
+        start: startedAt,
+        remote: socket.remoteAddress,
+        method: r.method,
+        url: r.url,
+        httpVersion: '1.1',
+        host: r.host,
+        status,
+        bytes,
+        durationMs: seconds * 1000,
+        route: route?.path,
+        upstream: route?.upstream.target,
+        kind: 'web',
+        userAgent: rawHeader(r.raw, 'user-agent'),
+        referer: rawHeader(r.raw, 'referer'),
+      });
+    }
+  }
+
+  const listener: NetServer = fast?.server ?? server;
+
+  /** Close with the fast path: its server, its connections, and those it handed to node:http. */
+  async function closeFast(f: FastPath, drainMs: number): Promise<void> {
+    if (!f.server.listening) return;
+    const closed = new Promise<void>((resolve) => f.server.close(() => resolve()));
+    const deadline = Date.now() + drainMs;
+    f.drain();
+    server.closeIdleConnections();
+    while ((f.size() > 0 || handedOver.size > 0) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, deadline - Date.now()))));
+      server.closeIdleConnections();
+    }
+    for (const t of tunnels) t.destroy();
+    f.destroyAll();
+    server.closeAllConnections();
+    for (const s of handedOver) s.destroy();
+    await closed;
+  }
 
   return {
-    server,
+    server: listener,
+    httpServer: server,
     name: 'proxy',
     onTable(update) {
       table = update.table;
     },
     async start() {
-      await listenOn(server, config.proxyListen);
+      await listenOn(listener, config.proxyListen);
     },
     async close(drainMs) {
-      await closeServer(server, drainMs, () => {
-        for (const t of tunnels) t.destroy();
-      });
+      if (fast !== undefined) await closeFast(fast, drainMs);
+      else {
+        await closeServer(server, drainMs, () => {
+          for (const t of tunnels) t.destroy();
+        });
+      }
       agents.destroy();
     },
   };

@@ -1,0 +1,948 @@
+// The data plane's HTTP/1.1 fast path: a `net` server that reads request heads itself
+// (fast-parser.ts), routes them against the same table, and proxies them over pooled raw upstream
+// connections, without node:http's per-request objects and stream plumbing (bench/README.md: the
+// node:http server path and its socket writes were ~90% of the proxy's CPU per request).
+//
+// Contract:
+//  - What it takes: a request in the fast parser's subset (no body, or a Content-Length body),
+//    whose route exists and whose target is http (TCP or unix socket), on a plain (non-TLS)
+//    listener. Everything else — and any request whose head is not complete in the bytes read so
+//    far — is handed to node:http (`handOver`) at a request boundary: nothing of the request was
+//    answered, nothing is in flight, the unread bytes go to node:http's parser first, then the
+//    socket is node:http's for good. So every refusal and every unusual request is answered by
+//    the one existing path (request-rules.ts, llhttp, forward.ts, websocket.ts) as before.
+//  - Requests on one connection are answered in order, one at a time (pipelined requests wait in
+//    the buffer). The upstream request's head and the body bytes already read go out in one write;
+//    the rest of a body streams with backpressure both ways, under --request-body-timeout (408).
+//    An upstream that answers before the whole body came: the rest is read and dropped.
+//  - The upstream response head is parsed strictly; a malformed, oversized or unasked-101 head is
+//    502, a refused or reset connection 503 (one retry for an idempotent request on a reused
+//    connection that failed before any response byte), --proxy-timeout 504; after the head was
+//    forwarded a failure cuts the client connection. Error pages, counters, route stats,
+//    activity and the access log are those of the node:http path (proxy-server.ts's `finish`).
+//  - Response bodies: Content-Length bodies are passed through as they come; chunked and
+//    close-delimited ones are re-framed as chunked (trailers dropped, as forward.ts does), with
+//    backpressure (a full client buffer pauses the upstream socket).
+
+import net, { type Socket } from 'node:net';
+import { STATUS_CODES } from 'node:http';
+import type { Route } from '../../routing/table.js';
+import type { RequestPath } from '../../routing/request-path.js';
+import type { Upstream } from '../../routing/target.js';
+import type { Logger } from '../../observability/logger.js';
+import type { ProxyStats } from '../../observability/metrics.js';
+import { DEFER, INCOMPLETE, parseRequestHead, type FastRequest } from './fast-parser.js';
+import { isValidHost } from './request-rules.js';
+import { fastUpstreamHeaders, reasonPhrase, rewriteLocation, upstreamPath, withoutHopByHop, type HeaderOptions } from './headers.js';
+import { STATUS_FOR, codedError, classifyUpstreamError, type UpstreamFailureKind } from './forward.js';
+import type { ErrorPages } from './error-pages.js';
+import { activityPulse } from './activity-pulse.js';
+
+export interface FastPathOptions {
+  /** Route a parsed request; undefined: not the fast path's (no route, odd path, https target...). */
+  route(host: string, url: string): { route: Route; rp: RequestPath } | undefined;
+  /** Give a connection to node:http, its unread bytes first (proxy-server.ts). */
+  handOver(socket: Socket, unread: Buffer, ended: boolean): void;
+  /**
+   * One request over: counters, latency, route stats, activity, access log (as node:http's path
+   * does on 'finish'); 499: the response never completed (client left, or cut): access log only.
+   */
+  finished(r: FastRequest, socket: Socket, status: number, bytes: number, startedAt: number, started: number, route: Route | undefined): void;
+  readonly headers: HeaderOptions;
+  readonly prependPath: boolean;
+  readonly includePrefix: boolean;
+  readonly autoRewrite: boolean;
+  readonly protocolRewrite: string | undefined;
+  readonly proxyTimeout: number | undefined;
+  readonly keepAliveTimeout: number;
+  /** --timeout: client inactivity during a request (undefined: none). */
+  readonly timeout: number | undefined;
+  readonly connectTimeout: number;
+  /** --request-body-timeout: longest pause in a request body, 0 = none. */
+  readonly bodyTimeout: number;
+  readonly errors: ErrorPages;
+  readonly stats: ProxyStats;
+  readonly log: Logger;
+  readonly recordActivity: (path: string) => void;
+  /** Tests: shorter idle period for pooled upstream sockets. */
+  readonly idleMs?: number;
+}
+
+export interface FastPath {
+  readonly server: net.Server;
+  /** Close idle connections now, and busy ones after their current response. */
+  drain(): void;
+  /** Connections the fast path still holds. */
+  size(): number;
+  destroyAll(): void;
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+const EXPECTS_PAYLOAD = new Set(['POST', 'PUT', 'PATCH']);
+const STREAMING_BYTES = 64 * 1024;
+const MAX_RESPONSE_HEAD = 16 * 1024;
+const MAX_BUFFERED = 64 * 1024;
+const IDLE_MS = 4_000;
+
+const CR = 13;
+const LF = 10;
+
+// tchar (RFC 9110 §5.6.2)
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
+
+let dateSecond = 0;
+let dateValue = '';
+function httpDate(): string {
+  const now = Date.now();
+  const s = Math.floor(now / 1000);
+  if (s !== dateSecond) {
+    dateSecond = s;
+    dateValue = new Date(now).toUTCString();
+  }
+  return dateValue;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upstream response heads
+
+interface ResponseHead {
+  status: number;
+  reason: string;
+  /** Header pairs, hop-by-hop ones removed. */
+  list: string[];
+  /** -1 none; else the body length. */
+  contentLength: number;
+  chunked: boolean;
+  location: number;
+}
+
+/** Parse one response head (bytes up to and including the empty line), or an error code. */
+function parseResponseHead(b: Buffer, end: number): ResponseHead | string {
+  // "HTTP/1.x SSS reason" CRLF
+  if (end < 14 || b.toString('latin1', 0, 7) !== 'HTTP/1.' || (b[7] !== 48 && b[7] !== 49) || b[8] !== 32) return 'HPE_INVALID_CONSTANT';
+  const d0 = b[9]! - 48;
+  const d1 = b[10]! - 48;
+  const d2 = b[11]! - 48;
+  if (d0 < 0 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return 'HPE_INVALID_STATUS';
+  const status = d0 * 100 + d1 * 10 + d2;
+  let i = 12;
+  if (b[i] !== 32 && b[i] !== CR) return 'HPE_INVALID_STATUS';
+  if (b[i] === 32) i++;
+  const r0 = i;
+  for (; b[i] !== CR; i++) {
+    const c = b[i]!;
+    if (c === LF || (c < 32 && c !== 9) || c === 0x7f) return 'SWY_UPSTREAM_BARE_CR';
+  }
+  const reason = b.toString('latin1', r0, i);
+  if (b[i + 1] !== LF) return 'SWY_UPSTREAM_BARE_CR';
+  i += 2;
+  const raw: string[] = [];
+  while (i < end - 2) {
+    const n0 = i;
+    while (TCHAR[b[i]!] === 1) i++;
+    if (b[i] !== 58 || i === n0) return 'HPE_INVALID_HEADER_TOKEN';
+    const name = b.toString('latin1', n0, i);
+    i++;
+    while (b[i] === 32 || b[i] === 9) i++;
+    const v0 = i;
+    let v1 = i;
+    for (; i < end; i++) {
+      const c = b[i]!;
+      if (c === CR) break;
+      if ((c < 32 && c !== 9) || c === 0x7f) return 'HPE_INVALID_HEADER_TOKEN';
+      if (c !== 32 && c !== 9) v1 = i + 1;
+    }
+    if (b[i + 1] !== LF) return 'HPE_LF_EXPECTED';
+    raw.push(name, b.toString('latin1', v0, v1));
+    i += 2;
+  }
+  let contentLength = -1;
+  let te: string | undefined;
+  for (let k = 0; k < raw.length; k += 2) {
+    const n = raw[k]!;
+    if (n.length === 14 && n.toLowerCase() === 'content-length') {
+      const v = raw[k + 1]!;
+      if (!/^\d{1,15}$/.test(v)) return 'HPE_INVALID_CONTENT_LENGTH';
+      const len = Number(v);
+      if (contentLength !== -1 && contentLength !== len) return 'HPE_UNEXPECTED_CONTENT_LENGTH';
+      contentLength = len;
+    } else if (n.length === 17 && n.toLowerCase() === 'transfer-encoding') {
+      te = te === undefined ? raw[k + 1]! : te + ',' + raw[k + 1]!;
+    }
+  }
+  let chunked = false;
+  if (te !== undefined) {
+    if (contentLength !== -1) return 'HPE_UNEXPECTED_CONTENT_LENGTH';
+    const codings = te.split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '');
+    // Only a lone final chunked is framing we can read; anything else: read until close.
+    if (codings.length === 1 && codings[0] === 'chunked') chunked = true;
+    else if (codings.includes('chunked')) return 'HPE_INVALID_TRANSFER_ENCODING';
+  }
+  const list = withoutHopByHop(raw);
+  let location = -1;
+  for (let k = 0; k < list.length; k += 2) {
+    if (list[k]!.length === 8 && list[k]!.toLowerCase() === 'location') {
+      location = k;
+      break;
+    }
+  }
+  return { status, reason, list, contentLength, chunked, location };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upstream connections
+
+class UpConn {
+  readonly socket: Socket;
+  readonly key: string;
+  requests = 0;
+  connected = false;
+  ex: Exchange | undefined = undefined;
+  idleTimer: NodeJS.Timeout | undefined = undefined;
+  error: NodeJS.ErrnoException | undefined = undefined;
+
+  constructor(socket: Socket, key: string) {
+    this.socket = socket;
+    this.key = key;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const R_HEAD = 0;
+const R_CL = 1;
+const R_CHUNK_SIZE = 2;
+const R_CHUNK_DATA = 3;
+const R_CHUNK_CRLF = 4;
+const R_TRAILERS = 5;
+const R_CLOSE = 6;
+const R_DONE = 7;
+
+/** One request on the fast path and its upstream exchange. */
+class Exchange {
+  readonly c: ClientConn;
+  readonly r: FastRequest;
+  readonly route: Route;
+  readonly head: string;
+  readonly started = performance.now();
+  readonly startedAt = Date.now();
+  retries: number;
+  up: UpConn | undefined = undefined;
+  /** A response byte arrived on this attempt. */
+  gotBytes = false;
+  answered = false;
+  settled = false;
+  status = 0;
+  bytes = 0;
+  proxyTimer: NodeJS.Timeout | undefined = undefined;
+  pulse: (() => void) | undefined = undefined;
+  /** Request body bytes still to come from the client (Content-Length). */
+  bodyLeft: number;
+  bodyTimer: NodeJS.Timeout | undefined = undefined;
+  bodyPulse: (() => void) | undefined = undefined;
+  // response parser
+  rstate = R_HEAD;
+  headBuf: Buffer | null = null;
+  remaining = 0;
+  sizeLine = '';
+  noBody: boolean;
+
+  constructor(c: ClientConn, r: FastRequest, route: Route, head: string) {
+    this.c = c;
+    this.r = r;
+    this.route = route;
+    this.head = head;
+    this.bodyLeft = r.contentLength > 0 ? r.contentLength : 0;
+    // RFC 9110 §9.2.2: only an idempotent request without a body is ever sent twice.
+    this.retries = this.bodyLeft === 0 && IDEMPOTENT.has(r.method) ? 1 : 0;
+    this.noBody = r.method === 'HEAD';
+  }
+}
+
+class ClientConn {
+  readonly socket: Socket;
+  buf: Buffer | null = null;
+  ex: Exchange | undefined = undefined;
+  ended = false;
+  closing = false;
+  gone = false;
+  /** Body bytes of an answered request still to be read and dropped (the upstream answered early). */
+  discard = 0;
+  onData!: (d: Buffer) => void;
+  onEnd!: () => void;
+  onTimeout!: () => void;
+  onDrain!: () => void;
+  onClose!: () => void;
+  onError!: () => void;
+
+  constructor(socket: Socket) {
+    this.socket = socket;
+  }
+}
+
+export function createFastPath(o: FastPathOptions): FastPath {
+  const { stats, log } = o;
+  const idleMs = o.idleMs ?? IDLE_MS;
+  const pools = new Map<string, UpConn[]>();
+  const clients = new Set<ClientConn>();
+  const rewrite = o.autoRewrite || o.protocolRewrite !== undefined;
+  let draining = false;
+  const keepAliveHeader = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(o.keepAliveTimeout / 1000)}\r\n`;
+
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => accept(socket));
+
+  function accept(socket: Socket): void {
+    const c = new ClientConn(socket);
+    clients.add(c);
+    c.onData = (d) => onClientData(c, d);
+    c.onEnd = () => {
+      c.ended = true;
+      const ex = c.ex;
+      if (ex === undefined) {
+        next(c);
+        return;
+      }
+      // As node:http (httpAllowHalfOpen false): a client that half-closes abandons the request in
+      // flight (logged as 499, the upstream exchange cancelled) and the connection is closed.
+      if (!ex.settled) clientLeft(ex);
+      c.gone = true;
+      socket.end();
+    };
+    c.onTimeout = () => {
+      stats.countTimeout(c.ex === undefined ? 'keep_alive' : 'client_idle');
+      socket.destroy();
+    };
+    c.onDrain = () => {
+      const up = c.ex?.up;
+      if (up !== undefined && up.socket.isPaused()) up.socket.resume();
+    };
+    c.onClose = () => {
+      clients.delete(c);
+      c.gone = true;
+      const ex = c.ex;
+      if (ex !== undefined && !ex.settled) clientLeft(ex);
+    };
+    c.onError = () => socket.destroy();
+    socket.on('data', c.onData);
+    socket.on('end', c.onEnd);
+    socket.on('timeout', c.onTimeout);
+    socket.on('drain', c.onDrain);
+    socket.on('close', c.onClose);
+    socket.on('error', c.onError);
+    socket.setTimeout(o.keepAliveTimeout);
+  }
+
+  function onClientData(c: ClientConn, d: Buffer): void {
+    if (c.discard > 0) {
+      const n = Math.min(c.discard, d.length);
+      c.discard -= n;
+      if (n === d.length) {
+        if (c.discard === 0 && c.ex === undefined) next(c);
+        return;
+      }
+      d = d.subarray(n);
+    }
+    const ex = c.ex;
+    if (ex !== undefined && ex.bodyLeft > 0) {
+      // The request body: straight to the upstream.
+      const n = Math.min(ex.bodyLeft, d.length);
+      sendBody(ex, n === d.length ? d : d.subarray(0, n));
+      if (n === d.length) return;
+      d = d.subarray(n);
+    }
+    c.buf = c.buf === null || c.buf.length === 0 ? d : Buffer.concat([c.buf, d]);
+    if (c.ex === undefined) next(c);
+    else if (c.buf.length > MAX_BUFFERED) c.socket.pause();
+  }
+
+  /** Body bytes from the client for the upstream, with backpressure both ways. */
+  function sendBody(ex: Exchange, d: Buffer): void {
+    ex.bodyLeft -= d.length;
+    ex.bodyTimer?.refresh();
+    ex.proxyTimer?.refresh();
+    ex.bodyPulse?.();
+    if (ex.bodyLeft === 0) clearTimeout(ex.bodyTimer);
+    const conn = ex.up;
+    if (ex.settled || conn === undefined || conn.ex !== ex) return; // answered or failed: dropped
+    // Paused only while more body is due: the upstream's 'drain' resumes it.
+    if (!conn.socket.write(d) && ex.bodyLeft > 0) ex.c.socket.pause();
+  }
+
+  /** Between requests: start the next one in the buffer, hand over, or close. */
+  function next(c: ClientConn): void {
+    if (c.gone) return;
+    if (c.discard > 0) {
+      c.socket.resume();
+      return;
+    }
+    const buf = c.buf;
+    if (buf === null || buf.length === 0) {
+      c.buf = null;
+      if (c.ended || c.closing || draining) c.socket.end();
+      else c.socket.resume();
+      return;
+    }
+    if (draining || c.closing) {
+      // Requests pipelined behind the last one answered are not read (end() flushes the answer,
+      // which destroy() would drop while corked).
+      c.socket.end();
+      return;
+    }
+    const r = parseRequestHead(buf, 0, isValidHost);
+    if (r === INCOMPLETE || r === DEFER) return handOver(c);
+    const routed = o.route(r.host, r.url);
+    if (routed === undefined) return handOver(c);
+    c.buf = r.headEnd === buf.length ? null : buf.subarray(r.headEnd);
+    start(c, r, routed.route, routed.rp);
+  }
+
+  function handOver(c: ClientConn): void {
+    const s = c.socket;
+    // Our answers go out first: node:http may destroy the socket at once (a refusal), and a
+    // destroy drops what a cork still holds.
+    while (s.writableCorked > 0) s.uncork();
+    clients.delete(c);
+    s.removeListener('data', c.onData);
+    s.removeListener('end', c.onEnd);
+    s.removeListener('timeout', c.onTimeout);
+    s.removeListener('drain', c.onDrain);
+    s.removeListener('close', c.onClose);
+    s.removeListener('error', c.onError);
+    s.setTimeout(0);
+    const unread = c.buf ?? Buffer.alloc(0);
+    c.buf = null;
+    c.gone = true;
+    o.handOver(s, unread, c.ended);
+  }
+
+  function start(c: ClientConn, r: FastRequest, route: Route, rp: RequestPath): void {
+    const up = route.upstream;
+    const path = upstreamPath(up, rp.path, rp.query, route.pathDepth, o.prependPath, o.includePrefix);
+    const list = fastUpstreamHeaders(r, up, o.headers, c.socket.remoteAddress ?? '', false);
+    let head = `${r.method} ${path} HTTP/1.1\r\n`;
+    for (let i = 0; i < list.length; i += 2) head += `${list[i]}: ${list[i + 1]}\r\n`;
+    if (r.contentLength === -1 && EXPECTS_PAYLOAD.has(r.method)) head += 'content-length: 0\r\n';
+    // After a HEAD the connection is not reused (as undici): an upstream that wrongly sends a body
+    // would have those bytes read as the next response.
+    head += r.method === 'HEAD' ? 'connection: close\r\n\r\n' : 'connection: keep-alive\r\n\r\n';
+    const ex = new Exchange(c, r, route, head);
+    c.ex = ex;
+    if (r.close) c.closing = true;
+    c.socket.setTimeout(o.timeout ?? 0);
+    if (o.proxyTimeout !== undefined) ex.proxyTimer = setTimeout(() => proxyTimedOut(ex), o.proxyTimeout);
+    send(ex);
+    if (ex.bodyLeft > 0) {
+      ex.bodyPulse = activityPulse(o.recordActivity, route.path);
+      if (o.bodyTimeout > 0) ex.bodyTimer = setTimeout(() => bodyStalled(ex), o.bodyTimeout);
+      // The body bytes already read go out right behind the head (one segment, corked in send()).
+      const buf = c.buf;
+      if (buf !== null && buf.length > 0) {
+        const n = Math.min(ex.bodyLeft, buf.length);
+        c.buf = n === buf.length ? null : buf.subarray(n);
+        sendBody(ex, n === buf.length ? buf : buf.subarray(0, n));
+      }
+      if (ex.bodyLeft > 0) c.socket.resume();
+    }
+  }
+
+  // --- upstream pool ---
+
+  function send(ex: Exchange): void {
+    const up = ex.route.upstream;
+    const key = up.poolKey;
+    const idle = pools.get(key);
+    let conn: UpConn | undefined;
+    while (idle !== undefined && idle.length > 0) {
+      const cand = idle.pop()!;
+      clearTimeout(cand.idleTimer);
+      if (!cand.socket.destroyed && cand.socket.readyState === 'open') {
+        conn = cand;
+        break;
+      }
+    }
+    if (conn === undefined) conn = connect(up, key);
+    conn.ex = ex;
+    ex.up = conn;
+    ex.gotBytes = false;
+    ex.rstate = R_HEAD;
+    ex.headBuf = null;
+    conn.requests++;
+    conn.socket.cork();
+    conn.socket.write(ex.head);
+    process.nextTick(uncork, conn.socket);
+  }
+
+  function uncork(s: Socket): void {
+    s.uncork();
+  }
+
+  function connect(up: Upstream, key: string): UpConn {
+    const socket = up.socketPath !== undefined ? net.connect({ path: up.socketPath }) : net.connect({ host: up.hostname, port: up.port, noDelay: true });
+    const conn = new UpConn(socket, key);
+    socket.setTimeout(o.connectTimeout);
+    socket.once('connect', () => {
+      conn.connected = true;
+      socket.setTimeout(0);
+    });
+    socket.on('timeout', () => {
+      if (!conn.connected) socket.destroy(codedError(`connect to ${up.target} timed out`, 'UND_ERR_CONNECT_TIMEOUT'));
+    });
+    socket.on('data', (d: Buffer) => {
+      const ex = conn.ex;
+      if (ex === undefined) {
+        socket.destroy(); // bytes nobody asked for: the connection's framing is lost
+        return;
+      }
+      onUpData(ex, conn, d);
+    });
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      conn.error = e;
+    });
+    socket.on('drain', () => {
+      const ex = conn.ex;
+      if (ex !== undefined && ex.bodyLeft > 0 && ex.c.socket.isPaused()) ex.c.socket.resume();
+    });
+    socket.on('close', () => {
+      const idle = pools.get(key);
+      if (idle !== undefined) {
+        const k = idle.indexOf(conn);
+        if (k !== -1) idle.splice(k, 1);
+        if (idle.length === 0) pools.delete(key);
+      }
+      clearTimeout(conn.idleTimer);
+      const ex = conn.ex;
+      conn.ex = undefined;
+      if (ex !== undefined && ex.up === conn && !ex.settled) onUpClosed(ex, conn);
+    });
+    return conn;
+  }
+
+  function release(conn: UpConn): void {
+    conn.ex = undefined;
+    if (conn.socket.destroyed || draining) {
+      conn.socket.destroy();
+      return;
+    }
+    if (conn.socket.isPaused()) conn.socket.resume();
+    let idle = pools.get(conn.key);
+    if (idle === undefined) pools.set(conn.key, (idle = []));
+    idle.push(conn);
+    if (conn.idleTimer === undefined) conn.idleTimer = setTimeout(() => conn.socket.destroy(), idleMs);
+    else conn.idleTimer.refresh();
+  }
+
+  // --- response ---
+
+  function onUpData(ex: Exchange, conn: UpConn, d: Buffer): void {
+    if (ex.settled) return;
+    ex.gotBytes = true;
+    ex.proxyTimer?.refresh();
+    // Everything this read yields for the client (a response head and its body, often) goes out
+    // in one writev: the socket writes were most of the profile.
+    const client = ex.c.socket;
+    client.cork();
+    try {
+      let off = 0;
+      while (off < d.length && !ex.settled) {
+        switch (ex.rstate) {
+          case R_HEAD:
+            off = readHead(ex, conn, d, off);
+            break;
+          case R_CL: {
+            const n = Math.min(ex.remaining, d.length - off);
+            body(ex, conn, off === 0 && n === d.length ? d : d.subarray(off, off + n));
+            off += n;
+            ex.remaining -= n;
+            if (ex.remaining === 0) {
+              if (off < d.length) conn.socket.destroy(); // more than the announced length: not reusable
+              complete(ex, conn);
+            }
+            break;
+          }
+          case R_CHUNK_SIZE: {
+            const nl = d.indexOf(LF, off);
+            const end = nl === -1 ? d.length : nl + 1;
+            ex.sizeLine += d.toString('latin1', off, end);
+            off = end;
+            if (ex.sizeLine.length > 1024) return upInvalid(ex, conn, 'HPE_INVALID_CHUNK_SIZE');
+            if (nl === -1) break;
+            const m = /^([0-9A-Fa-f]{1,12})(?:[ \t]*;[^\r\n]*)?\r\n$/.exec(ex.sizeLine);
+            ex.sizeLine = '';
+            if (m === null) return upInvalid(ex, conn, 'HPE_INVALID_CHUNK_SIZE');
+            const size = parseInt(m[1]!, 16);
+            if (size === 0) {
+              ex.rstate = R_TRAILERS;
+            } else {
+              ex.remaining = size;
+              ex.rstate = R_CHUNK_DATA;
+              body(ex, conn, null, size);
+            }
+            break;
+          }
+          case R_CHUNK_DATA: {
+            const n = Math.min(ex.remaining, d.length - off);
+            body(ex, conn, d.subarray(off, off + n));
+            off += n;
+            ex.remaining -= n;
+            if (ex.remaining === 0) {
+              ex.rstate = R_CHUNK_CRLF;
+              ex.sizeLine = '';
+            }
+            break;
+          }
+          case R_CHUNK_CRLF: {
+            ex.sizeLine += d.toString('latin1', off, off + 1);
+            off++;
+            if (ex.sizeLine === '\r') break;
+            if (ex.sizeLine !== '\r\n') return upInvalid(ex, conn, 'HPE_STRICT');
+            ex.sizeLine = '';
+            writeClient(ex, '\r\n');
+            ex.rstate = R_CHUNK_SIZE;
+            break;
+          }
+          case R_TRAILERS: {
+            // Trailer lines are read and dropped, up to the empty line.
+            const nl = d.indexOf(LF, off);
+            const end = nl === -1 ? d.length : nl + 1;
+            ex.sizeLine += d.toString('latin1', off, end);
+            off = end;
+            if (ex.sizeLine.length > MAX_RESPONSE_HEAD) return upInvalid(ex, conn, 'HPE_HEADER_OVERFLOW');
+            if (nl === -1) break;
+            const line = ex.sizeLine;
+            ex.sizeLine = '';
+            if (line === '\r\n') {
+              if (off < d.length) conn.socket.destroy();
+              complete(ex, conn);
+            } else if (!line.endsWith('\r\n')) {
+              return upInvalid(ex, conn, 'HPE_LF_EXPECTED');
+            }
+            break;
+          }
+          case R_CLOSE:
+            body(ex, conn, off === 0 ? d : d.subarray(off));
+            off = d.length;
+            break;
+          default:
+            conn.socket.destroy();
+            return;
+        }
+      }
+    } catch (e) {
+      internal(ex, e);
+    } finally {
+      client.uncork();
+    }
+  }
+
+  /** Accumulate and parse the response head; returns the offset after it (or d.length). */
+  function readHead(ex: Exchange, conn: UpConn, d: Buffer, off: number): number {
+    const prevLen = ex.headBuf === null ? 0 : ex.headBuf.length;
+    const buf = ex.headBuf === null ? (off === 0 ? d : d.subarray(off)) : Buffer.concat([ex.headBuf, d.subarray(off)]);
+    const from = Math.max(0, prevLen - 3);
+    const end = buf.indexOf('\r\n\r\n', from, 'latin1');
+    if (end === -1) {
+      if (buf.length > MAX_RESPONSE_HEAD) upInvalid(ex, conn, 'UND_ERR_HEADERS_OVERFLOW');
+      else ex.headBuf = Buffer.from(buf);
+      return d.length;
+    }
+    if (end + 4 > MAX_RESPONSE_HEAD) {
+      upInvalid(ex, conn, 'UND_ERR_HEADERS_OVERFLOW');
+      return d.length;
+    }
+    ex.headBuf = null;
+    const consumed = off + (end + 4 - prevLen);
+    const h = parseResponseHead(buf, end + 4);
+    if (typeof h === 'string') {
+      upInvalid(ex, conn, h);
+      return d.length;
+    }
+    if (h.status < 200) {
+      if (h.status === 101) {
+        upInvalid(ex, conn, 'SWY_UPSTREAM_UNEXPECTED_101');
+        return d.length;
+      }
+      if (h.status < 100) {
+        upInvalid(ex, conn, 'HPE_INVALID_STATUS');
+        return d.length;
+      }
+      return consumed; // interim response: dropped, the final one follows
+    }
+    if (h.status > 599) {
+      upInvalid(ex, conn, 'SWY_UPSTREAM_STATUS');
+      return d.length;
+    }
+    answer(ex, conn, h);
+    return consumed;
+  }
+
+  function answer(ex: Exchange, conn: UpConn, h: ResponseHead): void {
+    const c = ex.c;
+    const status = h.status;
+    const noBody = ex.noBody || status === 204 || status === 304;
+    let list = h.list;
+    if (rewrite && h.location !== -1) {
+      const loc = rewriteLocation(list[h.location + 1], status, ex.route.upstream, ex.r.host, o.autoRewrite, o.protocolRewrite);
+      if (loc !== undefined) {
+        list = list.slice();
+        list[h.location + 1] = loc;
+      }
+    }
+    let out = `HTTP/1.1 ${status} ${reasonPhrase(status, h.reason)}\r\n`;
+    let hasDate = false;
+    for (let i = 0; i < list.length; i += 2) {
+      const n = list[i]!;
+      if (n.length === 4 && n.toLowerCase() === 'date') hasDate = true;
+      out += `${n}: ${list[i + 1]}\r\n`;
+    }
+    if (!hasDate) out += `Date: ${httpDate()}\r\n`;
+    let mode: number;
+    if (noBody) mode = R_DONE;
+    else if (h.chunked) mode = R_CHUNK_SIZE;
+    else if (h.contentLength >= 0) mode = h.contentLength === 0 ? R_DONE : R_CL;
+    else mode = R_CLOSE;
+    const reframe = mode === R_CHUNK_SIZE || mode === R_CLOSE;
+    if (reframe) out += 'Transfer-Encoding: chunked\r\n';
+    out += c.closing || draining ? 'Connection: close\r\n\r\n' : keepAliveHeader + '\r\n';
+    ex.status = status;
+    ex.answered = true;
+    writeClient(ex, out);
+    if (status < 300 && (reframe || h.contentLength >= STREAMING_BYTES)) ex.pulse = activityPulse(o.recordActivity, ex.route.path);
+    ex.rstate = mode;
+    ex.remaining = h.contentLength;
+    if (mode === R_DONE) {
+      // A body the request method or status excludes is not read: HEAD/204/304 responses end here.
+      complete(ex, conn);
+    }
+  }
+
+  function writeClient(ex: Exchange, data: string | Buffer): boolean {
+    const s = ex.c.socket;
+    if (s.destroyed) return false;
+    ex.bytes += data.length;
+    return s.write(data);
+  }
+
+  /** Body bytes for the client; `chunkSize`: the start of a re-framed chunk of that size. */
+  function body(ex: Exchange, conn: UpConn, data: Buffer | null, chunkSize?: number): void {
+    ex.pulse?.();
+    let ok: boolean;
+    if (chunkSize !== undefined) ok = writeClient(ex, chunkSize.toString(16) + '\r\n');
+    else if (ex.rstate === R_CLOSE) {
+      if (data!.length === 0) return;
+      ex.c.socket.cork();
+      writeClient(ex, data!.length.toString(16) + '\r\n');
+      writeClient(ex, data!);
+      ok = writeClient(ex, '\r\n');
+      ex.c.socket.uncork();
+    } else ok = writeClient(ex, data!);
+    if (!ok && !ex.c.socket.destroyed) conn.socket.pause();
+  }
+
+  function complete(ex: Exchange, conn: UpConn): void {
+    if (ex.settled) return;
+    if (ex.rstate === R_CHUNK_SIZE || ex.rstate === R_TRAILERS || ex.rstate === R_CLOSE) writeClient(ex, '0\r\n\r\n');
+    ex.rstate = R_DONE;
+    ex.settled = true;
+    clearTimeout(ex.proxyTimer);
+    if (ex.bodyLeft > 0) {
+      // Answered before the whole body came: the rest is read and dropped (as node:http does with
+      // an unread body), so the connection can carry the next request; this upstream connection
+      // got an incomplete request and is not reused.
+      ex.c.discard += ex.bodyLeft;
+      ex.bodyLeft = 0;
+      if (conn.ex === ex) conn.ex = undefined;
+      conn.socket.destroy();
+    }
+    if (conn.ex === ex) {
+      if (ex.noBody) {
+        conn.ex = undefined;
+        conn.socket.destroy();
+      } else release(conn);
+    }
+    done(ex, ex.status);
+  }
+
+  /** The request is over for the client (answered, or failed after an answer was attempted). */
+  function done(ex: Exchange, status: number): void {
+    const c = ex.c;
+    o.finished(ex.r, c.socket, status, ex.bytes, ex.startedAt, ex.started, ex.route);
+    c.ex = undefined;
+    if (c.gone) return;
+    if (c.closing) {
+      c.socket.end();
+      return;
+    }
+    c.socket.setTimeout(o.keepAliveTimeout);
+    next(c);
+  }
+
+  // --- failures ---
+
+  function upInvalid(ex: Exchange, conn: UpConn, code: string): void {
+    conn.ex = undefined;
+    conn.socket.destroy();
+    failed(ex, 'invalid', code, `invalid upstream response (${code})`);
+  }
+
+  function onUpClosed(ex: Exchange, conn: UpConn): void {
+    if (ex.rstate === R_CLOSE) {
+      complete(ex, conn);
+      return;
+    }
+    const e = conn.error ?? codedError('other side closed', 'UND_ERR_SOCKET');
+    const classified = classifyUpstreamError(e, conn.connected);
+    const code = classified[1];
+    const kind = conn.connected && classified[0] === 'connect' ? 'reset' : classified[0];
+    if (kind === 'reset' && ex.retries > 0 && !ex.gotBytes && !ex.answered && conn.requests > 1) {
+      ex.retries--;
+      stats.countUpstreamError('retried', code);
+      send(ex);
+      return;
+    }
+    failed(ex, kind, code, e.message);
+  }
+
+  function proxyTimedOut(ex: Exchange): void {
+    if (ex.settled) return;
+    // Still waiting for the client's body (not held back by backpressure): the upstream's
+    // silence is expected; --request-body-timeout judges the client.
+    if (ex.bodyLeft > 0 && !ex.c.socket.isPaused() && !ex.answered) {
+      ex.proxyTimer?.refresh();
+      return;
+    }
+    const conn = ex.up;
+    if (conn !== undefined) {
+      conn.ex = undefined;
+      conn.socket.destroy();
+    }
+    failed(ex, 'timeout', 'ETIMEDOUT', `no response from target within ${o.proxyTimeout} ms`);
+  }
+
+  function failed(ex: Exchange, kind: UpstreamFailureKind, code: string, message: string): void {
+    if (ex.settled) return;
+    ex.settled = true;
+    clearTimeout(ex.proxyTimer);
+    const c = ex.c;
+    const path = ex.r.url.split('?', 1)[0]!;
+    if (kind === 'timeout') stats.countTimeout('upstream');
+    else if (kind === 'connect' && code === 'ETIMEDOUT') stats.countTimeout('upstream_connect');
+    if (ex.answered) {
+      stats.countUpstreamError('truncated', code);
+      if (!c.gone) log.warn(`response cut: ${ex.r.method} ${path} ${message}`, { route: ex.route.path, target: ex.route.upstream.target, code });
+      c.socket.destroy();
+      if (!c.gone) o.finished(ex.r, c.socket, 499, ex.bytes, ex.startedAt, ex.started, ex.route);
+      return;
+    }
+    stats.countUpstreamError(kind, code);
+    if (c.gone) return;
+    abandonBody(ex);
+    const status = STATUS_FOR[kind];
+    log.error(`${status} ${ex.r.method} ${path} ${message}`, { route: ex.route.path, target: ex.route.upstream.target, code, kind });
+    errorPage(ex, status);
+  }
+
+  /**
+   * The answer comes before the client's whole body: close after it (the connection cannot carry
+   * another request reliably), dropping what still arrives.
+   */
+  function abandonBody(ex: Exchange): void {
+    clearTimeout(ex.bodyTimer);
+    if (ex.bodyLeft > 0) {
+      ex.c.closing = true;
+      ex.c.discard += ex.bodyLeft;
+      ex.bodyLeft = 0;
+    }
+  }
+
+  function bodyStalled(ex: Exchange): void {
+    const c = ex.c;
+    if (ex.bodyLeft === 0 || c.gone) return;
+    // Paused by backpressure: the upstream is slow to read, not the client to send.
+    if (c.socket.isPaused() && !ex.settled) {
+      ex.bodyTimer?.refresh();
+      return;
+    }
+    stats.countTimeout('request_body');
+    const conn = ex.up;
+    if (conn !== undefined && conn.ex === ex) {
+      conn.ex = undefined;
+      conn.socket.destroy();
+    }
+    if (ex.answered || ex.settled) {
+      c.socket.destroy();
+      return;
+    }
+    ex.settled = true;
+    clearTimeout(ex.proxyTimer);
+    log.warn(`408 ${ex.r.method} ${ex.r.url.split('?', 1)[0]} request body stalled for ${o.bodyTimeout} ms`, { route: ex.route.path });
+    abandonBody(ex);
+    errorPage(ex, 408);
+  }
+
+  function errorPage(ex: Exchange, status: number): void {
+    void o.errors.page(ex.r.url, status).then((page) => {
+      const c = ex.c;
+      if (c.gone || c.socket.destroyed) {
+        o.finished(ex.r, c.socket, 499, ex.bytes, ex.startedAt, ex.started, ex.route);
+        return;
+      }
+      let out = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
+      for (const [k, v] of page.headers) out += `${k}: ${v}\r\n`;
+      out += `Date: ${httpDate()}\r\n`;
+      out += c.closing || draining ? 'Connection: close\r\n' : keepAliveHeader;
+      out += `Content-Length: ${page.body.length}\r\n\r\n`;
+      ex.status = status;
+      c.socket.cork();
+      writeClient(ex, out);
+      if (ex.r.method !== 'HEAD') writeClient(ex, page.body);
+      c.socket.uncork();
+      done(ex, status);
+    });
+  }
+
+  function clientLeft(ex: Exchange): void {
+    ex.settled = true;
+    clearTimeout(ex.proxyTimer);
+    clearTimeout(ex.bodyTimer);
+    const conn = ex.up;
+    if (conn !== undefined && conn.ex === ex) {
+      conn.ex = undefined;
+      conn.socket.destroy();
+    }
+    o.finished(ex.r, ex.c.socket, 499, ex.bytes, ex.startedAt, ex.started, ex.route);
+  }
+
+  function internal(ex: Exchange, e: unknown): void {
+    stats.internalErrors++;
+    log.error(`500 ${ex.r.method} ${ex.r.url.split('?', 1)[0]} internal error`, { err: e });
+    const conn = ex.up;
+    if (conn !== undefined) {
+      conn.ex = undefined;
+      conn.socket.destroy();
+    }
+    if (ex.answered || ex.settled) {
+      ex.settled = true;
+      ex.c.socket.destroy();
+      return;
+    }
+    ex.settled = true;
+    clearTimeout(ex.proxyTimer);
+    abandonBody(ex);
+    errorPage(ex, 500);
+  }
+
+  return {
+    server,
+    drain() {
+      draining = true;
+      for (const c of clients) if (c.ex === undefined) c.socket.end();
+      for (const idle of pools.values()) for (const conn of idle) conn.socket.destroy();
+    },
+    size: () => clients.size,
+    destroyAll() {
+      for (const c of clients) c.socket.destroy();
+      for (const idle of pools.values()) for (const conn of idle) conn.socket.destroy();
+    },
+  };
+}
