@@ -14,8 +14,9 @@ import { VERSION } from './version.js';
 
 async function main(argv: string[]): Promise<void> {
   let config;
+  let args;
   try {
-    const args = parseArgv(argv);
+    args = parseArgv(argv);
     if (args.help) {
       process.stdout.write(helpText(VERSION));
       return;
@@ -44,11 +45,25 @@ async function main(argv: string[]): Promise<void> {
     // Each role loads only its own modules: a worker never loads the API, stores or etcd client
     // (test/unit/worker-imports.test.ts walks its import graph).
     const { runWorker } = await import('./worker.js');
-    runWorker(config, log.child({ worker: cluster.worker?.id }));
+    runWorker(config, log.child({ worker: cluster.worker?.id }), (l) => log.setLevel(l));
     return;
   }
   const { createApp } = await import('./app.js');
-  const app = await createApp(config, { log });
+  const flag = (name: string): string | undefined => args.values[name] as string | undefined;
+  const pair = (key: string, cert: string): { key: string; cert: string } | undefined => {
+    const k = flag(key);
+    const c = flag(cert);
+    return k !== undefined && c !== undefined ? { key: k, cert: c } : undefined;
+  };
+  const sslFiles = pair('ssl-key', 'ssl-cert');
+  const apiSslFiles = pair('api-ssl-key', 'api-ssl-cert');
+  const app = await createApp(config, {
+    log,
+    setLogLevel: (l) => log.setLevel(l),
+    // A reload builds the configuration as start-up did: flags, env, and the files they name.
+    loadConfig: () => buildConfig(parseArgv(argv), process.env),
+    certFiles: { ...(sslFiles ? { ssl: sslFiles } : {}), ...(apiSslFiles ? { apiSsl: apiSslFiles } : {}) },
+  });
   // Signals are handled from here on, also while starting (workers can take a moment to listen).
   let stopping = false;
   const stop = (signal: string): void => {
@@ -68,6 +83,10 @@ async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // SIGHUP: reload (control/reload.ts logs what was applied, what needs a restart, or why not).
+  process.on('SIGHUP', () => {
+    if (!stopping) void app.reload('SIGHUP');
+  });
   try {
     await app.start();
   } catch (e) {

@@ -21,9 +21,9 @@ import type { Route, RoutingTable } from '../../routing/table.js';
 import type { TableListener } from '../../control/table-listener.js';
 import { createErrorPages } from './error-pages.js';
 import { checkRequest, sendLocalAnswer } from './request-rules.js';
-import { createForwarder } from './forward.js';
+import { createForwarder, type ForwardOptions } from './forward.js';
 import { createUpstreamAgents } from './upstream-agents.js';
-import { createTunneler } from './websocket.js';
+import { createTunneler, type TunnelOptions } from './websocket.js';
 import { closeServer, listenOn } from '../../net.js';
 
 export type ProxyConfig = Pick<
@@ -61,11 +61,33 @@ export interface ProxyDataPlaneOptions {
   readonly accessLog?: AccessLog;
 }
 
+/**
+ * What a reload (control/reload.ts) changes in a running proxy. Requests that arrive afterwards
+ * get the new values; requests in flight keep the timers they armed; open connections stay open.
+ */
+export interface ProxyLiveSettings {
+  readonly customHeaders: Config['customHeaders'];
+  readonly timeout: number | undefined;
+  readonly proxyTimeout: number | undefined;
+  readonly keepAliveTimeout: number;
+  readonly requestBodyTimeout: number;
+}
+
 export interface ProxyDataPlane extends TableListener {
   readonly server: http.Server;
+  applySettings(s: ProxyLiveSettings): void;
+  /** Swap the access log (undefined = off). The caller closes the old one. */
+  setAccessLog(a: AccessLog | undefined): void;
+  /**
+   * New certificate and key for connections accepted from now on (setSecureContext); open TLS
+   * connections keep theirs. Throws (and changes nothing) when the pair is unusable.
+   */
+  setCertificate(pair: { readonly key: Buffer; readonly cert: Buffer }): void;
   start(): Promise<void>;
   close(drainMs: number): Promise<void>;
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 const HEALTHZ = '/_chp_healthz';
 const HEALTHZ_BODY = JSON.stringify({ status: 'OK' });
@@ -77,12 +99,14 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
   let table = opts.initialTable;
   const agents = createUpstreamAgents({ insecure: config.insecure, clientSsl: config.clientSsl, connectTimeout: config.upstreamConnectTimeout });
   const errors = createErrorPages({ errorTarget: config.errorTarget, errorPath: config.errorPath, agents, log });
-  const headerOpts = {
+  // Mutable on purpose: the forwarder and the tunneler read these per request, so applySettings
+  // takes effect for the next request without rebuilding them.
+  const headerOpts: { xForward: boolean; changeOrigin: boolean; customHeaders: readonly (readonly [string, string])[] } = {
     xForward: config.xForward,
     changeOrigin: config.changeOrigin,
-    customHeaders: config.customHeaders.map(([k, v]) => [k.toLowerCase(), v] as const),
+    customHeaders: lowerNames(config.customHeaders),
   };
-  const forward = createForwarder({
+  const forwardOpts: Mutable<ForwardOptions> = {
     headers: headerOpts,
     prependPath: config.prependPath,
     includePrefix: config.includePrefix,
@@ -95,9 +119,10 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
     stats,
     log,
     recordActivity: opts.recordActivity,
-  });
+  };
+  const forward = createForwarder(forwardOpts);
   const tunnels = new Set<Duplex>();
-  const tunnel = createTunneler({
+  const tunnelOpts: Mutable<TunnelOptions> = {
     headers: headerOpts,
     prependPath: config.prependPath,
     includePrefix: config.includePrefix,
@@ -112,7 +137,8 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
       tunnels.add(client);
       client.once('close', () => tunnels.delete(client));
     },
-  });
+  };
+  const tunnel = createTunneler(tunnelOpts);
   const webDuration = metrics.requestDuration.labels('web');
   const wsDuration = metrics.requestDuration.labels('ws');
   const hostRouting = config.hostRouting;
@@ -125,7 +151,7 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
   const refusedOn = new WeakSet<object>();
 
   const routeStats = opts.routeStats;
-  const accessLog = opts.accessLog;
+  let accessLog = opts.accessLog;
 
   function logAccess(req: IncomingMessage, status: number, bytes: number, startedAt: number, ms: number, route: Route | undefined, kind: 'web' | 'ws'): void {
     accessLog!.log({
@@ -356,6 +382,22 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
   return {
     server,
     name: 'proxy',
+    applySettings(s) {
+      headerOpts.customHeaders = lowerNames(s.customHeaders);
+      forwardOpts.proxyTimeout = s.proxyTimeout;
+      forwardOpts.bodyTimeout = s.requestBodyTimeout;
+      tunnelOpts.proxyTimeout = s.proxyTimeout;
+      server.keepAliveTimeout = s.keepAliveTimeout;
+      // Node reads server.timeout when it accepts a connection: open ones keep the old value.
+      server.timeout = s.timeout ?? 0;
+    },
+    setAccessLog(a) {
+      accessLog = a;
+    },
+    setCertificate(pair) {
+      if (!config.ssl) throw new Error('the proxy does not serve TLS (no --ssl-key/--ssl-cert at start)');
+      (server as https.Server).setSecureContext({ ...config.ssl, key: pair.key, cert: pair.cert });
+    },
     onTable(update) {
       table = update.table;
     },
@@ -369,4 +411,8 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
       agents.destroy();
     },
   };
+}
+
+function lowerNames(h: Config['customHeaders']): readonly (readonly [string, string])[] {
+  return h.map(([k, v]) => [k.toLowerCase(), v] as const);
 }

@@ -2,6 +2,7 @@
 // workers (--workers N). Tables travel as a full snapshot once, then as deltas.
 
 import type { RouteChange, RouteData } from '../../routing/table.js';
+import type { DataPlaneSettings } from './live-settings.js';
 
 export type ToWorker =
   | { readonly t: 'table'; readonly version: number; readonly routes: readonly (readonly [string, RouteData])[] }
@@ -13,11 +14,17 @@ export type ToWorker =
    * ready to listen at once, not with the first one to boot.
    */
   | { readonly t: 'listen' }
-  | { readonly t: 'drain'; readonly ms: number };
+  | { readonly t: 'drain'; readonly ms: number }
+  /**
+   * Apply these live settings (a reload; also sent right after the snapshot, so a replacement
+   * worker runs the primary's current settings, not what it read at start). Answered 'settings-applied'.
+   */
+  | { readonly t: 'settings'; readonly id: number; readonly settings: DataPlaneSettings };
 
 export type ToPrimary =
   | { readonly t: 'ready' }
   | { readonly t: 'applied'; readonly version: number }
+  | { readonly t: 'settings-applied'; readonly id: number; readonly error?: string }
   /** Listening; `port` is the bound TCP port (the real one when --port 0), absent on a unix socket. */
   | { readonly t: 'listening'; readonly port?: number }
   /** The public port could not be bound (EADDRINUSE, EACCES...): the pool stops instead of respawning. */
