@@ -24,7 +24,7 @@ import { createWorkerPool } from './dataplane/proxy/worker-pool.js';
 import { createDataPlaneVitals } from './observability/data-plane-vitals.js';
 import type { LogLevel, Logger } from './observability/logger.js';
 import { createAccessLogHolder, createSettingsApplier, dataPlaneSettingsOf } from './dataplane/proxy/live-settings.js';
-import { createReloader, type ReloadableConfig, type ReloadResult } from './control/reload.js';
+import { createReloader, type ReloadableConfig, type Reloader, type ReloadResult, type ReloadSource } from './control/reload.js';
 import { watchCertificateFiles, type CertFiles } from './control/cert-watch.js';
 import { createMetrics } from './observability/metrics.js';
 import { RouteStatsAggregate, RouteStatsRecorder } from './observability/route-stats.js';
@@ -45,18 +45,18 @@ export interface App {
   ports(): { proxy?: number; api?: number; metrics?: number; xds?: number };
 }
 
-export interface AppDeps {
+export interface AppDeps<S> {
   log: Logger;
   store?: RouteStore;
-  /** Builds the configuration again for a reload (default: the running one, so only certificate files change). */
-  loadConfig?: () => ReloadableConfig | Promise<ReloadableConfig>;
+  /** Where a reload gets the new configuration (default: the running one, so only certificate files change). */
+  reload?: ReloadSource<S>;
   /** Changes the level of `log` and its children (a reload). */
   setLogLevel?: (level: LogLevel) => void;
   /** Certificate files re-read when they change on disk. */
   certFiles?: { ssl?: CertFiles; apiSsl?: CertFiles };
 }
 
-export async function createApp(config: ReloadableConfig, deps: AppDeps): Promise<App> {
+export async function createApp<S = unknown>(config: ReloadableConfig, deps: AppDeps<S>): Promise<App> {
   const { log } = deps;
   const metrics = createMetrics();
   const store = deps.store ?? createStore(config.store, { log, options: config.storeOptions, onInvalid: () => metrics.invalidRoutes.inc() });
@@ -179,9 +179,9 @@ export async function createApp(config: ReloadableConfig, deps: AppDeps): Promis
   // Reload (control/reload.ts): what each live setting changes, in this order.
   const setLogLevel = deps.setLogLevel ?? ((): void => {});
   const applyLocal = proxy && accessLog ? createSettingsApplier({ proxy, accessLog, setLogLevel }, dataPlaneSettingsOf(config)) : undefined;
-  const reloader = createReloader({
+  const reloader: Reloader = createReloader({
     initial: config,
-    load: deps.loadConfig ?? (() => reloader.current()),
+    source: deps.reload ?? { load: async () => ({ config: reloader.current() }) },
     validate: (next) => void parseUsers(next.dashboardUsers ?? []),
     log,
     targets: [

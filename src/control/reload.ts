@@ -5,9 +5,12 @@
 //  - `reload()` loads a whole new Config (argv, env, --config file: the loader is the same one
 //    that built the running config). A loader error changes nothing: the running configuration is
 //    kept, the error is logged and returned.
-//  - Every top-level setting that differs is either LIVE (applied by the registered targets, in
+//  - Every setting that differs is either LIVE (applied by the registered targets, in
 //    registration order, without dropping connections) or needs a restart: those are named in one
-//    log line and left as they were (the running config keeps their old values).
+//    log line and left as they were (the running config keeps their old values, so the next
+//    reload names them again). Which is which: the schema's `reloadable` marks (config/schema.ts,
+//    through the source's restartRequired), and the values themselves (a certificate file whose
+//    content changed under the same path is live).
 //  - TLS: a new certificate/key pair is live; it is checked (key matches certificate, PEM whole)
 //    before anything is applied, so a bad pair refuses the whole reload. Other TLS options
 //    (ciphers, CA, protocol) need a restart.
@@ -30,14 +33,26 @@ export const LIVE_SETTINGS = [
   'proxyTimeout',
   'keepAliveTimeout',
   'requestBodyTimeout',
+  'upstreamConnectTimeout',
   'dashboardUsers',
   'ssl',
   'apiSsl',
 ] as const;
 export type LiveSetting = (typeof LIVE_SETTINGS)[number];
 
-/** A Config as the reload sees it: possibly with dashboard users (from the config file). */
-export type ReloadableConfig = Config & { readonly dashboardUsers?: readonly string[] };
+export type ReloadableConfig = Config;
+
+/** Where a reload gets the new configuration (main.ts: config/load.ts). */
+export interface ReloadSource<S = unknown> {
+  /** The settings (name -> value and source) the running config was built from. */
+  readonly initialSettings?: S;
+  /** Builds the whole configuration again (throws SwitchyardError CONFIG_INVALID saying what is wrong and where). */
+  load(): Promise<{ config: ReloadableConfig; settings?: S }>;
+  /** Names of the settings that differ and need a restart (config/load.ts diffSettings). */
+  restartRequired?(before: S, after: S): string[];
+  /** `after` with the `names` settings as in `before`: what actually runs after a reload. */
+  keep?(before: S, after: S, names: readonly string[]): S;
+}
 
 export interface ReloadResult {
   /** True when the new configuration was loaded and its live settings applied. */
@@ -116,16 +131,16 @@ export function checkCertificatePair(what: string, t: { key?: Buffer; cert?: Buf
   }
 }
 
-export function createReloader(o: {
+export function createReloader<S>(o: {
   initial: ReloadableConfig;
-  /** Builds the whole configuration again (throws SwitchyardError CONFIG_INVALID with what is wrong). */
-  load: () => ReloadableConfig | Promise<ReloadableConfig>;
+  source: ReloadSource<S>;
   targets: readonly (LiveTarget | undefined)[];
   /** Checks a loaded config further before anything is applied (throw to refuse it). */
   validate?: (next: ReloadableConfig) => void;
   log: Logger;
 }): Reloader {
   let current = o.initial;
+  let settings = o.source.initialSettings;
   let chain: Promise<unknown> = Promise.resolve();
   const targets = o.targets.filter((t): t is LiveTarget => t !== undefined);
 
@@ -155,8 +170,9 @@ export function createReloader(o: {
 
   async function run(trigger: string): Promise<ReloadResult> {
     let next: ReloadableConfig;
+    let nextSettings: S | undefined;
     try {
-      next = await o.load();
+      ({ config: next, settings: nextSettings } = await o.source.load());
       o.validate?.(next);
       for (const which of ['ssl', 'apiSsl'] as const) {
         const t = next[which];
@@ -165,11 +181,17 @@ export function createReloader(o: {
     } catch (e) {
       return fail((e as Error).message, trigger);
     }
-    const { live, restart } = classifyChanges(current, next);
+    const classified = classifyChanges(current, next);
+    const { live } = classified;
+    const restart =
+      o.source.restartRequired && settings !== undefined && nextSettings !== undefined
+        ? o.source.restartRequired(settings, nextSettings)
+        : classified.restart;
     if (restart.length > 0) {
       o.log.warn(`reload (${trigger}): changed settings that need a restart were left as they were: ${restart.join(', ')}`);
     }
     const result = await applyLive(next, live, trigger);
+    if (nextSettings !== undefined) settings = settings !== undefined && o.source.keep ? o.source.keep(settings, nextSettings, restart) : nextSettings;
     if (result.ok) o.log.info(`reload (${trigger}): ${live.size > 0 ? `applied ${result.applied.join(', ')}` : 'no live setting changed'}`);
     return { ...result, restartRequired: restart };
   }

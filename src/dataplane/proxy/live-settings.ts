@@ -17,7 +17,7 @@ export interface DataPlaneSettings {
   readonly accessLog: Config['accessLog'];
   readonly proxy: ProxyLiveSettings;
   /** The proxy's certificate and key, PEM text (undefined without TLS). */
-  readonly tls: { readonly key: string; readonly cert: string } | undefined;
+  readonly tls: { readonly key: string; readonly cert: string; readonly passphrase?: string | undefined } | undefined;
 }
 
 export function dataPlaneSettingsOf(config: Config): DataPlaneSettings {
@@ -30,8 +30,12 @@ export function dataPlaneSettingsOf(config: Config): DataPlaneSettings {
       proxyTimeout: config.proxyTimeout,
       keepAliveTimeout: config.keepAliveTimeout,
       requestBodyTimeout: config.requestBodyTimeout,
+      upstreamConnectTimeout: config.upstreamConnectTimeout,
     },
-    tls: config.ssl?.key && config.ssl.cert ? { key: config.ssl.key.toString('utf8'), cert: config.ssl.cert.toString('utf8') } : undefined,
+    tls:
+      config.ssl?.key && config.ssl.cert
+        ? { key: config.ssl.key.toString('utf8'), cert: config.ssl.cert.toString('utf8'), ...(config.ssl.passphrase !== undefined ? { passphrase: config.ssl.passphrase } : {}) }
+        : undefined,
   };
 }
 
@@ -72,8 +76,8 @@ export function createSettingsApplier(t: DataPlaneTargets, initial: DataPlaneSet
   return async function applyDataPlaneSettings(s: DataPlaneSettings): Promise<void> {
     t.setLogLevel(s.logLevel);
     t.proxy.applySettings(s.proxy);
-    if (s.tls && (s.tls.key !== tls?.key || s.tls.cert !== tls?.cert)) {
-      t.proxy.setCertificate({ key: Buffer.from(s.tls.key), cert: Buffer.from(s.tls.cert) });
+    if (s.tls && (s.tls.key !== tls?.key || s.tls.cert !== tls?.cert || s.tls.passphrase !== tls?.passphrase)) {
+      t.proxy.setCertificate({ key: Buffer.from(s.tls.key), cert: Buffer.from(s.tls.cert), passphrase: s.tls.passphrase });
       tls = s.tls;
     }
     await t.accessLog.set(s.accessLog, t.proxy);

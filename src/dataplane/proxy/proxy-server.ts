@@ -71,6 +71,7 @@ export interface ProxyLiveSettings {
   readonly proxyTimeout: number | undefined;
   readonly keepAliveTimeout: number;
   readonly requestBodyTimeout: number;
+  readonly upstreamConnectTimeout: number;
 }
 
 export interface ProxyDataPlane extends TableListener {
@@ -82,7 +83,7 @@ export interface ProxyDataPlane extends TableListener {
    * New certificate and key for connections accepted from now on (setSecureContext); open TLS
    * connections keep theirs. Throws (and changes nothing) when the pair is unusable.
    */
-  setCertificate(pair: { readonly key: Buffer; readonly cert: Buffer }): void;
+  setCertificate(pair: { readonly key: Buffer; readonly cert: Buffer; readonly passphrase?: string | undefined }): void;
   start(): Promise<void>;
   close(drainMs: number): Promise<void>;
 }
@@ -390,13 +391,16 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
       server.keepAliveTimeout = s.keepAliveTimeout;
       // Node reads server.timeout when it accepts a connection: open ones keep the old value.
       server.timeout = s.timeout ?? 0;
+      tunnelOpts.connectTimeout = s.upstreamConnectTimeout;
+      agents.setConnectTimeout(s.upstreamConnectTimeout);
     },
     setAccessLog(a) {
       accessLog = a;
     },
     setCertificate(pair) {
       if (!config.ssl) throw new Error('the proxy does not serve TLS (no --ssl-key/--ssl-cert at start)');
-      (server as https.Server).setSecureContext({ ...config.ssl, key: pair.key, cert: pair.cert });
+      const { passphrase: _old, ...rest } = config.ssl;
+      (server as https.Server).setSecureContext({ ...rest, key: pair.key, cert: pair.cert, ...(pair.passphrase !== undefined ? { passphrase: pair.passphrase } : {}) });
     },
     onTable(update) {
       table = update.table;

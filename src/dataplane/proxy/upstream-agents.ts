@@ -32,6 +32,8 @@ export interface UpstreamAgents {
   /** The undici dispatcher for `upstream` (its origin's pool, or its unix socket's). */
   dispatcher(upstream: Upstream): Dispatcher;
   poolCount(): number;
+  /** --upstream-connect-timeout changed by a reload: applies to connections opened from now on. */
+  setConnectTimeout(ms: number): void;
   destroy(): void;
 }
 
@@ -82,8 +84,10 @@ export function createUpstreamAgents(opts: {
       if (socket) guardUpstreamSocket(socket as Socket);
       (callback as (e: Error | null, s: unknown) => void)(err, socket);
     });
-  const timeout = opts.connectTimeout ?? CONNECT_TIMEOUT_MS;
-  const tcpConnect = connector(buildConnector({ ...tls, timeout }));
+  let timeout = opts.connectTimeout ?? CONNECT_TIMEOUT_MS;
+  // Pools keep this wrapper; a reload swaps what it calls, so new connections get the new timeout.
+  let tcpConnectNow = connector(buildConnector({ ...tls, timeout }));
+  const tcpConnect: buildConnector.connector = (options, callback) => tcpConnectNow(options, callback);
   const pools = new Map<string, Pool>();
   const sweep = setInterval(() => {
     for (const [key, pool] of pools) {
@@ -109,6 +113,12 @@ export function createUpstreamAgents(opts: {
         pools.set(upstream.poolKey, pool);
       }
       return pool;
+    },
+    /** A reload's --upstream-connect-timeout: for connections opened from now on. */
+    setConnectTimeout(ms: number) {
+      if (ms === timeout) return;
+      timeout = ms;
+      tcpConnectNow = connector(buildConnector({ ...tls, timeout }));
     },
     /** Open pools (tests, diagnostics). */
     poolCount: () => pools.size,
