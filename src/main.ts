@@ -69,7 +69,7 @@ async function main(argv: string[]): Promise<void> {
         if (!again.ok) throw new SwitchyardError(ErrorCode.CONFIG_INVALID, again.errors.map(formatProblem).join('; '));
         return { config: again.config, settings: again.settings };
       },
-      restartRequired: (before, after) => diffSettings(before, after).restartRequired,
+      diff: diffSettings,
       keep: (before, after, names) => {
         const running = new Map(after);
         for (const n of names) {

@@ -48,8 +48,8 @@ export interface ReloadSource<S = unknown> {
   readonly initialSettings?: S;
   /** Builds the whole configuration again (throws SwitchyardError CONFIG_INVALID saying what is wrong and where). */
   load(): Promise<{ config: ReloadableConfig; settings?: S }>;
-  /** Names of the settings that differ and need a restart (config/load.ts diffSettings). */
-  restartRequired?(before: S, after: S): string[];
+  /** Names of the settings that differ, split by the schema's reloadable marks (config/load.ts diffSettings). */
+  diff?(before: S, after: S): { readonly reloadable: readonly string[]; readonly restartRequired: readonly string[] };
   /** `after` with the `names` settings as in `before`: what actually runs after a reload. */
   keep?(before: S, after: S, names: readonly string[]): S;
 }
@@ -79,9 +79,23 @@ export interface Reloader {
   applyCertificate(which: 'ssl' | 'apiSsl', pair: { key: Buffer; cert: Buffer }): Promise<ReloadResult>;
 }
 
-/** `logLevel` -> `log-level`: the flag (and config key) name an operator knows. */
+/** Config keys whose setting (config/schema.ts) is not named after them. */
+const NAMES: Record<string, string> = {
+  customHeaders: 'custom-header',
+  dashboardUsers: 'dashboard.users',
+  ssl: 'ssl-cert/ssl-key',
+  apiSsl: 'api-ssl-cert/api-ssl-key',
+};
+/** The settings behind each live Config key (a key changed with none of them: a file's content changed). */
+const SETTINGS_OF: Partial<Record<LiveSetting, readonly string[]>> = {
+  accessLog: ['access-log', 'access-log-format'],
+  ssl: ['ssl-cert', 'ssl-key', 'ssl-key-passphrase'],
+  apiSsl: ['api-ssl-cert', 'api-ssl-key', 'api-ssl-key-passphrase'],
+};
+
+/** `logLevel` -> `log-level`: the setting (flag, config key) name an operator knows. */
 export function settingName(key: string): string {
-  return key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+  return NAMES[key] ?? key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 }
 
 export function sameValue(a: unknown, b: unknown): boolean {
@@ -149,7 +163,7 @@ export function createReloader<S>(o: {
     return { ok: false, applied: [], restartRequired: [], errors: [why] };
   };
 
-  async function applyLive(next: ReloadableConfig, live: Set<LiveSetting>, trigger: string): Promise<ReloadResult> {
+  async function applyLive(next: ReloadableConfig, live: Set<LiveSetting>, trigger: string, names?: readonly string[]): Promise<ReloadResult> {
     // The running config with only the live settings taken from the new one.
     const effective = { ...current } as Record<string, unknown>;
     for (const k of live) effective[k] = (next as unknown as Record<string, unknown>)[k];
@@ -163,9 +177,14 @@ export function createReloader<S>(o: {
       }
     }
     current = merged;
-    const applied = [...live].map(settingName);
+    // The settings' own names; a live key none of whose settings changed is a file's new content.
+    const applied = new Set(names ?? []);
+    for (const k of live) {
+      const own = SETTINGS_OF[k] ?? [settingName(k)];
+      if (!own.some((n) => applied.has(n))) applied.add(names && SETTINGS_OF[k] ? `${settingName(k)} (file content)` : settingName(k));
+    }
     if (errors.length > 0) o.log.error(`reload (${trigger}): applying failed in part: ${errors.join('; ')}`);
-    return { ok: errors.length === 0, applied, restartRequired: [], errors };
+    return { ok: errors.length === 0, applied: [...applied], restartRequired: [], errors };
   }
 
   async function run(trigger: string): Promise<ReloadResult> {
@@ -183,14 +202,12 @@ export function createReloader<S>(o: {
     }
     const classified = classifyChanges(current, next);
     const { live } = classified;
-    const restart =
-      o.source.restartRequired && settings !== undefined && nextSettings !== undefined
-        ? o.source.restartRequired(settings, nextSettings)
-        : classified.restart;
+    const diff = o.source.diff && settings !== undefined && nextSettings !== undefined ? o.source.diff(settings, nextSettings) : undefined;
+    const restart = diff ? [...diff.restartRequired] : classified.restart;
     if (restart.length > 0) {
       o.log.warn(`reload (${trigger}): changed settings that need a restart were left as they were: ${restart.join(', ')}`);
     }
-    const result = await applyLive(next, live, trigger);
+    const result = await applyLive(next, live, trigger, diff?.reloadable);
     if (nextSettings !== undefined) settings = settings !== undefined && o.source.keep ? o.source.keep(settings, nextSettings, restart) : nextSettings;
     if (result.ok) o.log.info(`reload (${trigger}): ${live.size > 0 ? `applied ${result.applied.join(', ')}` : 'no live setting changed'}`);
     return { ...result, restartRequired: restart };
