@@ -9,8 +9,14 @@ import { randomUUID } from 'node:crypto';
 import { accessSync, constants, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { freePort, waitFor, waitForPort, type TestContextLike } from './servers.js';
+
+/** The guide's files (docs/jupyterhub.md includes them): the scenario runs with them. */
+const EXAMPLES = fileURLToPath(new URL('../../../docs/examples/jupyterhub/', import.meta.url));
+/** The password of the dashboard user in docs/examples/jupyterhub/switchyard.toml. */
+const EXAMPLE_DASHBOARD_USER = { user: 'admin', password: 'change-me' };
 
 const SERVICE_TOKEN = 'e2e-service-token-' + randomUUID();
 const PROXY_TOKEN = 'e2e-proxy-token-' + randomUUID();
@@ -71,11 +77,15 @@ export async function runJupyterHubScenario(t: TestContextLike, switchyard: stri
   writeFileSync(
     join(dir, 'jupyterhub_config.py'),
     `
+# The guide's configuration first (docs/examples/jupyterhub/jupyterhub_config.py), then this
+# test's ports and paths: its Switchyard config file is the guide's switchyard.toml.
+load_subconfig('${EXAMPLES}jupyterhub_config.py')
+assert c.ConfigurableHTTPProxy.command[:2] == ['switchyard', '--config'], c.ConfigurableHTTPProxy.command
+c.ConfigurableHTTPProxy.command = ['switchyard', '--config', '${EXAMPLES}switchyard.toml']
 c.JupyterHub.ip = '127.0.0.1'
 c.JupyterHub.port = ${port}
 c.JupyterHub.hub_ip = '127.0.0.1'
 c.JupyterHub.hub_port = ${hubPort}
-c.ConfigurableHTTPProxy.command = ['switchyard']
 c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:${apiPort}'
 c.ConfigurableHTTPProxy.debug = True
 c.JupyterHub.authenticator_class = 'jupyterhub.auth.DummyAuthenticator'
@@ -145,6 +155,16 @@ c.JupyterHub.load_roles = [{'name': 'tester', 'scopes': ['admin:users', 'admin:s
     assert.ok(routes['/user/mary'], `route for mary in Switchyard: ${Object.keys(routes).join(', ')}`);
     assert.equal(routes['/user/mary']!.jupyterhub, true);
     assert.ok(routes['/user/mary']!.last_activity, 'last_activity present');
+
+    // The guide's switchyard.toml is in force: combined access-log lines on stdout for her route,
+    // and its dashboard user signs in.
+    await waitFor(() => /"GET \/user\/mary\/tree[^"]*" 200 [^\n]*route="\/user\/mary"/.test(log), 10_000, 'a combined access-log line for /user/mary');
+    const dash = await fetch(`http://127.0.0.1:${apiPort}/dashboard/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(EXAMPLE_DASHBOARD_USER),
+    });
+    assert.equal(dash.status, 204, 'the dashboard user of the example config signs in');
 
     // 3. A kernel, and code executed over its websocket, through the proxy.
     const xsrfCookie = jar.cookies.get('_xsrf') ?? '';
