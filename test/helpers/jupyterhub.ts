@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { accessSync, constants, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { accessSync, constants, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { freePort, waitFor, waitForPort, type TestContextLike } from './servers.js';
+import { tempDir } from './temp.js';
 
 /** The guide's files (docs/jupyterhub.md includes them): the scenario runs with them. */
 const EXAMPLES = fileURLToPath(new URL('../../../docs/examples/jupyterhub/', import.meta.url));
@@ -81,7 +81,7 @@ async function browse(jar: CookieJar, url: string, init: RequestInit = {}, hops 
  */
 export async function runJupyterHubScenario(t: TestContextLike, switchyard: string, external?: ExternalProxy): Promise<void> {
   if (!external) accessSync(switchyard, constants.X_OK);
-  const dir = mkdtempSync(join(tmpdir(), 'swy-jh-'));
+  const dir = tempDir(t, 'swy-jh-');
   const bin = join(dir, 'bin');
   mkdirSync(bin);
   mkdirSync(join(dir, 'home'));

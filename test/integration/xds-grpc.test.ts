@@ -101,6 +101,10 @@ test('grpc-js-xds resolves xds:/// through Switchyard and follows REST API chang
     return c?.types.cds?.ackedVersion === s!.versions.cds;
   }, 10_000, 'CDS acknowledged again');
   assert.equal(await call(client, 'ok'), 'B:ok');
+  // Close the client while its control plane still answers: grpc-js-xds's (process-global) xDS
+  // client then drops its watches; closed after the control plane died, it keeps a call queued
+  // for a retry on a ref'd grpc-js timer and this test file never exits.
+  client.close();
   p.proc.kill('SIGTERM');
   assert.equal(await p.exited, 0);
 });
