@@ -53,23 +53,29 @@ export interface UserDirectory {
 
 export function createUserDirectory(lines: readonly string[]): UserDirectory {
   let users = parseUsers(lines);
-  // One dummy hash per cost, made lazily (an unknown name then costs what a known one does).
+  // A dummy hash per cost in use, made ahead (when the users are set), so that an unknown name
+  // costs one bcrypt run of the same cost as a known one, from the first attempt on.
   const dummies = new Map<string, Promise<string>>();
-  const dummyFor = (costOf: string): Promise<string> => {
-    let d = dummies.get(costOf);
+  const dummyFor = (hash: string): Promise<string> => {
+    const cost = hash.slice(4, 6);
+    let d = dummies.get(cost);
     if (d === undefined) {
-      d = bcrypt.hash('switchyard-dummy-password', Number(costOf)).then((h) => h.replace(/^\$2b\$/, `$2${'b'}$`));
-      dummies.set(costOf, d);
+      d = bcrypt.hash('switchyard-dummy-password', Number(cost));
+      dummies.set(cost, d);
     }
     return d;
   };
+  const prepare = (): void => {
+    for (const u of users.values()) void dummyFor(u.hash);
+  };
+  prepare();
   return {
     hashOf: (name) => users.get(name)?.hash,
     async verify(name, password) {
       const user = users.get(name);
       // The cost of the first configured user stands for every unknown name.
       const reference = user?.hash ?? users.values().next().value?.hash ?? '$2b$10$';
-      const hash = user?.hash ?? (await dummyFor(reference.slice(4, 6)));
+      const hash = user?.hash ?? (await dummyFor(reference));
       // bcrypt.hash with the stored hash as salt recomputes it; $2y$ is read as $2b$ (the same algorithm).
       const computed = await bcrypt.hash(password, hash);
       const a = Buffer.from(computed.slice(4));
@@ -79,6 +85,7 @@ export function createUserDirectory(lines: readonly string[]): UserDirectory {
     },
     set(next) {
       users = parseUsers(next);
+      prepare();
     },
     size: () => users.size,
   };
