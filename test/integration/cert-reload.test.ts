@@ -115,3 +115,21 @@ test('a certificate replaced on disk is served to new connections within a secon
   // Requests still flow on the connection opened before all of this.
   assert.equal((await get()).status, 200);
 });
+
+test('the API server certificate (--api-ssl-cert/--api-ssl-key) is swapped the same way', async (t) => {
+  const dir = tempDir(t, 'swy-api-cert-reload-');
+  const a = makePair(dir, 'a');
+  const b = makePair(dir, 'b');
+  const keyFile = join(dir, 'api.key');
+  const certFile = join(dir, 'api.crt');
+  writeFileSync(keyFile, a.key);
+  writeFileSync(certFile, a.cert);
+  const p = await startSwitchyardProcess(t, ['--api-ssl-key', keyFile, '--api-ssl-cert', certFile, '--workers', '1']);
+  assert.equal(await servedFingerprint(p.apiPort), a.fingerprint);
+  const t0 = Date.now();
+  writeFileSync(keyFile, b.key);
+  writeFileSync(certFile, b.cert);
+  await waitFor(async () => (await servedFingerprint(p.apiPort)) === b.fingerprint, 5000, 'the new API certificate');
+  assert.ok(Date.now() - t0 <= 1500, `served after ${Date.now() - t0} ms`);
+  assert.match(p.output(), /reload \(certificate files\): applied new api-ssl-cert\/api-ssl-key certificate/);
+});
