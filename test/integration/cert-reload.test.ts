@@ -27,6 +27,44 @@ function makePair(dir: string, name: string): Pair {
   return { key: readFileSync(key), cert: pem, fingerprint: new crypto.X509Certificate(pem).fingerprint256 };
 }
 
+/**
+ * HTTPS requests until stopped: three loops on keep-alive connections, one on a new connection
+ * (a new handshake) per request, so requests meet each certificate. Counts answers and failures.
+ */
+function tlsLoad(port: number): { stop(): Promise<{ ok: number; failed: string[] }> } {
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 3, rejectUnauthorized: false });
+  let running = true;
+  let ok = 0;
+  const failed: string[] = [];
+  const one = (fresh: boolean): Promise<void> =>
+    new Promise((resolve) => {
+      https
+        .get(`https://127.0.0.1:${port}/`, fresh ? { agent: false, rejectUnauthorized: false, headers: { connection: 'close' } } : { agent }, (res) => {
+          res.resume();
+          res.on('end', () => {
+            if (res.statusCode === 200) ok++;
+            else failed.push(`status ${res.statusCode}`);
+            resolve();
+          });
+        })
+        .on('error', (e) => {
+          failed.push(e.message);
+          resolve();
+        });
+    });
+  const loops = [0, 1, 2, 3].map(async (k) => {
+    while (running) await one(k === 0);
+  });
+  return {
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      agent.destroy();
+      return { ok, failed };
+    },
+  };
+}
+
 /** The certificate a new TLS connection to `port` is served (its SHA-256 fingerprint). */
 function servedFingerprint(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -70,6 +108,8 @@ test('a certificate replaced on disk is served to new connections within a secon
   assert.equal(first.status, 200);
   assert.equal(first.fingerprint, a.fingerprint);
   assert.equal(await servedFingerprint(p.proxyPort), a.fingerprint);
+  const load = tlsLoad(p.proxyPort);
+  t.after(() => load.stop());
 
   // Renamed over (as certbot and most deploy tools do): key first, then the certificate.
   const t0 = Date.now();
@@ -114,6 +154,9 @@ test('a certificate replaced on disk is served to new connections within a secon
   for (let i = 0; i < 6; i++) assert.equal(await servedFingerprint(p.proxyPort), c.fingerprint);
   // Requests still flow on the connection opened before all of this.
   assert.equal((await get()).status, 200);
+  const result = await load.stop();
+  assert.deepEqual(result.failed, [], 'no request failed through the certificate changes');
+  assert.ok(result.ok > 20, `${result.ok} requests`);
 });
 
 test('the API server certificate (--api-ssl-cert/--api-ssl-key) is swapped the same way', async (t) => {
