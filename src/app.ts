@@ -81,6 +81,7 @@ export async function createApp<S = unknown>(config: ReloadableConfig, deps: App
           onActivity: (path, at) => activity.recordAt(path, at),
           onRouteStats: (entries) => routeStats.add(entries),
           settings: dataPlaneSettingsOf(config),
+          config: () => reloader.current(),
         })
       : undefined;
   const localStats = pool ? undefined : new RouteStatsRecorder();

@@ -11,8 +11,21 @@ import { describeConfig, diffSettings, formatProblem, loadConfig } from './confi
 import { ErrorCode, SwitchyardError, isSwitchyardError } from './errors.js';
 import { createLogger } from './observability/logger.js';
 import { VERSION } from './version.js';
+import type { Config } from './config/config.js';
+import type { ToPrimary, ToWorker } from './dataplane/proxy/worker-protocol.js';
 
 async function main(argv: string[]): Promise<void> {
+  if (cluster.isWorker) {
+    // A data-plane worker runs the primary's running configuration, sent over IPC (it does not
+    // read the file again: the file may have changed, or be broken, since the primary loaded it).
+    // Each role loads only its own modules: a worker never loads the API, stores or etcd client
+    // (test/unit/worker-imports.test.ts walks its import graph).
+    const config = await configFromPrimary();
+    const log = createLogger({ level: config.logLevel, format: config.logFormat });
+    const { runWorker } = await import('./worker.js');
+    runWorker(config, log.child({ worker: cluster.worker?.id }), (l) => log.setLevel(l));
+    return;
+  }
   const loaded = await loadConfig({ argv, env: process.env });
   if (loaded.help) {
     process.stdout.write(helpText(VERSION));
@@ -22,8 +35,7 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(VERSION + '\n');
     return;
   }
-  // Data-plane workers load the same configuration again: the main process already warned.
-  if (cluster.isPrimary) for (const w of loaded.warnings) process.stderr.write(`switchyard: warning: ${w}\n`);
+  for (const w of loaded.warnings) process.stderr.write(`switchyard: warning: ${w}\n`);
   if (!loaded.ok) {
     for (const e of loaded.errors) process.stderr.write(`switchyard: error: ${formatProblem(e)}\n`);
     if (loaded.command === 'check-config') process.stderr.write('switchyard: configuration is invalid\n');
@@ -43,13 +55,6 @@ async function main(argv: string[]): Promise<void> {
   }
 
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
-  if (cluster.isWorker) {
-    // Each role loads only its own modules: a worker never loads the API, stores or etcd client
-    // (test/unit/worker-imports.test.ts walks its import graph).
-    const { runWorker } = await import('./worker.js');
-    runWorker(config, log.child({ worker: cluster.worker?.id }), (l) => log.setLevel(l));
-    return;
-  }
   const { createApp } = await import('./app.js');
   const pair = (key: string, cert: string): { key: string; cert: string } | undefined => {
     const k = loaded.settings.get(key)?.value;
@@ -129,6 +134,19 @@ async function main(argv: string[]): Promise<void> {
 
   // As CHP: once running, an unexpected exception is logged and the proxy keeps serving.
   process.on('uncaughtException', (e) => log.error(`Uncaught Exception: ${e.message}`, { err: e }));
+}
+
+/** Asks the primary for its running configuration (worker-protocol.ts 'config?' / 'config'). */
+function configFromPrimary(): Promise<Config> {
+  return new Promise((resolve) => {
+    const on = (m: ToWorker): void => {
+      if (m.t !== 'config') return;
+      process.off('message', on);
+      resolve(m.config);
+    };
+    process.on('message', on);
+    process.send!({ t: 'config?' } satisfies ToPrimary);
+  });
 }
 
 void main(process.argv.slice(2));

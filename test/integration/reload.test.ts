@@ -1,8 +1,10 @@
 // Reload (SIGHUP, POST /api/reload) against the real CLI with two data-plane workers: every live
 // setting applied in the primary and in each worker while a load client runs (no request fails),
-// a restart-only setting named and left alone, a broken file refused with the running config kept.
+// a restart-only setting named and left alone, a broken file refused with the running config kept
+// (also by a worker started while it is broken).
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
@@ -179,4 +181,21 @@ test('SIGHUP applies log level, access log and format, custom headers and timeou
   const result = await load.stop();
   assert.deepEqual(result.failed, []);
   assert.ok(result.ok > 50, `${result.ok} requests through the reloads`);
+  // (The load client is stopped first: a worker killed mid-request is not a reload.)
+  // A worker that dies while the file is broken is replaced by one running the primary's running
+  // configuration (sent over IPC; the broken file is not read again): it serves with the header
+  // and the log level of the last applied reload.
+  const victim = Number(execFileSync('pgrep', ['-P', String(p.pid)], { encoding: 'utf8' }).trim().split('\n')[0]);
+  process.kill(victim, 'SIGKILL');
+  await waitFor(() => new RegExp(`data-plane worker ${victim} exited`).test(p.output()), 10_000, 'the worker exit line');
+  await waitFor(async () => (await p.api('GET', '/api/health')).status === 200, 20_000, 'the replacement worker listening');
+  await waitFor(
+    async () => {
+      await rawRequest(p.proxyPort, 'GET / HTTP/1.1\r\n\r\n', 1000);
+      return /debug: 400 GET refused[^\n]*worker=3/.test(p.output());
+    },
+    10_000,
+    'debug lines from the replacement worker',
+  );
+  for (let i = 0; i < 10; i++) assert.equal((await fresh())['x-reload'], 'two');
 });

@@ -15,7 +15,7 @@ import { existsSync, unlinkSync } from 'node:fs';
 import type { TableListener, TableUpdate } from '../../control/table-listener.js';
 import type { Logger } from '../../observability/logger.js';
 import type { RoutingTable } from '../../routing/table.js';
-import type { ListenTarget } from '../../config/config.js';
+import type { Config, ListenTarget } from '../../config/config.js';
 import type { ToPrimary, ToWorker, WorkerVitals } from './worker-protocol.js';
 import type { DataPlaneSettings } from './live-settings.js';
 
@@ -30,6 +30,8 @@ export interface WorkerPoolOptions {
   readonly onRouteStats?: (entries: readonly (readonly [string, number[]])[]) => void;
   /** The live settings every worker runs (see applySettings). */
   readonly settings: DataPlaneSettings;
+  /** The running configuration: what a worker, started now, runs (worker-protocol 'config'). */
+  readonly config: () => Config;
 }
 
 interface Member {
@@ -105,6 +107,9 @@ export function createWorkerPool(o: WorkerPoolOptions) {
     members.set(worker.id, m);
     worker.on('message', (msg: ToPrimary) => {
       switch (msg.t) {
+        case 'config?':
+          send(worker, { t: 'config', config: o.config() });
+          break;
         case 'ready':
           // Its message handler is installed (messages sent earlier would be lost). The current
           // table already holds every delta published before this point.
@@ -181,6 +186,8 @@ export function createWorkerPool(o: WorkerPoolOptions) {
     name: 'worker pool',
     async start(): Promise<void> {
       if (o.listen.kind === 'unix' && existsSync(o.listen.path)) unlinkSync(o.listen.path);
+      // Structured clone on the IPC channel: the Config sent to workers holds Buffers.
+      cluster.setupPrimary({ serialization: 'advanced' });
       for (let i = 0; i < o.count; i++) fork();
       const ok = await until(() => listenFailure !== undefined || (members.size === o.count && [...members.values()].every((m) => m.listening)), 60_000);
       if (listenFailure !== undefined) throw listenFailure;

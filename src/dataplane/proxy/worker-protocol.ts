@@ -1,10 +1,14 @@
 // Messages between the primary (control plane: store, watcher, API, metrics) and the data-plane
-// workers (--workers N). Tables travel as a full snapshot once, then as deltas.
+// workers (--workers N). Tables travel as a full snapshot once, then as deltas. Messages use
+// node's 'advanced' serialization (structured clone): the Config carries Buffers (certificates).
 
 import type { RouteChange, RouteData } from '../../routing/table.js';
 import type { DataPlaneSettings } from './live-settings.js';
+import type { Config } from '../../config/config.js';
 
 export type ToWorker =
+  /** The primary's running configuration, the first thing a worker gets (it asks with 'config?'). */
+  | { readonly t: 'config'; readonly config: Config }
   | { readonly t: 'table'; readonly version: number; readonly routes: readonly (readonly [string, RouteData])[] }
   | { readonly t: 'changes'; readonly version: number; readonly changes: readonly RouteChange[] }
   | { readonly t: 'metrics'; readonly id: number }
@@ -22,6 +26,7 @@ export type ToWorker =
   | { readonly t: 'settings'; readonly id: number; readonly settings: DataPlaneSettings };
 
 export type ToPrimary =
+  | { readonly t: 'config?' }
   | { readonly t: 'ready' }
   | { readonly t: 'applied'; readonly version: number }
   | { readonly t: 'settings-applied'; readonly id: number; readonly error?: string }
