@@ -59,6 +59,7 @@ export function parseFlags(argv: readonly string[]): { args: ParsedArgs; problem
   let help = false;
   let version = false;
   let command: string | undefined;
+  let skipValue = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '-h' || arg === '--help') {
@@ -69,7 +70,11 @@ export function parseFlags(argv: readonly string[]): { args: ParsedArgs; problem
       version = true;
       continue;
     }
+    const afterUnknown = skipValue;
+    skipValue = false;
     if (!arg.startsWith('--')) {
+      // The value of an unknown option (its problem is already reported).
+      if (afterUnknown) continue;
       if (command === undefined && i === 0) {
         command = arg;
         if (!COMMANDS.includes(arg)) problems.push({ flag: arg, reason: `unknown command '${arg}' (see --help)` });
@@ -93,6 +98,7 @@ export function parseFlags(argv: readonly string[]): { args: ParsedArgs; problem
     if (spec === undefined || spec.kind === 'negated') {
       const near = suggest(name, FLAGS.map((f) => (f.kind === 'negated' ? `no-${f.name}` : f.name)));
       problems.push({ flag: `--${name}`, reason: `unknown option '--${name}' (see --help)${near ? `; did you mean --${near}?` : ''}` });
+      skipValue = inline === undefined;
       continue;
     }
     if (spec.kind === 'bool') {
@@ -152,7 +158,7 @@ export function helpText(version: string): string {
   for (const s of SETTINGS) {
     if (s.flag !== 'none') continue;
     const env = ['SWITCHYARD_' + s.name.toUpperCase().replace(/[-.]/g, '_'), ...(s.envAliases ?? [])].join(', ');
-    lines.push(`  ${env.padEnd(38)} ${s.help}`);
+    lines.push(env.length > 38 ? `  ${env}\n${' '.repeat(41)}${s.help}` : `  ${env.padEnd(38)} ${s.help}`);
   }
   lines.push('', 'Options (configurable-http-proxy compatible):');
   const settingOf = new Map(SETTINGS.map((s) => [s.name, s]));

@@ -123,7 +123,11 @@ function fromFile(s: Setting, v: unknown): { value: SettingValue } | { reason: s
     (s.type === 'string' && typeof v === 'string') ||
     (s.type === 'list' && Array.isArray(v) && v.every((x) => typeof x === 'string'));
   if (typeof v === 'bigint' && s.type === 'int') return { reason: `integer out of range: ${String(v)}` };
-  if (!ok) return { reason: `expected ${typeName(s.type)}, got ${s.type === 'list' && Array.isArray(v) ? 'an array with a non-string item' : describe(v)}` };
+  if (!ok) {
+    // A secret's wrong value is not quoted back (it may still be the secret, mistyped).
+    const got = s.type === 'list' && Array.isArray(v) ? 'an array with a non-string item' : s.secret ? describe(v).replace(/ \(.*\)$/, '') : describe(v);
+    return { reason: `expected ${typeName(s.type)}, got ${got}` };
+  }
   return { value: v as SettingValue };
 }
 
@@ -224,14 +228,18 @@ async function readConfigFile(path: string, origin: Source, problems: ConfigProb
     const err = e as Error & { line?: number; column?: number };
     let line = err.line;
     let col = err.column;
+    const lastLine = text.trimEnd().split('\n').length;
+    let atEnd = line !== undefined && line > lastLine;
     if (json) {
       const lc = /line (\d+) column (\d+)/.exec(err.message);
       const pos = /position (\d+)/.exec(err.message);
       if (lc) [line, col] = [Number(lc[1]), Number(lc[2])];
       else if (pos) line = lineAt(text, Number(pos[1]));
-      else line = text.split('\n').length; // "Unexpected end of JSON input": a half-written file
+      else if (/end of JSON input/.test(err.message)) line = lastLine;
+      atEnd = pos ? Number(pos[1]) >= text.trimEnd().length : /end of JSON input/.test(err.message);
     }
-    const msg = err.message.split('\n')[0]!.replace(/^Invalid TOML document: /, '');
+    let msg = json ? err.message.replace(/\s+/g, ' ') : err.message.split('\n')[0]!.replace(/^Invalid TOML document: /, '');
+    if (atEnd) msg += ' (at the end of the file: is it complete?)';
     problems.push({ where: `${path}${line ? `:${line}` : ''}${col ? `:${col}` : ''}`, key: '', reason: `${json ? 'JSON' : 'TOML'} syntax error: ${msg}` });
     return undefined;
   }
@@ -376,7 +384,8 @@ export async function loadConfig(input: LoadInput): Promise<LoadResult> {
       const r = fromFile(s, e.value);
       if ('reason' in r) problems.push({ where: e.where, key: e.key, reason: r.reason });
       else {
-        if (s.secret) inlineSecret = true;
+        // Dashboard users are password hashes, not passwords: no warning for those in a shared file.
+        if (s.secret && s.type !== 'list') inlineSecret = true;
         fileLevel.set(s.name, { source, value: r.value });
       }
     }
@@ -402,7 +411,7 @@ export async function loadConfig(input: LoadInput): Promise<LoadResult> {
   }
 
   const common = { help: args.help, version: args.version, command: args.command, configFile, warnings };
-  if (problems.length > 0) return { ok: false, errors: problems, ...common };
+  if (problems.length > 0) return { ok: false, errors: sortProblems(problems), ...common };
   const values: Record<string, SettingValue> = {};
   for (const [name, r] of settings) if (name !== 'config') values[name] = r.value;
   try {
@@ -414,6 +423,20 @@ export async function loadConfig(input: LoadInput): Promise<LoadResult> {
     const at = key === undefined ? undefined : settings.get(key)?.source;
     return { ok: false, errors: [{ where: at?.where ?? 'configuration', key: at?.key ?? key ?? '', reason }], ...common };
   }
+}
+
+/** Command line first, then environment, then the file by line (stable: same place keeps its order). */
+function sortProblems(list: ConfigProblem[]): ConfigProblem[] {
+  const rank = (p: ConfigProblem): [number, number] => {
+    if (p.where === CMDLINE) return [0, 0];
+    if (p.where === ENVIRONMENT) return [1, 0];
+    const m = /:(\d+)(?::\d+)?$/.exec(p.where);
+    return [2, m ? Number(m[1]) : 0];
+  };
+  return list
+    .map((p, i) => ({ p, i, r: rank(p) }))
+    .sort((a, b) => a.r[0] - b.r[0] || a.r[1] - b.r[1] || a.i - b.i)
+    .map((x) => x.p);
 }
 
 // --- reload support and check-config --------------------------------------------------------------
@@ -462,7 +485,8 @@ function sourceNote(r: ResolvedSetting | undefined): string {
 
 /**
  * The effective configuration as TOML (it loads back as the same settings, secrets aside), every
- * line annotated with where its value came from; secrets are `<redacted>`, unset settings comments.
+ * line annotated with where its value came from; secrets are `<redacted>`; defaults and unset
+ * settings are comments.
  */
 export function describeConfig(loaded: LoadedConfig): string {
   const out: string[] = [`# switchyard check-config: the effective configuration${loaded.configFile ? ` (config file ${loaded.configFile})` : ''}`];
@@ -474,7 +498,12 @@ export function describeConfig(loaded: LoadedConfig): string {
     const v = effective(loaded.settings, s.name);
     const inDashboard = s.name === 'dashboard' || s.name.startsWith('dashboard.');
     const key = s.name === 'dashboard' ? 'enabled' : inDashboard ? s.name.slice('dashboard.'.length) : s.name;
-    const line = v === undefined ? `# ${key} is not set${s.defaultText ? ` (${s.defaultText})` : ''}` : `${key} = ${tomlValue(s, v)}  # ${sourceNote(r)}`;
+    // Defaults as comments: the output loads back as the same settings (a default written out
+    // would count as given, and some rules look at what is given, e.g. access-log-format).
+    const line =
+      v === undefined
+        ? `# ${key} is not set${s.defaultText ? ` (${s.defaultText})` : ''}`
+        : `${r ? '' : '# '}${key} = ${tomlValue(s, v)}  # ${sourceNote(r)}`;
     (inDashboard ? tail : out).push(line);
   }
   out.push('', '[dashboard]', ...tail);
