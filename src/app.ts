@@ -194,6 +194,7 @@ export async function createApp<S = unknown>(config: ReloadableConfig, deps: App
           await pool!.applySettings(dataPlaneSettingsOf(next));
         },
       },
+      envoy && { name: 'Envoy (xDS)', apply: (next, changed) => void ((changed.has('timeout') || changed.has('proxyTimeout')) && envoy.applySettings(next)) },
       dashboard && { name: 'dashboard', apply: (next, changed) => void (changed.has('dashboardUsers') && dashboard.setUsers(next.dashboardUsers ?? [])) },
       config.apiSsl && {
         name: 'API server',

@@ -199,3 +199,25 @@ test('SIGHUP applies log level, access log and format, custom headers and timeou
   );
   for (let i = 0; i < 10; i++) assert.equal((await fresh())['x-reload'], 'two');
 });
+
+test('with the xDS control plane, a reload of timeout/proxy-timeout translates the Envoy configuration again (new LDS and RDS versions)', async (t) => {
+  const dir = tempDir(t, 'swy-reload-xds-');
+  const file = join(dir, 'switchyard.toml');
+  writeFileSync(file, 'proxy-timeout = 1000\ntimeout = 2000\n');
+  const p = await startSwitchyardProcess(t, ['--config', file, '--workers', '1', '--xds-port', '0']);
+  assert.equal((await p.api('POST', '/api/routes/user/a', { target: 'http://127.0.0.1:9' })).status, 201);
+  const versions = async (): Promise<Record<string, string>> => (await p.api('GET', '/api/xds')).json<{ versions: Record<string, string> }>().versions;
+  await waitFor(async () => (await p.api('GET', '/api/xds')).json<{ tableVersion?: number }>().tableVersion !== undefined, 5000, 'a snapshot');
+  const before = await versions();
+  // A reload that changes nothing the translation uses keeps every version.
+  writeFileSync(file, 'proxy-timeout = 1000\ntimeout = 2000\nlog-level = "debug"\n');
+  assert.equal((await p.api('POST', '/api/reload')).status, 200);
+  assert.deepEqual(await versions(), before);
+  writeFileSync(file, 'proxy-timeout = 3000\ntimeout = 4000\n');
+  assert.equal((await p.api('POST', '/api/reload')).status, 200);
+  await waitFor(async () => {
+    const now = await versions();
+    return now.lds !== before.lds && now.rds !== before.rds;
+  }, 5000, 'new LDS (stream_idle_timeout) and RDS (idle_timeout) versions');
+  assert.equal((await versions()).cds, before.cds, 'clusters unchanged');
+});
