@@ -13,13 +13,30 @@
 // Exit status 0 only when every target is met (0 stable failures, no churn failure outside the
 // chaos windows, no crash, consistent tables, fd/RSS flat within ±10% from minute 2 to the end;
 // with LIVE_MEMORY=1, live memory instead of RSS for the Node processes).
+// Flatness (test/soak/soak.ts, judgeFlat): RSS (VmRSS) of every process; fds without the ones that
+// follow the load (a worker's pooled upstream sockets, checked instead against their bound of
+// origins x accepted connections at every sample; the harness's own connections to etcd). The
+// summary has a table with each process's change and a yes/no per target, RSS at every minute,
+// and for etcd members the Go runtime's figures (/metrics at every sample).
+// REJUDGE=dir/soak.json node bench/soak.mjs: judge and summarize a recorded run again (no run).
+// Where a worker's memory goes, sample by sample: bench/memory-probe.mjs (NODE_OPTIONS=--import=...).
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const { runSoak, summarize, killAll } = await import(join(here, '..', 'dist', 'test', 'soak', 'soak.js'));
+const { runSoak, summarize, killAll, judgeFlat } = await import(join(here, '..', 'dist', 'test', 'soak', 'soak.js'));
+
+if (process.env.REJUDGE) {
+  const report = JSON.parse(readFileSync(process.env.REJUDGE, 'utf8'));
+  report.verdict.flatDetail = judgeFlat(report.processes);
+  report.verdict.flat = report.verdict.flatDetail.length === 0;
+  writeFileSync(process.env.REJUDGE, JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(join(dirname(process.env.REJUDGE), 'summary.md'), summarize(report) + '\n');
+  process.stdout.write(summarize(report) + '\n');
+  process.exit(0);
+}
 
 const env = (name, dflt) => (process.env[name] === undefined || process.env[name] === '' ? dflt : Number(process.env[name]));
 const options = {

@@ -19,6 +19,35 @@ import type { Config, ListenTarget } from '../../config/config.js';
 import type { ToPrimary, ToWorker, WorkerVitals } from './worker-protocol.js';
 import type { DataPlaneSettings } from './live-settings.js';
 
+/**
+ * The young-generation size of every data-plane worker, pinned: V8's semi-space (MiB; the new space
+ * is two of them) fixed from the start at V8's default maximum, instead of resized by V8 with the
+ * allocation rate. Why: a worker's live heap is ~10 MiB and flat, but V8 grows its new space in
+ * steps (8 -> 16 -> 32 MiB) when the allocation rate rises and shrinks it again (down to 4 MiB) when
+ * the rate falls, so under the soak's steady load a worker's RSS moved in steps of 7-16 MiB on a
+ * ~75-90 MiB process while nothing leaked (bench/README.md, soak: RSS followed `new_space` exactly;
+ * old space, malloc and everything else were flat). Pinned, the new space stays one size and a
+ * rise in RSS means memory that is really held. Why the maximum (16 MiB): scavenge work per request
+ * falls with the semi-space size (a proxy's survivors per scavenge are its in-flight requests,
+ * whatever the size), and 16 MiB is what V8 grows a busy worker to anyway, so heavy load costs
+ * nothing more than with V8's own sizing, while 4 MiB cost ~2x the GC pauses per request (measured
+ * in bench/README.md, soak section, "where worker RSS went, and the fix"). The price: up to 32 MiB resident per worker also at
+ * light load (V8 still gives the idle half, from-space, back at a GC when the allocation rate is
+ * low, until the next scavenge takes it again).
+ */
+export const WORKER_SEMI_SPACE_MB = 16;
+
+/**
+ * The Node options a data-plane worker is forked with: the primary's own (node:cluster's default),
+ * plus the pinned semi-space size unless the operator chose a semi-space size themselves (in the
+ * primary's command line or NODE_OPTIONS, which workers inherit): theirs wins.
+ */
+export function workerExecArgv(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
+  const semiSpace = /--(?:min|max)[-_]semi[-_]space[-_]size/;
+  if (execArgv.some((a) => semiSpace.test(a)) || semiSpace.test(nodeOptions ?? '')) return [...execArgv];
+  return [...execArgv, `--min-semi-space-size=${WORKER_SEMI_SPACE_MB}`, `--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`];
+}
+
 export interface WorkerPoolOptions {
   readonly count: number;
   readonly log: Logger;
@@ -186,8 +215,10 @@ export function createWorkerPool(o: WorkerPoolOptions) {
     name: 'worker pool',
     async start(): Promise<void> {
       if (o.listen.kind === 'unix' && existsSync(o.listen.path)) unlinkSync(o.listen.path);
+      // Applies to every later fork (also replacements). The script and args stay node:cluster's
+      // defaults (process.argv), and so does --inspect handling (each worker gets its own port).
       // Structured clone on the IPC channel: the Config sent to workers holds Buffers.
-      cluster.setupPrimary({ serialization: 'advanced' });
+      cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS), serialization: 'advanced' });
       for (let i = 0; i < o.count; i++) fork();
       const ok = await until(() => listenFailure !== undefined || (members.size === o.count && [...members.values()].every((m) => m.listening)), 60_000);
       if (listenFailure !== undefined) throw listenFailure;
