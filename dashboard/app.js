@@ -343,16 +343,43 @@ async function checkSession() {
   }
 }
 
-function showLogin(message) {
+function showLogin(message, form = 'login') {
   $('app-view').hidden = true;
   $('logout').hidden = true;
   $('conn').hidden = true;
   $('login-view').hidden = false;
-  const err = $('login-error');
-  err.hidden = !message;
-  text(err, message || '');
-  $('login-token').focus();
+  for (const f of ['login', 'user']) {
+    const err = $(`${f}-error`);
+    const mine = f === form && !!message;
+    err.hidden = !mine;
+    text(err, mine ? message : '');
+  }
+  $(form === 'user' ? 'user-name' : 'login-token').focus();
 }
+
+/** POST login with `body`; the answer's status, or 0 when the server is unreachable. */
+async function signIn(body) {
+  try {
+    const r = await fetch('login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), credentials: 'same-origin' });
+    return { status: r.status, retryAfter: r.headers.get('retry-after') };
+  } catch {
+    return { status: 0, retryAfter: null };
+  }
+}
+
+function signInFailed(r, invalid) {
+  if (r.status === 401) return invalid;
+  if (r.status === 429) return `Too many failed attempts: try again in ${r.retryAfter || 'a few'} seconds.`;
+  return `Sign-in failed (${r.status || 'server unreachable'}).`;
+}
+
+$('user-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const r = await signIn({ user: $('user-name').value, password: $('user-password').value });
+  $('user-password').value = '';
+  if (r.status === 204) showApp();
+  else showLogin(signInFailed(r, 'Invalid user or password.'), 'user');
+});
 
 function showApp() {
   $('login-view').hidden = true;
@@ -363,18 +390,12 @@ function showApp() {
 
 $('login-form').addEventListener('submit', async (e) => {
   e.preventDefault();
-  const token = $('login-token').value;
-  const r = await fetch('login', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ token }),
-    credentials: 'same-origin',
-  });
+  const r = await signIn({ token: $('login-token').value });
   if (r.status === 204) {
     $('login-token').value = '';
     showApp();
   } else {
-    showLogin(r.status === 401 ? 'Invalid token.' : `Sign-in failed (${r.status}).`);
+    showLogin(signInFailed(r, 'Invalid token.'));
   }
 });
 

@@ -8,6 +8,7 @@
 
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
+import type { Server as HttpsServer } from 'node:https';
 import type { Config } from './config/config.js';
 import { ErrorCode, SwitchyardError } from './errors.js';
 import { createActivityTracker } from './control/activity.js';
@@ -17,10 +18,13 @@ import type { TableListener } from './control/table-listener.js';
 import { createApiServer, createMetricsServer } from './api/api-server.js';
 import { createDashboard } from './api/dashboard.js';
 import type { PreforkedWorker } from './dataplane/proxy/prefork.js';
+import { parseUsers } from './api/dashboard-users.js';
 import { createRedirectServer } from './dataplane/proxy/redirect-server.js';
-import { createAccessLog } from './observability/access-log.js';
 import { createDataPlaneVitals } from './observability/data-plane-vitals.js';
-import type { Logger } from './observability/logger.js';
+import type { LogLevel, Logger } from './observability/logger.js';
+import { createAccessLogHolder, createSettingsApplier, dataPlaneSettingsOf } from './dataplane/proxy/live-settings.js';
+import { createReloader, type ReloadableConfig, type Reloader, type ReloadResult, type ReloadSource } from './control/reload.js';
+import { watchCertificateFiles, type CertFiles } from './control/cert-watch.js';
 import { createMetrics } from './observability/metrics.js';
 import { RouteStatsAggregate, RouteStatsRecorder } from './observability/route-stats.js';
 import { createRouteStatsLoop } from './observability/route-stats-loop.js';
@@ -34,14 +38,26 @@ export interface App {
   /** Stop accepting, drain in-flight requests for at most config.drainTimeout, flush activity. */
   close(): Promise<void>;
   readonly store: RouteStore;
+  /** Re-load the configuration and apply its live settings (SIGHUP, POST /api/reload): control/reload.ts. */
+  reload(trigger: string): Promise<ReloadResult>;
   /** Bound TCP ports (useful with port 0 in tests). */
   ports(): { proxy?: number; api?: number; metrics?: number; xds?: number };
 }
 
-export async function createApp(
-  config: Config,
-  deps: { log: Logger; store?: RouteStore; /** Workers main.ts forked early (--workers N). */ preforked?: readonly PreforkedWorker[] },
-): Promise<App> {
+export interface AppDeps<S> {
+  log: Logger;
+  store?: RouteStore;
+  /** Where a reload gets the new configuration (default: the running one, so only certificate files change). */
+  reload?: ReloadSource<S>;
+  /** Changes the level of `log` and its children (a reload). */
+  setLogLevel?: (level: LogLevel) => void;
+  /** Certificate files re-read when they change on disk. */
+  certFiles?: { ssl?: CertFiles; apiSsl?: CertFiles };
+  /** Workers main.ts forked early (--workers N). */
+  preforked?: readonly PreforkedWorker[];
+}
+
+export async function createApp<S = unknown>(config: ReloadableConfig, deps: AppDeps<S>): Promise<App> {
   const { log } = deps;
   const metrics = createMetrics();
   const store = deps.store ?? await createStore(config.store, { log, options: config.storeOptions, onInvalid: () => metrics.invalidRoutes.inc() });
@@ -67,11 +83,13 @@ export async function createApp(
           onActivity: (path, at) => activity.recordAt(path, at),
           onRouteStats: (entries) => routeStats.add(entries),
           ...(deps.preforked ? { preforked: deps.preforked } : {}),
+          settings: dataPlaneSettingsOf(config),
+          config: () => reloader.current(),
         })
       : undefined;
   const localStats = pool ? undefined : new RouteStatsRecorder();
-  const accessLog =
-    config.accessLog && !pool ? createAccessLog({ ...config.accessLog, onError: (e) => log.error(`access log: ${e.message}`) }) : undefined;
+  const accessLog = pool ? undefined : createAccessLogHolder(config.accessLog, (e) => log.error(`access log: ${e.message}`));
+  const initialAccessLog = accessLog?.current();
   const proxy = pool
     ? undefined
     : (await import('./dataplane/proxy/proxy-server.js')).createProxyDataPlane({
@@ -81,7 +99,7 @@ export async function createApp(
         metrics,
         log,
         ...(localStats ? { routeStats: localStats } : {}),
-        ...(accessLog ? { accessLog } : {}),
+        ...(initialAccessLog ? { accessLog: initialAccessLog } : {}),
       });
   const dataPlane = pool ?? proxy!;
 
@@ -116,6 +134,7 @@ export async function createApp(
         stats: statsLoop,
         xdsStatus,
         log,
+        users: config.dashboardUsers ?? [],
         processInfo: createDataPlaneVitals({ stats: metrics.stats, ...(pool ? { workers: () => pool.workers() } : {}) }),
       })
     : undefined;
@@ -128,6 +147,7 @@ export async function createApp(
     config,
     ...(xdsStatus ? { xdsStatus } : {}),
     ...(dashboard ? { dashboard } : {}),
+    reload: (trigger: string) => reloader.reload(trigger),
     store,
     watcher,
     activity,
@@ -159,6 +179,37 @@ export async function createApp(
           httpsPort: config.redirectTo ?? config.proxyListen.port,
         })
       : undefined;
+
+  // Reload (control/reload.ts): what each live setting changes, in this order.
+  const setLogLevel = deps.setLogLevel ?? ((): void => {});
+  const applyLocal = proxy && accessLog ? createSettingsApplier({ proxy, accessLog, setLogLevel }, dataPlaneSettingsOf(config)) : undefined;
+  const reloader: Reloader = createReloader({
+    initial: config,
+    source: deps.reload ?? { load: async () => ({ config: reloader.current() }) },
+    validate: (next) => void parseUsers(next.dashboardUsers ?? []),
+    log,
+    targets: [
+      {
+        name: 'data plane',
+        apply: async (next) => {
+          if (applyLocal) return applyLocal(dataPlaneSettingsOf(next));
+          setLogLevel(next.logLevel);
+          await pool!.applySettings(dataPlaneSettingsOf(next));
+        },
+      },
+      envoy && { name: 'Envoy (xDS)', apply: (next, changed) => void ((changed.has('timeout') || changed.has('proxyTimeout')) && envoy.applySettings(next)) },
+      dashboard && { name: 'dashboard', apply: (next, changed) => void (changed.has('dashboardUsers') && dashboard.setUsers(next.dashboardUsers ?? [])) },
+      config.apiSsl && {
+        name: 'API server',
+        apply: (next, changed) => void (changed.has('apiSsl') && (api.server as HttpsServer).setSecureContext({ ...next.apiSsl })),
+      },
+    ],
+  });
+  const certWatches = (['ssl', 'apiSsl'] as const).flatMap((which) => {
+    const files = deps.certFiles?.[which];
+    return files ? [{ which, files }] : [];
+  });
+  let watching: { close(): void }[] = [];
   let started = false;
 
   const port = (s: { address(): string | AddressInfo | null }): number | undefined => {
@@ -197,6 +248,9 @@ export async function createApp(
       await metricsServer?.start();
       await redirect?.start();
       await api.start();
+      watching = certWatches.map(({ which, files }) =>
+        watchCertificateFiles({ files, what: which === 'ssl' ? '--ssl-cert/--ssl-key' : '--api-ssl-cert/--api-ssl-key', log, onPair: (pair) => reloader.applyCertificate(which, pair) }),
+      );
       started = true;
       // These lines name the bound ports (the real ones with --port 0): tests and scripts read them.
       const bound = ports();
@@ -209,6 +263,7 @@ export async function createApp(
     },
     async close() {
       const drain = config.drainTimeout;
+      for (const w of watching) w.close();
       statsLoop.close();
       dashboard?.close();
       await Promise.allSettled([
@@ -224,6 +279,7 @@ export async function createApp(
       await store.close();
     },
     ports,
+    reload: (trigger) => reloader.reload(trigger),
   };
 }
 

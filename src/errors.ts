@@ -35,6 +35,8 @@ export const ErrorCode = {
   UNSUPPORTED_MEDIA_TYPE: 'SWY_UNSUPPORTED_MEDIA_TYPE',
   /** The dashboard is off because the API has no token to log in with. */
   DASHBOARD_DISABLED: 'SWY_DASHBOARD_DISABLED',
+  /** Too many failed dashboard sign-ins from this address: wait Retry-After seconds. */
+  TOO_MANY_ATTEMPTS: 'SWY_TOO_MANY_ATTEMPTS',
   /** The dashboard already serves its maximum number of live streams; try again later. */
   TOO_MANY_STREAMS: 'SWY_TOO_MANY_STREAMS',
   /** The path exists but not for this method. */

@@ -7,13 +7,26 @@ import cluster from 'node:cluster';
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { helpText } from './config/flags.js';
-import { describeConfig, formatProblem, loadConfig } from './config/load.js';
-import { isSwitchyardError } from './errors.js';
+import { describeConfig, diffSettings, formatProblem, loadConfig } from './config/load.js';
+import { ErrorCode, SwitchyardError, isSwitchyardError } from './errors.js';
 import { createLogger } from './observability/logger.js';
 import { VERSION } from './version.js';
-import type { App } from './app.js';
+import type { App, AppDeps } from './app.js';
+import type { Config } from './config/config.js';
+import type { ToPrimary, ToWorker } from './dataplane/proxy/worker-protocol.js';
 
 async function main(argv: string[]): Promise<void> {
+  if (cluster.isWorker) {
+    // A data-plane worker runs the primary's running configuration, sent over IPC (it does not
+    // read the file again: the file may have changed, or be broken, since the primary loaded it).
+    // Each role loads only its own modules: a worker never loads the API, stores or etcd client
+    // (test/unit/worker-imports.test.ts walks its import graph).
+    // (Its modules load while the answer comes: a preforked worker asks before the app exists.)
+    const [config, { runWorker }] = await Promise.all([configFromPrimary(), import('./worker.js')]);
+    const log = createLogger({ level: config.logLevel, format: config.logFormat });
+    runWorker(config, log.child({ worker: cluster.worker?.id }), (l) => log.setLevel(l));
+    return;
+  }
   const loaded = await loadConfig({ argv, env: process.env });
   if (loaded.help) {
     process.stdout.write(helpText(VERSION));
@@ -23,8 +36,7 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(VERSION + '\n');
     return;
   }
-  // Data-plane workers load the same configuration again: the main process already warned.
-  if (cluster.isPrimary) for (const w of loaded.warnings) process.stderr.write(`switchyard: warning: ${w}\n`);
+  for (const w of loaded.warnings) process.stderr.write(`switchyard: warning: ${w}\n`);
   if (!loaded.ok) {
     for (const e of loaded.errors) process.stderr.write(`switchyard: error: ${formatProblem(e)}\n`);
     if (loaded.command === 'check-config') process.stderr.write('switchyard: configuration is invalid\n');
@@ -44,13 +56,38 @@ async function main(argv: string[]): Promise<void> {
   }
 
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
-  if (cluster.isWorker) {
-    // Each role loads only its own modules: a worker never loads the API, stores or etcd client
-    // (test/unit/worker-imports.test.ts walks its import graph).
-    const { runWorker } = await import('./worker.js');
-    runWorker(config, log.child({ worker: cluster.worker?.id }));
-    return;
-  }
+  const pair = (key: string, cert: string): { key: string; cert: string } | undefined => {
+    const k = loaded.settings.get(key)?.value;
+    const c = loaded.settings.get(cert)?.value;
+    return typeof k === 'string' && typeof c === 'string' ? { key: k, cert: c } : undefined;
+  };
+  const sslFiles = pair('ssl-key', 'ssl-cert');
+  const apiSslFiles = pair('api-ssl-key', 'api-ssl-cert');
+  const appDeps: AppDeps<typeof loaded.settings> = {
+    log,
+    setLogLevel: (l) => log.setLevel(l),
+    // A reload loads the configuration as start-up did: flags, env, the config file and the files it names.
+    reload: {
+      initialSettings: loaded.settings,
+      load: async () => {
+        const again = await loadConfig({ argv, env: process.env });
+        if (!again.ok) throw new SwitchyardError(ErrorCode.CONFIG_INVALID, again.errors.map(formatProblem).join('; '));
+        return { config: again.config, settings: again.settings };
+      },
+      diff: diffSettings,
+      keep: (before, after, names) => {
+        const running = new Map(after);
+        for (const n of names) {
+          const b = before.get(n);
+          if (b === undefined) running.delete(n);
+          else running.set(n, b);
+        }
+        return running;
+      },
+    },
+    // Certificate files are also re-read when they change on disk (control/cert-watch.ts).
+    certFiles: { ...(sslFiles ? { ssl: sslFiles } : {}), ...(apiSslFiles ? { apiSsl: apiSslFiles } : {}) },
+  };
   // Signals are handled from here on, also while starting (workers can take a moment to listen).
   // One that comes before the app exists (the workers are forked first) stops it once it does.
   let app: App | undefined = undefined;
@@ -77,10 +114,14 @@ async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // SIGHUP: reload (control/reload.ts logs what was applied, what needs a restart, or why not).
+  process.on('SIGHUP', () => {
+    if (!stopping && app !== undefined) void app.reload('SIGHUP');
+  });
   // With --workers N the workers boot and load their modules while this process loads its own.
-  const preforked = config.workers > 1 ? (await import('./dataplane/proxy/prefork.js')).preforkWorkers(config.workers) : undefined;
+  const preforked = config.workers > 1 ? (await import('./dataplane/proxy/prefork.js')).preforkWorkers(config.workers, config) : undefined;
   const { createApp } = await import('./app.js');
-  app = await createApp(config, { log, ...(preforked ? { preforked } : {}) });
+  app = await createApp(config, { ...appDeps, ...(preforked ? { preforked } : {}) });
   if (pending !== undefined) {
     stop(pending);
     return;
@@ -108,6 +149,19 @@ async function main(argv: string[]): Promise<void> {
 
   // As CHP: once running, an unexpected exception is logged and the proxy keeps serving.
   process.on('uncaughtException', (e) => log.error(`Uncaught Exception: ${e.message}`, { err: e }));
+}
+
+/** Asks the primary for its running configuration (worker-protocol.ts 'config?' / 'config'). */
+function configFromPrimary(): Promise<Config> {
+  return new Promise((resolve) => {
+    const on = (m: ToWorker): void => {
+      if (m.t !== 'config') return;
+      process.off('message', on);
+      resolve(m.config);
+    };
+    process.on('message', on);
+    process.send!({ t: 'config?' } satisfies ToPrimary);
+  });
 }
 
 void main(process.argv.slice(2));

@@ -9,15 +9,15 @@ import { createRouteWatcher } from './control/route-watcher.js';
 import { createIpcRouteSource } from './dataplane/proxy/ipc-route-source.js';
 import { createProxyDataPlane } from './dataplane/proxy/proxy-server.js';
 import type { ToPrimary, ToWorker } from './dataplane/proxy/worker-protocol.js';
-import type { Logger } from './observability/logger.js';
+import type { LogLevel, Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { RouteStatsRecorder } from './observability/route-stats.js';
-import { createAccessLog } from './observability/access-log.js';
+import { createAccessLogHolder, createSettingsApplier, dataPlaneSettingsOf } from './dataplane/proxy/live-settings.js';
 
 /** How often a worker sends its recorded activity to the primary (which batches it to the store). */
 const ACTIVITY_FLUSH_MS = 200;
 
-export function runWorker(config: Config, log: Logger): void {
+export function runWorker(config: Config, log: Logger, setLogLevel: (level: LogLevel) => void): void {
   const send = (m: ToPrimary): void => {
     if (process.connected) process.send!(m);
   };
@@ -38,9 +38,9 @@ export function runWorker(config: Config, log: Logger): void {
   });
   const routeStats = new RouteStatsRecorder();
   // Each worker appends to the access log itself (whole lines, O_APPEND: see access-log.ts).
-  const accessLog = config.accessLog
-    ? createAccessLog({ ...config.accessLog, onError: (e) => log.error(`access log: ${e.message}`) })
-    : undefined;
+  // A reload reopens it ('settings' from the primary).
+  const accessLog = createAccessLogHolder(config.accessLog, (e) => log.error(`access log: ${e.message}`));
+  const initialAccessLog = accessLog.current();
   const proxy = createProxyDataPlane({
     config,
     initialTable: watcher.current(),
@@ -48,8 +48,9 @@ export function runWorker(config: Config, log: Logger): void {
     metrics,
     log,
     routeStats,
-    ...(accessLog ? { accessLog } : {}),
+    ...(initialAccessLog ? { accessLog: initialAccessLog } : {}),
   });
+  const applySettings = createSettingsApplier({ proxy, accessLog, setLogLevel }, dataPlaneSettingsOf(config));
   // Table listeners, in order: the proxy serves the table, then the primary learns it is applied.
   watcher.subscribe(proxy);
   watcher.subscribe({ name: 'applied ack', onTable: ({ table }) => send({ t: 'applied', version: table.version }) });
@@ -70,6 +71,12 @@ export function runWorker(config: Config, log: Logger): void {
       case 'table':
       case 'changes':
         source.receive(msg);
+        return;
+      case 'settings':
+        applySettings(msg.settings).then(
+          () => send({ t: 'settings-applied', id: msg.id }),
+          (e: unknown) => send({ t: 'settings-applied', id: msg.id, error: (e as Error).message }),
+        );
         return;
       case 'metrics':
         void metrics.registry.getMetricsAsJSON().then((json) => send({ t: 'metrics', id: msg.id, json }));
@@ -94,7 +101,7 @@ export function runWorker(config: Config, log: Logger): void {
         clearInterval(statsTimer);
         void proxy.close(msg.ms).then(async () => {
           await activity.close();
-          await accessLog?.close();
+          await accessLog.close();
           await watcher.close();
           process.disconnect();
           process.exit(0);
@@ -115,6 +122,8 @@ export function runWorker(config: Config, log: Logger): void {
   // The primary handles signals; a worker only stops when told to drain (or when orphaned).
   process.on('SIGTERM', () => {});
   process.on('SIGINT', () => {});
+  // A reload is the primary's (it sends 'settings'); a hang-up sent to the process group is not for us.
+  process.on('SIGHUP', () => {});
   process.on('disconnect', () => process.exit(0));
   process.on('uncaughtException', (e) => log.error(`Uncaught Exception: ${e.message}`, { err: e }));
 }

@@ -3,6 +3,7 @@
 //   GET    /api/routes/<path>                      200 {target, ...data, last_activity} | 404
 //   POST   /api/routes/<path>  {"target": "..."}   201 (once live on this replica) | 400
 //   DELETE /api/routes/<path>                      204 | 404
+//   POST   /api/reload                             200 | 422 {ok, applied, restartRequired, errors} (control/reload.ts)
 // Order of checks as in CHP: unknown path 404, unknown method 405, (POST) body JSON 400, token 403.
 // Paths are URI-decoded and trailing slashes dropped. Writes go to the store only; the data
 // plane learns of them through the route watcher, and the API waits for that before answering.
@@ -24,6 +25,7 @@ import { waitForReplicas } from '../store/replica-registry.js';
 import { sendError } from './http-errors.js';
 import { closeServer, listenOn } from '../net.js';
 import type { Dashboard } from './dashboard.js';
+import type { ReloadResult } from '../control/reload.js';
 import { createTokenMatcher, readBody } from './request.js';
 
 export interface ApiServerOptions {
@@ -49,6 +51,8 @@ export interface ApiServerOptions {
   readonly xdsStatus?: () => unknown;
   /** Serves /dashboard/ (api/dashboard.ts) unless --no-dashboard. */
   readonly dashboard?: Dashboard;
+  /** POST /api/reload: re-load the configuration (as SIGHUP does). */
+  readonly reload?: (trigger: string) => Promise<ReloadResult>;
 }
 
 export interface ApiServer {
@@ -234,6 +238,15 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
       requireAuth(req);
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(opts.xdsStatus()));
+      return;
+    }
+    if (url.pathname === '/api/reload' && opts.reload) {
+      if (req.method !== 'POST') throw new SwitchyardError(ErrorCode.METHOD_NOT_ALLOWED, 'Method not supported');
+      requireAuth(req);
+      const result = await opts.reload('api');
+      // 422: the new configuration was refused (the running one is kept); the body says why.
+      res.writeHead(result.ok ? 200 : 422, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(result));
       return;
     }
     const m = ROUTES_RE.exec(url.pathname);

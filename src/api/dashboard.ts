@@ -4,7 +4,7 @@
 //   GET  /dashboard/api/events   the same as Server-Sent Events: `hello` (full), then `routes`
 //                                (table diffs), `reset` (full table) and `tick` (changed figures)
 //   GET  /dashboard/api/session  204 when the session (or token) is valid, else 401
-//   POST /dashboard/login        {"token": "..."} -> 204 + session cookie | 401
+//   POST /dashboard/login        {"token": "..."} | {"user", "password"} -> 204 + session cookie | 401 | 429
 //   POST /dashboard/logout       clears the cookie
 //
 // Contract:
@@ -44,6 +44,8 @@ const MAX_STREAMS = 256;
 
 export interface DashboardOptions {
   readonly authToken: string | undefined;
+  /** [dashboard] users: htpasswd lines with bcrypt hashes (dashboard-users.ts). */
+  readonly users?: readonly string[];
   readonly secureCookie: boolean;
   readonly store: Pick<RouteStore, 'health' | 'watchReplicas'>;
   readonly watcher: Pick<RouteWatcher, 'current' | 'invalidRoutes'>;
@@ -61,6 +63,8 @@ export interface Dashboard extends TableListener {
   /** Serve a /dashboard request (the API server routes them here). */
   handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void>;
   streams(): number;
+  /** New dashboard users (a reload); sessions of changed or removed users end. */
+  setUsers(lines: readonly string[]): void;
   close(): void;
 }
 
@@ -68,7 +72,7 @@ type RouteRow = [path: string, target: string, data: Record<string, unknown> | n
 
 export function createDashboard(o: DashboardOptions): Dashboard {
   const stats = o.stats.stats;
-  const session = createDashboardSession({ authToken: o.authToken, secureCookie: o.secureCookie, log: o.log });
+  const session = createDashboardSession({ authToken: o.authToken, users: o.users ?? [], secureCookie: o.secureCookie, log: o.log });
   const files = createStaticFiles(o.staticDir ?? new URL('../../../dashboard/', import.meta.url));
   const sampler = createProcessSampler();
   /** The replica registry as last delivered (null: none, or not watched yet). */
@@ -203,6 +207,7 @@ export function createDashboard(o: DashboardOptions): Dashboard {
       hub.broadcast('routes', { version: update.table.version, set, del });
     },
     streams: () => hub.size(),
+    setUsers: (lines) => session.setUsers(lines),
     close() {
       sampler.close();
       hub.close();

@@ -20,6 +20,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   [ErrorCode.UNSUPPORTED_MEDIA_TYPE]: 415,
   [ErrorCode.DASHBOARD_DISABLED]: 403,
   [ErrorCode.TOO_MANY_STREAMS]: 503,
+  [ErrorCode.TOO_MANY_ATTEMPTS]: 429,
   [ErrorCode.METHOD_NOT_ALLOWED]: 405,
   [ErrorCode.NOT_FOUND]: 404,
   [ErrorCode.STORE_UNAVAILABLE]: 503,

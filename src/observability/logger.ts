@@ -24,6 +24,11 @@ export interface Logger {
   child(fields: LogFields): Logger;
 }
 
+/** The root logger: its level can change at run time (a config reload), for it and every child. */
+export interface RootLogger extends Logger {
+  setLevel(level: LogLevel): void;
+}
+
 export interface LoggerOptions {
   level?: LogLevel;
   format?: 'text' | 'json';
@@ -76,15 +81,15 @@ function textValue(v: unknown): string {
   return JSON.stringify(v) ?? String(v);
 }
 
-export function createLogger(options: LoggerOptions = {}): Logger {
-  const level = options.level ?? 'info';
-  const format = options.format ?? 'text';
-  const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
-  const base = options.base ?? {};
-  const min = RANK[level];
+export function createLogger(options: LoggerOptions = {}): RootLogger {
+  // Shared by the root and every child: setLevel (a reload) applies to all of them at once.
+  const state = { level: options.level ?? 'info' };
+  return makeLogger(state, options.format ?? 'text', options.write ?? ((line: string) => process.stderr.write(line + '\n')), options.base ?? {});
+}
 
+function makeLogger(state: { level: LogLevel }, format: 'text' | 'json', write: (line: string) => void, base: LogFields): RootLogger {
   const emit = (lvl: LogLevel, msg: string, fields?: LogFields): void => {
-    if (RANK[lvl] < min) return;
+    if (RANK[lvl] < RANK[state.level]) return;
     const all = fields === undefined ? base : { ...base, ...redact(fields) };
     const time = new Date().toISOString();
     if (format === 'json') {
@@ -100,13 +105,18 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   };
 
   return {
-    level,
+    get level() {
+      return state.level;
+    },
+    setLevel(l: LogLevel) {
+      state.level = l;
+    },
     debug: (m, f) => emit('debug', m, f),
     info: (m, f) => emit('info', m, f),
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
-    isEnabled: (l) => RANK[l] >= min,
-    child: (fields) => createLogger({ level, format, write, base: { ...base, ...redact(fields) } }),
+    isEnabled: (l) => RANK[l] >= RANK[state.level],
+    child: (fields) => makeLogger(state, format, write, { ...base, ...redact(fields) }),
   };
 }
 

@@ -8,12 +8,31 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { accessSync, constants, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { freePort, waitFor, waitForPort, type TestContextLike } from './servers.js';
 import { tempDir } from './temp.js';
 
+/** The guide's files (docs/jupyterhub.md includes them): the scenario runs with them. */
+const EXAMPLES = fileURLToPath(new URL('../../../docs/examples/jupyterhub/', import.meta.url));
+/** The password of the dashboard user in docs/examples/jupyterhub/switchyard.toml. */
+const EXAMPLE_DASHBOARD_USER = { user: 'admin', password: 'change-me' };
+
 const SERVICE_TOKEN = 'e2e-service-token-' + randomUUID();
-const PROXY_TOKEN = 'e2e-proxy-token-' + randomUUID();
+/** The API token JupyterHub uses (replicas it does not start must be given the same). */
+export const PROXY_TOKEN = 'e2e-proxy-token-' + randomUUID();
+export const EXAMPLES_DIR = EXAMPLES;
+
+/**
+ * Proxies JupyterHub does not start (docs/examples/jupyterhub/jupyterhub_config_ha.py):
+ * `publicPort` and `apiPort` are the load balancer's, `hubPort` the one the replicas' error
+ * target names.
+ */
+export interface ExternalProxy {
+  readonly publicPort: number;
+  readonly apiPort: number;
+  readonly hubPort: number;
+}
 
 class CookieJar {
   readonly cookies = new Map<string, string>();
@@ -60,24 +79,42 @@ async function browse(jar: CookieJar, url: string, init: RequestInit = {}, hops 
  * command under test) as its proxy, a user logs in through it, her server spawns, a kernel
  * websocket runs code, the server stops and its route goes. Everything is closed by t.after.
  */
-export async function runJupyterHubScenario(t: TestContextLike, switchyard: string): Promise<void> {
-  accessSync(switchyard, constants.X_OK);
+export async function runJupyterHubScenario(t: TestContextLike, switchyard: string, external?: ExternalProxy): Promise<void> {
+  if (!external) accessSync(switchyard, constants.X_OK);
   const dir = tempDir(t, 'swy-jh-');
   const bin = join(dir, 'bin');
   mkdirSync(bin);
   mkdirSync(join(dir, 'home'));
   symlinkSync(switchyard, join(bin, 'switchyard'));
-  const [port, apiPort, hubPort] = [await freePort(), await freePort(), await freePort()];
-  writeFileSync(
-    join(dir, 'jupyterhub_config.py'),
-    `
+  const [port, apiPort, hubPort] = external ? [external.publicPort, external.apiPort, external.hubPort] : [await freePort(), await freePort(), await freePort()];
+  const proxyConfig = external
+    ? `
+# The guide's HA configuration (docs/examples/jupyterhub/jupyterhub_config_ha.py), then this test's
+# addresses: the load balancer's API port, the hub on loopback.
+load_subconfig('${EXAMPLES}jupyterhub_config_ha.py')
+assert c.ConfigurableHTTPProxy.should_start == False
+c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:${apiPort}'
+c.JupyterHub.hub_bind_url = 'http://127.0.0.1:${hubPort}'
+c.JupyterHub.hub_connect_url = 'http://127.0.0.1:${hubPort}'
+c.JupyterHub.bind_url = 'http://127.0.0.1:${port}'
+`
+    : `
+# The guide's configuration first (docs/examples/jupyterhub/jupyterhub_config.py), then this
+# test's ports and paths: its Switchyard config file is the guide's switchyard.toml.
+load_subconfig('${EXAMPLES}jupyterhub_config.py')
+assert c.ConfigurableHTTPProxy.command[:2] == ['switchyard', '--config'], c.ConfigurableHTTPProxy.command
+c.ConfigurableHTTPProxy.command = ['switchyard', '--config', '${EXAMPLES}switchyard.toml']
 c.JupyterHub.ip = '127.0.0.1'
 c.JupyterHub.port = ${port}
 c.JupyterHub.hub_ip = '127.0.0.1'
 c.JupyterHub.hub_port = ${hubPort}
-c.ConfigurableHTTPProxy.command = ['switchyard']
 c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:${apiPort}'
 c.ConfigurableHTTPProxy.debug = True
+`;
+  writeFileSync(
+    join(dir, 'jupyterhub_config.py'),
+    proxyConfig +
+      `
 c.JupyterHub.authenticator_class = 'jupyterhub.auth.DummyAuthenticator'
 c.DummyAuthenticator.password = 'pw'
 c.JupyterHub.spawner_class = 'jupyterhub.spawner.SimpleLocalProcessSpawner'
@@ -119,7 +156,7 @@ c.JupyterHub.load_roles = [{'name': 'tester', 'scopes': ['admin:users', 'admin:s
     await waitForPort(port, 60_000);
     await waitFor(async () => (await fetch(`${base}/hub/api`).catch(() => null))?.status === 200, 60_000, 'hub API through the proxy');
     // Printed once every data-plane worker listens (the port opens with the first one).
-    await waitFor(() => /\[Switchyard\] info: Proxying http:\/\/127\.0\.0\.1:\d+/.test(log), 30_000, 'JupyterHub started Switchyard');
+    if (!external) await waitFor(() => /\[Switchyard\] info: Proxying http:\/\/127\.0\.0\.1:\d+/.test(log), 30_000, 'JupyterHub started Switchyard');
 
     // The hub talks to Switchyard's API with the token it passed down; without it: 403.
     assert.equal((await fetch(`http://127.0.0.1:${apiPort}/api/routes`)).status, 403);
@@ -144,7 +181,23 @@ c.JupyterHub.load_roles = [{'name': 'tester', 'scopes': ['admin:users', 'admin:s
     const routes = await hubRoutes(apiPort);
     assert.ok(routes['/user/mary'], `route for mary in Switchyard: ${Object.keys(routes).join(', ')}`);
     assert.equal(routes['/user/mary']!.jupyterhub, true);
-    assert.ok(routes['/user/mary']!.last_activity, 'last_activity present');
+    if (external) {
+      // Replicas: the one that took the write records last_activity and flushes it to the store
+      // every activity-flush-interval; another replica answering before that shows none yet.
+      await waitFor(async () => Boolean((await hubRoutes(apiPort))['/user/mary']?.last_activity), 15_000, 'last_activity on the replica that answers');
+    } else {
+      assert.ok(routes['/user/mary']!.last_activity, 'last_activity present');
+    }
+
+    // The guide's switchyard.toml is in force: combined access-log lines on stdout for her route,
+    // and its dashboard user signs in.
+    if (!external) await waitFor(() => /"GET \/user\/mary\/tree[^"]*" 200 [^\n]*route="\/user\/mary"/.test(log), 10_000, 'a combined access-log line for /user/mary');
+    const dash = await fetch(`http://127.0.0.1:${apiPort}/dashboard/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(EXAMPLE_DASHBOARD_USER),
+    });
+    assert.equal(dash.status, 204, 'the dashboard user of the example config signs in');
 
     // 3. A kernel, and code executed over its websocket, through the proxy.
     const xsrfCookie = jar.cookies.get('_xsrf') ?? '';

@@ -154,7 +154,7 @@ test('dashboard: off without an API token (403), absent with --no-dashboard (404
   for (const r of [await login(open.apiUrl, ''), await request(`${open.apiUrl}/dashboard/api/state`)]) {
     assert.equal(r.status, 403);
     assert.equal(r.headers['x-switchyard-error'], 'SWY_DASHBOARD_DISABLED');
-    assert.equal(r.body, 'dashboard disabled: no API token');
+    assert.equal(r.body, 'dashboard disabled: no API token and no dashboard users');
   }
   const off = await startSwitchyard(t, ['--no-dashboard'], { CONFIGPROXY_AUTH_TOKEN: TOKEN });
   assert.equal((await request(`${off.apiUrl}/dashboard/`)).status, 404);

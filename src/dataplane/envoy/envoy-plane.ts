@@ -19,6 +19,11 @@ export interface EnvoyPlane extends TableListener {
   close(): Promise<void>;
   status(): unknown;
   port(): number | undefined;
+  /**
+   * A reload changed --timeout or --proxy-timeout: the current table is translated again with them
+   * (new resource versions, pushed to every client) unless they are what is served already.
+   */
+  applySettings(config: Pick<Config, 'prependPath' | 'includePrefix' | 'hostRouting' | 'proxyTimeout' | 'timeout'>): void;
 }
 
 export function translateOptions(config: Pick<Config, 'prependPath' | 'includePrefix' | 'hostRouting' | 'proxyTimeout' | 'timeout'>, x: XdsConfig): TranslateOptions {
@@ -46,9 +51,11 @@ export function createEnvoyPlane(opts: {
   identifier: string;
 }): EnvoyPlane {
   const { log, metrics } = opts;
-  const tOpts = translateOptions(opts.config, opts.xds);
+  let tOpts = translateOptions(opts.config, opts.xds);
   let reported = new Set<string>();
-  const builder = createSnapshotBuilder(tOpts);
+  let builder = createSnapshotBuilder(tOpts);
+  /** The newest table (built or pending): what a reload translates again. */
+  let latest = opts.initialTable;
 
   const build = (table: RoutingTable): Snapshot => {
     const snap = builder(table);
@@ -106,6 +113,18 @@ export function createEnvoyPlane(opts: {
     close: async () => server?.close(),
     onTable({ table }) {
       pending = table;
+      latest = table;
+      if (server && !scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    },
+    applySettings(config) {
+      const next = translateOptions(config, opts.xds);
+      if (next.proxyTimeoutMs === tOpts.proxyTimeoutMs && next.streamIdleTimeoutMs === tOpts.streamIdleTimeoutMs) return;
+      tOpts = next;
+      builder = createSnapshotBuilder(tOpts);
+      pending = latest;
       if (server && !scheduled) {
         scheduled = true;
         setImmediate(flush);

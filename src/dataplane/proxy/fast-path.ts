@@ -288,7 +288,16 @@ export function createFastPath(o: FastPathOptions): FastPath {
   const clients = new Set<ClientConn>();
   const rewrite = o.autoRewrite || o.protocolRewrite !== undefined;
   let draining = false;
-  const keepAliveHeader = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(o.keepAliveTimeout / 1000)}\r\n`;
+  // Options are read per request (a reload changes timeouts in `o`); this header follows its timeout.
+  let keepAliveFor = -1;
+  let keepAliveText = '';
+  const keepAliveHeader = (): string => {
+    if (o.keepAliveTimeout !== keepAliveFor) {
+      keepAliveFor = o.keepAliveTimeout;
+      keepAliveText = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(keepAliveFor / 1000)}\r\n`;
+    }
+    return keepAliveText;
+  };
 
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => accept(socket));
 
@@ -703,7 +712,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
     else mode = R_CLOSE;
     const reframe = mode === R_CHUNK_SIZE || mode === R_CLOSE;
     if (reframe) out += 'Transfer-Encoding: chunked\r\n';
-    out += c.closing || draining ? 'Connection: close\r\n\r\n' : keepAliveHeader + '\r\n';
+    out += c.closing || draining ? 'Connection: close\r\n\r\n' : keepAliveHeader() + '\r\n';
     ex.status = status;
     ex.answered = true;
     writeClient(ex, out);
@@ -890,7 +899,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
       let out = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
       for (const [k, v] of page.headers) out += `${k}: ${v}\r\n`;
       out += `Date: ${httpDate()}\r\n`;
-      out += c.closing || draining ? 'Connection: close\r\n' : keepAliveHeader;
+      out += c.closing || draining ? 'Connection: close\r\n' : keepAliveHeader();
       out += `Content-Length: ${page.body.length}\r\n\r\n`;
       ex.status = status;
       c.socket.cork();

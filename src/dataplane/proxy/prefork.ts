@@ -6,7 +6,8 @@
 // This module is tiny on purpose: it is loaded before anything else in the primary.
 
 import cluster, { type Worker } from 'node:cluster';
-import type { ToPrimary } from './worker-protocol.js';
+import type { Config } from '../../config/config.js';
+import type { ToPrimary, ToWorker } from './worker-protocol.js';
 import { setupWorkerForks } from './worker-exec-argv.js';
 
 export interface PreforkedWorker {
@@ -18,13 +19,21 @@ export interface PreforkedWorker {
   adopt(onMessage: (m: ToPrimary) => void, onExit: (code: number | null, signal: string | null) => void): void;
 }
 
-export function preforkWorkers(count: number): PreforkedWorker[] {
+/**
+ * Fork `count` workers now. A worker's first question, its configuration ('config?'), is answered
+ * here with the start-up `config` (no reload can happen before the pool adopts them), so workers
+ * load and configure themselves while the primary is still loading; other messages wait for adopt.
+ */
+export function preforkWorkers(count: number, config: Config): PreforkedWorker[] {
   setupWorkerForks(); // the same Node options as every later fork (pinned young generation)
   return Array.from({ length: count }, () => {
     const worker = cluster.fork();
     const early: ToPrimary[] = [];
     let exited: [number | null, string | null] | undefined;
-    const keep = (m: ToPrimary): void => void early.push(m);
+    const keep = (m: ToPrimary): void => {
+      if (m.t === 'config?') worker.send({ t: 'config', config } satisfies ToWorker);
+      else early.push(m);
+    };
     const keepExit = (code: number | null, signal: string | null): void => void (exited = [code, signal]);
     worker.on('message', keep);
     worker.once('exit', keepExit);

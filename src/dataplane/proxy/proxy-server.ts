@@ -21,10 +21,10 @@ import type { Route, RoutingTable } from '../../routing/table.js';
 import type { TableListener } from '../../control/table-listener.js';
 import { createErrorPages } from './error-pages.js';
 import { checkRequest, sendLocalAnswer } from './request-rules.js';
-import { createForwarder } from './forward.js';
+import { createForwarder, type ForwardOptions } from './forward.js';
 import { BODY_HIGH_WATER_MARK, createUpstreamAgents } from './upstream-agents.js';
-import { createTunneler } from './websocket.js';
-import { createFastPath, type FastPath } from './fast-path.js';
+import { createTunneler, type TunnelOptions } from './websocket.js';
+import { createFastPath, type FastPath, type FastPathOptions } from './fast-path.js';
 import type { FastRequest } from './fast-parser.js';
 import { closeServer, listenOn } from '../../net.js';
 
@@ -64,14 +64,37 @@ export interface ProxyDataPlaneOptions {
   readonly accessLog?: AccessLog;
 }
 
+/**
+ * What a reload (control/reload.ts) changes in a running proxy. Requests that arrive afterwards
+ * get the new values; requests in flight keep the timers they armed; open connections stay open.
+ */
+export interface ProxyLiveSettings {
+  readonly customHeaders: Config['customHeaders'];
+  readonly timeout: number | undefined;
+  readonly proxyTimeout: number | undefined;
+  readonly keepAliveTimeout: number;
+  readonly requestBodyTimeout: number;
+  readonly upstreamConnectTimeout: number;
+}
+
 export interface ProxyDataPlane extends TableListener {
   /** The listening server: the fast path's `net` server, or node:http's when the fast path is off. */
   readonly server: NetServer;
   /** The node:http server (every request when the fast path is off; what the fast path hands over). */
   readonly httpServer: http.Server;
+  applySettings(s: ProxyLiveSettings): void;
+  /** Swap the access log (undefined = off). The caller closes the old one. */
+  setAccessLog(a: AccessLog | undefined): void;
+  /**
+   * New certificate and key for connections accepted from now on (setSecureContext); open TLS
+   * connections keep theirs. Throws (and changes nothing) when the pair is unusable.
+   */
+  setCertificate(pair: { readonly key: Buffer; readonly cert: Buffer; readonly passphrase?: string | undefined }): void;
   start(): Promise<void>;
   close(drainMs: number): Promise<void>;
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 const HEALTHZ = '/_chp_healthz';
 const HEALTHZ_BODY = JSON.stringify({ status: 'OK' });
@@ -83,12 +106,14 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
   let table = opts.initialTable;
   const agents = createUpstreamAgents({ insecure: config.insecure, clientSsl: config.clientSsl, connectTimeout: config.upstreamConnectTimeout });
   const errors = createErrorPages({ errorTarget: config.errorTarget, errorPath: config.errorPath, agents, log });
-  const headerOpts = {
+  // Mutable on purpose: the forwarder and the tunneler read these per request, so applySettings
+  // takes effect for the next request without rebuilding them.
+  const headerOpts: { xForward: boolean; changeOrigin: boolean; customHeaders: readonly (readonly [string, string])[] } = {
     xForward: config.xForward,
     changeOrigin: config.changeOrigin,
-    customHeaders: config.customHeaders.map(([k, v]) => [k.toLowerCase(), v] as const),
+    customHeaders: lowerNames(config.customHeaders),
   };
-  const forward = createForwarder({
+  const forwardOpts: Mutable<ForwardOptions> = {
     headers: headerOpts,
     prependPath: config.prependPath,
     includePrefix: config.includePrefix,
@@ -101,9 +126,10 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
     stats,
     log,
     recordActivity: opts.recordActivity,
-  });
+  };
+  const forward = createForwarder(forwardOpts);
   const tunnels = new Set<Duplex>();
-  const tunnel = createTunneler({
+  const tunnelOpts: Mutable<TunnelOptions> = {
     headers: headerOpts,
     prependPath: config.prependPath,
     includePrefix: config.includePrefix,
@@ -118,7 +144,8 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
       tunnels.add(client);
       client.once('close', () => tunnels.delete(client));
     },
-  });
+  };
+  const tunnel = createTunneler(tunnelOpts);
   const webDuration = metrics.requestDuration.labels('web');
   const wsDuration = metrics.requestDuration.labels('ws');
   const hostRouting = config.hostRouting;
@@ -131,7 +158,7 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
   const refusedOn = new WeakSet<object>();
 
   const routeStats = opts.routeStats;
-  const accessLog = opts.accessLog;
+  let accessLog = opts.accessLog;
 
   function logAccess(req: IncomingMessage, status: number, bytes: number, startedAt: number, ms: number, route: Route | undefined, kind: 'web' | 'ws'): void {
     accessLog!.log({
@@ -365,9 +392,10 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
   };
   server.on('connection', countConnection);
 
-  const fast: FastPath | undefined =
+  // Read per request by the fast path: applySettings (a reload) changes the timeouts in place.
+  const fastOpts: { -readonly [K in keyof FastPathOptions]: FastPathOptions[K] } | undefined =
     config.fastPath && !config.ssl
-      ? createFastPath({
+      ? {
           route(host, url) {
             if (url === HEALTHZ) return undefined;
             const rp = parseRequestPath(url);
@@ -402,8 +430,9 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
           stats,
           log,
           recordActivity: opts.recordActivity,
-        })
+        }
       : undefined;
+  const fast: FastPath | undefined = fastOpts && createFastPath(fastOpts);
   fast?.server.on('connection', countConnection);
 
   function rawHeader(raw: readonly string[], lower: string): string | undefined {
@@ -465,6 +494,33 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
     server: listener,
     httpServer: server,
     name: 'proxy',
+    applySettings(s) {
+      headerOpts.customHeaders = lowerNames(s.customHeaders);
+      forwardOpts.proxyTimeout = s.proxyTimeout;
+      forwardOpts.bodyTimeout = s.requestBodyTimeout;
+      tunnelOpts.proxyTimeout = s.proxyTimeout;
+      server.keepAliveTimeout = s.keepAliveTimeout;
+      // Node reads server.timeout when it accepts a connection: open ones keep the old value.
+      server.timeout = s.timeout ?? 0;
+      tunnelOpts.connectTimeout = s.upstreamConnectTimeout;
+      agents.setConnectTimeout(s.upstreamConnectTimeout);
+      if (fastOpts !== undefined) {
+        // (custom headers: the fast path shares headerOpts, changed above)
+        fastOpts.proxyTimeout = s.proxyTimeout;
+        fastOpts.bodyTimeout = s.requestBodyTimeout;
+        fastOpts.keepAliveTimeout = s.keepAliveTimeout;
+        fastOpts.timeout = s.timeout;
+        fastOpts.connectTimeout = s.upstreamConnectTimeout;
+      }
+    },
+    setAccessLog(a) {
+      accessLog = a;
+    },
+    setCertificate(pair) {
+      if (!config.ssl) throw new Error('the proxy does not serve TLS (no --ssl-key/--ssl-cert at start)');
+      const { passphrase: _old, ...rest } = config.ssl;
+      (server as https.Server).setSecureContext({ ...rest, key: pair.key, cert: pair.cert, ...(pair.passphrase !== undefined ? { passphrase: pair.passphrase } : {}) });
+    },
     onTable(update) {
       table = update.table;
     },
@@ -481,4 +537,8 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
       agents.destroy();
     },
   };
+}
+
+function lowerNames(h: Config['customHeaders']): readonly (readonly [string, string])[] {
+  return h.map(([k, v]) => [k.toLowerCase(), v] as const);
 }

@@ -42,6 +42,8 @@ export interface UpstreamAgents {
   /** The undici dispatcher for `upstream` (its origin's pool, or its unix socket's). */
   dispatcher(upstream: Upstream): Dispatcher;
   poolCount(): number;
+  /** --upstream-connect-timeout changed by a reload: applies to connections opened from now on. */
+  setConnectTimeout(ms: number): void;
   destroy(): void;
 }
 
@@ -101,11 +103,13 @@ export function createUpstreamAgents(opts: {
       if (socket) guardUpstreamSocket(socket as Socket);
       (callback as (e: Error | null, s: unknown) => void)(err, socket);
     });
-  const timeout = opts.connectTimeout ?? CONNECT_TIMEOUT_MS;
+  let timeout = opts.connectTimeout ?? CONNECT_TIMEOUT_MS;
   // undici's connector hands options it does not know on to net.connect()/tls.connect() (its
   // types do not list them, hence the spread).
   const socketOptions = { highWaterMark: BODY_HIGH_WATER_MARK };
-  const tcpConnect = connector(buildConnector({ ...tls, ...socketOptions, timeout }));
+  // Pools keep this wrapper; a reload swaps what it calls, so new connections get the new timeout.
+  let tcpConnectNow = connector(buildConnector({ ...tls, ...socketOptions, timeout }));
+  const tcpConnect: BuildConnector.connector = (options, callback) => tcpConnectNow(options, callback);
   const pools = new Map<string, Pool>();
   const sweep = setInterval(() => {
     for (const [key, pool] of pools) {
@@ -131,6 +135,12 @@ export function createUpstreamAgents(opts: {
         pools.set(upstream.poolKey, pool);
       }
       return pool;
+    },
+    /** A reload's --upstream-connect-timeout: for connections opened from now on. */
+    setConnectTimeout(ms: number) {
+      if (ms === timeout) return;
+      timeout = ms;
+      tcpConnectNow = connector(buildConnector({ ...tls, ...socketOptions, timeout }));
     },
     /** Open pools (tests, diagnostics). */
     poolCount: () => pools.size,

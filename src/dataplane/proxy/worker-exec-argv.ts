@@ -32,7 +32,8 @@ export function workerExecArgv(execArgv: readonly string[], nodeOptions: string 
   return [...execArgv, `--min-semi-space-size=${WORKER_SEMI_SPACE_MB}`, `--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`];
 }
 
-/** Every later cluster.fork() uses workerExecArgv (idempotent; called before the first fork). */
+/** Every later cluster.fork() uses workerExecArgv and advanced serialization (idempotent; before the first fork). */
 export function setupWorkerForks(): void {
-  cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS) });
+  // Structured clone on the IPC channel: the Config sent to workers holds Buffers.
+  cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS), serialization: 'advanced' });
 }

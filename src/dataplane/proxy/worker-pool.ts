@@ -15,10 +15,11 @@ import { existsSync, unlinkSync } from 'node:fs';
 import type { TableListener, TableUpdate } from '../../control/table-listener.js';
 import type { Logger } from '../../observability/logger.js';
 import type { RoutingTable } from '../../routing/table.js';
-import type { ListenTarget } from '../../config/config.js';
+import type { Config, ListenTarget } from '../../config/config.js';
 import type { PreforkedWorker } from './prefork.js';
 import { setupWorkerForks } from './worker-exec-argv.js';
 import type { ToPrimary, ToWorker, WorkerVitals } from './worker-protocol.js';
+import type { DataPlaneSettings } from './live-settings.js';
 
 export interface WorkerPoolOptions {
   readonly count: number;
@@ -31,6 +32,10 @@ export interface WorkerPoolOptions {
   readonly onRouteStats?: (entries: readonly (readonly [string, number[]])[]) => void;
   /** Workers forked before the pool existed (prefork.ts): taken as members, the rest forked by start(). */
   readonly preforked?: readonly PreforkedWorker[];
+  /** The live settings every worker runs (see applySettings). */
+  readonly settings: DataPlaneSettings;
+  /** The running configuration: what a worker, started now, runs (worker-protocol 'config'). */
+  readonly config: () => Config;
 }
 
 interface Member {
@@ -51,6 +56,9 @@ export function createWorkerPool(o: WorkerPoolOptions) {
   const waiters = new Set<() => void>();
   const metricWaits = new Map<number, (json: unknown) => void>();
   let nextMetricsId = 1;
+  let settings = o.settings;
+  const settingsWaits = new Map<number, (error: string | undefined) => void>();
+  let nextSettingsId = 1;
   let stopping = false;
   /** Set when a worker could not bind the public port: nothing is respawned, start() rejects. */
   let listenFailure: SwitchyardError | undefined;
@@ -108,6 +116,9 @@ export function createWorkerPool(o: WorkerPoolOptions) {
     members.set(worker.id, m);
     const onMessage = (msg: ToPrimary): void => {
       switch (msg.t) {
+        case 'config?':
+          send(worker, { t: 'config', config: o.config() });
+          break;
         case 'ready':
           // Its message handler is installed (messages sent earlier would be lost). The current
           // table already holds every delta published before this point.
@@ -117,6 +128,7 @@ export function createWorkerPool(o: WorkerPoolOptions) {
             break;
           }
           send(worker, snapshot(current));
+          send(worker, { t: 'settings', id: 0, settings });
           m.synced = true;
           break;
         case 'applied':
@@ -140,6 +152,10 @@ export function createWorkerPool(o: WorkerPoolOptions) {
           break;
         case 'metrics':
           metricWaits.get(msg.id)?.(msg.json);
+          break;
+        case 'settings-applied':
+          if (msg.error !== undefined) o.log.error(`data-plane worker ${worker.process.pid} could not apply settings: ${msg.error}`);
+          settingsWaits.get(msg.id)?.(msg.error === undefined ? undefined : `worker ${worker.process.pid}: ${msg.error}`);
           break;
         case 'stats':
           m.vitals = msg.proc;
@@ -242,6 +258,36 @@ export function createWorkerPool(o: WorkerPoolOptions) {
           }),
       );
       return (await Promise.all(all)).filter((j) => j !== undefined);
+    },
+    /**
+     * Every live worker applies `next` (a reload). Resolves once each answered; rejects with the
+     * workers' errors, or when one does not answer within 5 s. A worker that starts later gets
+     * `next` with its snapshot.
+     */
+    async applySettings(next: DataPlaneSettings): Promise<void> {
+      settings = next;
+      const errors = await Promise.all(
+        [...members.values()]
+          .filter((m) => m.synced)
+          .map(
+            (m) =>
+              new Promise<string | undefined>((resolve) => {
+                const id = nextSettingsId++;
+                const timer = setTimeout(() => {
+                  settingsWaits.delete(id);
+                  resolve(`worker ${m.worker.process.pid} did not answer within 5 s`);
+                }, 5000);
+                settingsWaits.set(id, (error) => {
+                  clearTimeout(timer);
+                  settingsWaits.delete(id);
+                  resolve(error);
+                });
+                send(m.worker, { t: 'settings', id, settings: next });
+              }),
+          ),
+      );
+      const failed = errors.filter((e): e is string => e !== undefined);
+      if (failed.length > 0) throw new Error(failed.join('; '));
     },
     async close(drainMs: number): Promise<void> {
       stopping = true;

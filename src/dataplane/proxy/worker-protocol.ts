@@ -1,9 +1,14 @@
 // Messages between the primary (control plane: store, watcher, API, metrics) and the data-plane
-// workers (--workers N). Tables travel as a full snapshot once, then as deltas.
+// workers (--workers N). Tables travel as a full snapshot once, then as deltas. Messages use
+// node's 'advanced' serialization (structured clone): the Config carries Buffers (certificates).
 
 import type { RouteChange, RouteData } from '../../routing/table.js';
+import type { DataPlaneSettings } from './live-settings.js';
+import type { Config } from '../../config/config.js';
 
 export type ToWorker =
+  /** The primary's running configuration, the first thing a worker gets (it asks with 'config?'). */
+  | { readonly t: 'config'; readonly config: Config }
   | { readonly t: 'table'; readonly version: number; readonly routes: readonly (readonly [string, RouteData])[] }
   | { readonly t: 'changes'; readonly version: number; readonly changes: readonly RouteChange[] }
   | { readonly t: 'metrics'; readonly id: number }
@@ -13,11 +18,18 @@ export type ToWorker =
    * ready to listen at once, not with the first one to boot.
    */
   | { readonly t: 'listen' }
-  | { readonly t: 'drain'; readonly ms: number };
+  | { readonly t: 'drain'; readonly ms: number }
+  /**
+   * Apply these live settings (a reload; also sent right after the snapshot, so a replacement
+   * worker runs the primary's current settings, not what it read at start). Answered 'settings-applied'.
+   */
+  | { readonly t: 'settings'; readonly id: number; readonly settings: DataPlaneSettings };
 
 export type ToPrimary =
+  | { readonly t: 'config?' }
   | { readonly t: 'ready' }
   | { readonly t: 'applied'; readonly version: number }
+  | { readonly t: 'settings-applied'; readonly id: number; readonly error?: string }
   /** Listening; `port` is the bound TCP port (the real one when --port 0), absent on a unix socket. */
   | { readonly t: 'listening'; readonly port?: number }
   /** The public port could not be bound (EADDRINUSE, EACCES...): the pool stops instead of respawning. */
