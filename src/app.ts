@@ -29,6 +29,10 @@ import { createTableMetrics } from './observability/table-metrics.js';
 import { createMetricsRender } from './observability/worker-metrics.js';
 import { createStore } from './store/create-store.js';
 import type { RouteStore } from './store/route-store.js';
+import type { CertificateStore } from './store/certificate-store.js';
+import { createCertificateSelector, type CertificateSelector } from './tls/certificate-selector.js';
+import { createHttp01Responder } from './tls/http01-responder.js';
+import type { AcmeManager } from './tls/acme/acme-manager.js';
 
 export interface App {
   start(): Promise<void>;
@@ -52,6 +56,31 @@ export async function createApp(config: Config, deps: { log: Logger; store?: Rou
   });
   const activity = createActivityTracker({ store, intervalMs: config.activityFlushInterval, log });
 
+  // Automatic HTTPS (--acme-*): the manager (loaded only when asked for: acme-client is large)
+  // keeps certificates in the store; they reach this process's proxy (selector) or the workers.
+  let selector: CertificateSelector | undefined;
+  let pushToWorkers: ((name: string, pem: { cert: string; key: string }) => void) | undefined;
+  const acme: AcmeManager | undefined = config.acme
+    ? (await import('./tls/acme/acme-manager.js')).createAcmeManager({
+        config: config.acme,
+        store: certificatesOf(store),
+        log,
+        install(name, pem) {
+          selector?.set(name, pem);
+          pushToWorkers?.(name, pem);
+        },
+        hostAllowed(host) {
+          const table = watcher.current();
+          if (!table.options.hostRouting) return false;
+          const route = table.match([host]);
+          return route !== undefined && table.keySegments(route.path)[0] === host;
+        },
+        onOrder: (result) => metrics.acmeOrders.inc({ result }),
+      })
+    : undefined;
+  if (acme) metrics.setAcmeStatus(() => acme.installed());
+  const onAcmeError = (e: unknown): void => log.warn(`ACME: ${(e as Error).message}`);
+
   // The data plane: the proxy in this process, or --workers N processes fed by a pool.
   const routeStats = new RouteStatsAggregate();
   const pool =
@@ -63,8 +92,12 @@ export async function createApp(config: Config, deps: { log: Logger; store?: Rou
           initialTable: watcher.current(),
           onActivity: (path, at) => activity.recordAt(path, at),
           onRouteStats: (entries) => routeStats.add(entries),
+          ...(acme ? { acme: { source: acme.source, certificates: () => acme.installed() } } : {}),
         })
       : undefined;
+  if (pool && acme) pushToWorkers = (name, pem) => pool.pushCertificate(name, pem);
+  if (acme && !pool) selector = createCertificateSelector({ source: acme.source, defaultName: config.acme!.domains[0], onError: onAcmeError });
+  const http01 = acme ? createHttp01Responder(acme.source, onAcmeError) : undefined;
   const localStats = pool ? undefined : new RouteStatsRecorder();
   const accessLog =
     config.accessLog && !pool ? createAccessLog({ ...config.accessLog, onError: (e) => log.error(`access log: ${e.message}`) }) : undefined;
@@ -78,6 +111,7 @@ export async function createApp(config: Config, deps: { log: Logger; store?: Rou
         log,
         ...(localStats ? { routeStats: localStats } : {}),
         ...(accessLog ? { accessLog } : {}),
+        ...(selector && http01 ? { acme: { selector, http01 } } : {}),
       });
   const dataPlane = pool ?? proxy!;
 
@@ -124,6 +158,7 @@ export async function createApp(config: Config, deps: { log: Logger; store?: Rou
     config,
     ...(xdsStatus ? { xdsStatus } : {}),
     ...(dashboard ? { dashboard } : {}),
+    ...(acme ? { certificatesStatus: () => acme.status() } : {}),
     store,
     watcher,
     activity,
@@ -153,6 +188,7 @@ export async function createApp(config: Config, deps: { log: Logger; store?: Rou
           port: config.redirectPort,
           host: config.proxyListen.host,
           httpsPort: config.redirectTo ?? config.proxyListen.port,
+          ...(http01 ? { http01 } : {}),
         })
       : undefined;
   let started = false;
@@ -182,6 +218,8 @@ export async function createApp(config: Config, deps: { log: Logger; store?: Rou
       await watcher.start();
       activity.start();
       statsLoop.start();
+      // Stored certificates are served from the first handshake; orders run in the background.
+      await acme?.start();
       await envoy?.start();
       // The data plane first, the API last: a client that waits for the API (JupyterHub polls it,
       // a load balancer probes /api/health) may send traffic through the proxy the moment the
@@ -197,11 +235,11 @@ export async function createApp(config: Config, deps: { log: Logger; store?: Rou
       // These lines name the bound ports (the real ones with --port 0): tests and scripts read them.
       const bound = ports();
       log.info(
-        `Proxying ${config.ssl ? 'https' : 'http'}://${describe(config.proxyListen, bound.proxy)} to ${config.defaultTarget ?? '(no default)'}`,
+        `Proxying ${config.ssl || config.acme ? 'https' : 'http'}://${describe(config.proxyListen, bound.proxy)} to ${config.defaultTarget ?? '(no default)'}`,
       );
       log.info(`Proxy API at ${config.apiSsl ? 'https' : 'http'}://${describe(config.apiListen, bound.api)}/api/routes`);
       if (config.metricsListen) log.info(`Serve metrics at http://${describe(config.metricsListen, bound.metrics)}/metrics`);
-      if (redirect) log.info(`Added HTTP to HTTPS redirection from ${config.redirectPort}`);
+      if (redirect) log.info(`Added HTTP to HTTPS redirection from ${port(redirect.server) ?? config.redirectPort}`);
     },
     async close() {
       const drain = config.drainTimeout;
@@ -214,6 +252,7 @@ export async function createApp(config: Config, deps: { log: Logger; store?: Rou
         redirect?.close(),
         envoy?.close(),
       ]);
+      await acme?.close();
       await accessLog?.close();
       if (started) await activity.close();
       await watcher.close();
@@ -221,6 +260,13 @@ export async function createApp(config: Config, deps: { log: Logger; store?: Rou
     },
     ports,
   };
+}
+
+/** The store's certificate part (every RouteStore has one: store/certificate-store.ts). */
+function certificatesOf(store: RouteStore): CertificateStore {
+  const c = (store as RouteStore & { certificates?: CertificateStore }).certificates;
+  if (!c) throw new SwitchyardError(ErrorCode.CONFIG_INVALID, 'this route store keeps no certificates: --acme-* needs memory, file or etcd');
+  return c;
 }
 
 function describe(t: Config['proxyListen'], boundPort: number | undefined): string {

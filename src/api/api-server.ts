@@ -47,6 +47,8 @@ export interface ApiServerOptions {
   readonly liveTimeoutMs?: number;
   /** The xDS control plane's state (GET /api/xds), when --xds-port is set. */
   readonly xdsStatus?: () => unknown;
+  /** GET /api/certificates (ACME): per-name state, never key material. */
+  readonly certificatesStatus?: () => Promise<unknown>;
   /** Serves /dashboard/ (api/dashboard.ts) unless --no-dashboard. */
   readonly dashboard?: Dashboard;
 }
@@ -234,6 +236,14 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
       requireAuth(req);
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(opts.xdsStatus()));
+      return;
+    }
+    if (url.pathname === '/api/certificates' && opts.certificatesStatus) {
+      if (req.method !== 'GET') throw new SwitchyardError(ErrorCode.METHOD_NOT_ALLOWED, 'Method not supported');
+      requireAuth(req);
+      const certificates = await opts.certificatesStatus();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ certificates }));
       return;
     }
     const m = ROUTES_RE.exec(url.pathname);

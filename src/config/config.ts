@@ -8,6 +8,7 @@ import { LOG_LEVELS, type LogLevel } from '../observability/logger.js';
 import { parseTarget } from '../routing/target.js';
 import { checkStoreSpec, type StoreOptions } from './store-spec.js';
 import type { FlagValue, ParsedArgs } from './flags.js';
+import { buildAcmeConfig, type AcmeConfig } from './acme-config.js';
 
 export type ListenTarget =
   | { readonly kind: 'tcp'; readonly port: number; readonly host: string | undefined }
@@ -82,6 +83,8 @@ export interface Config {
   /** The dashboard on the API server (/dashboard/), and how often its live figures update. */
   readonly dashboard: boolean;
   readonly dashboardIntervalMs: number;
+  /** Automatic HTTPS (--acme-*); undefined when off. With it, the public port serves TLS. */
+  readonly acme: AcmeConfig | undefined;
   /** Options of `switchyard envoy-bootstrap` (paths are on the Envoy host, not read here). */
   readonly envoyBootstrap: EnvoyBootstrapConfig;
 }
@@ -255,9 +258,12 @@ export function buildConfig(args: ParsedArgs, env: NodeJS.ProcessEnv): Config {
     };
   }
 
+  const acme = buildAcmeConfig(v, env);
+  if (acme && ssl) throw invalid('--acme-* and --ssl-key/--ssl-cert are exclusive: ACME provides the certificates');
+  if (acme && proxyListen.kind !== 'tcp') throw invalid('--acme-* needs a TCP --port (not --socket)');
   const redirectPort = int('redirect-port');
   if (redirectPort !== undefined) port('redirect-port', redirectPort);
-  if (!ssl && redirectPort !== undefined) throw invalid('HTTPS redirection specified but certificates not provided.');
+  if (!ssl && !acme && redirectPort !== undefined) throw invalid('HTTPS redirection specified but certificates not provided.');
   if (has('error-target') && has('error-path')) throw invalid('Cannot specify both error-target and error-path. Pick one.');
 
   const checkTarget = (flag: string): string | undefined => {
@@ -381,6 +387,7 @@ export function buildConfig(args: ParsedArgs, env: NodeJS.ProcessEnv): Config {
     apiMaxBody: Math.max(1024, positive('api-max-body', int('api-max-body')) ?? 1 << 20),
     xds,
     envoyBootstrap,
+    acme,
     accessLog: has('access-log') ? { dest: str('access-log')!, format: accessFormat } : undefined,
     metricsRouteLabels: bool('metrics-route-labels'),
     dashboard: negated('dashboard'),

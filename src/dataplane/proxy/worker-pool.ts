@@ -17,6 +17,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { RoutingTable } from '../../routing/table.js';
 import type { ListenTarget } from '../../config/config.js';
 import type { ToPrimary, ToWorker, WorkerVitals } from './worker-protocol.js';
+import type { ChallengeSource, KeyCert } from '../../tls/challenge-source.js';
 
 export interface WorkerPoolOptions {
   readonly count: number;
@@ -27,6 +28,8 @@ export interface WorkerPoolOptions {
   readonly onActivity: (path: string, at: number) => void;
   /** A worker's per-route stats delta (route-stats.ts), once per second. */
   readonly onRouteStats?: (entries: readonly (readonly [string, number[]])[]) => void;
+  /** ACME: answers workers' challenge and on-demand questions; `certificates` go to each new worker. */
+  readonly acme?: { readonly source: ChallengeSource; readonly certificates: () => ReadonlyMap<string, KeyCert> };
 }
 
 interface Member {
@@ -107,9 +110,29 @@ export function createWorkerPool(o: WorkerPoolOptions) {
             send(worker, { t: 'drain', ms: 0 });
             break;
           }
+          for (const [name, pem] of o.acme?.certificates() ?? []) send(worker, { t: 'cert', name, cert: pem.cert, key: pem.key });
           send(worker, snapshot(current));
           m.synced = true;
           break;
+        case 'acme-ask': {
+          const src = o.acme?.source;
+          const ask =
+            src === undefined
+              ? Promise.resolve(undefined)
+              : msg.kind === 'http01'
+                ? src.http01(msg.key, msg.host ?? '')
+                : msg.kind === 'alpn'
+                  ? src.alpn(msg.key)
+                  : (src.onDemand?.(msg.key) ?? Promise.resolve(undefined));
+          ask.then(
+            (value) => send(worker, { t: 'acme-answer', id: msg.id, value: value ?? null }),
+            (e: unknown) => {
+              o.log.warn(`ACME: answering a worker's ${msg.kind} question failed: ${(e as Error).message}`);
+              send(worker, { t: 'acme-answer', id: msg.id, value: null });
+            },
+          );
+          break;
+        }
         case 'applied':
           m.applied = Math.max(m.applied, msg.version);
           tellListen();
@@ -186,6 +209,10 @@ export function createWorkerPool(o: WorkerPoolOptions) {
       if (listening === o.count) return undefined;
       const pids = starting.map((m) => m.worker.process.pid).join(', ');
       return `${listening} of ${o.count} data-plane workers listening` + (pids ? ` (starting: pid ${pids})` : '');
+    },
+    /** ACME: every worker serves this certificate for `name` from its next handshake on. */
+    pushCertificate(name: string, pem: KeyCert): void {
+      for (const m of members.values()) if (m.synced) send(m.worker, { t: 'cert', name, cert: pem.cert, key: pem.key });
     },
     onTable(update: TableUpdate): void {
       current = update.table;
