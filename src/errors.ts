@@ -45,6 +45,10 @@ export const ErrorCode = {
   STORE_UNAVAILABLE: 'SWY_STORE_UNAVAILABLE',
   /** A write did not become live in time. */
   STORE_TIMEOUT: 'SWY_STORE_TIMEOUT',
+  /** Certificate-store data that is unusable: refused on write, or found corrupt when read (names the entry). */
+  CERT_INVALID: 'SWY_CERT_INVALID',
+  /** A certificate lock (one ACME order per name across replicas) was not free within the wait. */
+  CERT_LOCK_TIMEOUT: 'SWY_CERT_LOCK_TIMEOUT',
   /** Anything else: a bug. Logged with a stack. */
   INTERNAL: 'SWY_INTERNAL',
 } as const;

@@ -24,6 +24,8 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   [ErrorCode.NOT_FOUND]: 404,
   [ErrorCode.STORE_UNAVAILABLE]: 503,
   [ErrorCode.STORE_TIMEOUT]: 504,
+  [ErrorCode.CERT_INVALID]: 500,
+  [ErrorCode.CERT_LOCK_TIMEOUT]: 503,
   [ErrorCode.INTERNAL]: 500,
 };
 

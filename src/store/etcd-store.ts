@@ -34,6 +34,7 @@ import { EtcdActivity } from './etcd-activity.js';
 import { EtcdReplicaRegistry } from './etcd-replica-registry.js';
 import { EtcdRouteMirror } from './etcd-route-mirror.js';
 import { MirroredStore } from './local-state.js';
+import { unfinishedCertificates } from './unfinished-certificates.js';
 import type { ReplicaListener } from './replica-registry.js';
 import type { ReplicaInfo, RouteStore, StoreHealth, Unsubscribe } from './route-store.js';
 
@@ -51,6 +52,7 @@ export interface EtcdStoreOptions {
 
 export class EtcdStore extends MirroredStore implements RouteStore {
   readonly kind = 'etcd';
+  readonly certificates = unfinishedCertificates('etcd');
   readonly #conn: EtcdConnection;
   readonly #routesPrefix: string;
   readonly #mirror: EtcdRouteMirror;

@@ -27,6 +27,7 @@ import { validateRoutePath } from '../routing/route-path.js';
 import type { RouteChange, RouteData } from '../routing/table.js';
 import { routeDataProblem } from '../routing/route-data.js';
 import { MirroredStore } from './local-state.js';
+import { unfinishedCertificates } from './unfinished-certificates.js';
 import type { RouteStore, StoreHealth } from './route-store.js';
 
 export interface FileStoreOptions {
@@ -43,6 +44,7 @@ const HEADER = '# Switchyard routes. Edit freely: changes take effect when the f
 
 export class FileStore extends MirroredStore implements RouteStore {
   readonly kind = 'file';
+  readonly certificates = unfinishedCertificates('file');
   readonly #path: string;
   readonly #activityPath: string;
   readonly #format: 'toml' | 'json';

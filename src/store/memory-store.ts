@@ -4,15 +4,18 @@
 
 import type { RouteData } from '../routing/table.js';
 import { MirroredStore } from './local-state.js';
+import { createMemoryCertificates } from './memory-certificates.js';
 import { ReplicaBoard, type ReplicaListener } from './replica-registry.js';
 import type { ReplicaInfo, RouteStore, StoreHealth, Unsubscribe } from './route-store.js';
 
 export class MemoryStore extends MirroredStore implements RouteStore {
   readonly kind = 'memory';
+  readonly certificates = createMemoryCertificates();
 
   async start(): Promise<void> {}
 
   async close(): Promise<void> {
+    await this.certificates.close();
     this.state.clearListeners();
   }
 

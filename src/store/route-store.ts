@@ -13,6 +13,7 @@
 //    edited by hand, etcd written by another tool) and break them are skipped, never served.
 
 import type { RouteChange, RouteData } from '../routing/table.js';
+import type { CertificateStore } from './certificate-store.js';
 
 export interface StoreSnapshot {
   readonly revision: number;
@@ -52,6 +53,11 @@ export interface RouteStore {
   /** One path's activity: O(1), for GET /api/routes/<path>. */
   activityOf(path: string): Promise<number | undefined>;
   health(): StoreHealth;
+  /**
+   * ACME state shared by every replica on this store (store/certificate-store.ts has its
+   * contract). Closed by close(). Untouched, it costs nothing: no file, key or watch is created.
+   */
+  readonly certificates: CertificateStore;
   /**
    * Entries the store holds but cannot use (a bad key, no string target, data beyond
    * routing/route-data.ts's bounds), by key as stored -> reason. They are not in snapshots or
