@@ -29,7 +29,6 @@ import { createTableMetrics } from './observability/table-metrics.js';
 import { createMetricsRender } from './observability/worker-metrics.js';
 import { createStore } from './store/create-store.js';
 import type { RouteStore } from './store/route-store.js';
-import type { CertificateStore } from './store/certificate-store.js';
 import { createCertificateSelector, type CertificateSelector } from './tls/certificate-selector.js';
 import { createHttp01Responder } from './tls/http01-responder.js';
 import type { AcmeManager } from './tls/acme/acme-manager.js';
@@ -63,7 +62,7 @@ export async function createApp(config: Config, deps: { log: Logger; store?: Rou
   const acme: AcmeManager | undefined = config.acme
     ? (await import('./tls/acme/acme-manager.js')).createAcmeManager({
         config: config.acme,
-        store: certificatesOf(store),
+        store: store.certificates,
         log,
         install(name, pem) {
           selector?.set(name, pem);
@@ -260,13 +259,6 @@ export async function createApp(config: Config, deps: { log: Logger; store?: Rou
     },
     ports,
   };
-}
-
-/** The store's certificate part (every RouteStore has one: store/certificate-store.ts). */
-function certificatesOf(store: RouteStore): CertificateStore {
-  const c = (store as RouteStore & { certificates?: CertificateStore }).certificates;
-  if (!c) throw new SwitchyardError(ErrorCode.CONFIG_INVALID, 'this route store keeps no certificates: --acme-* needs memory, file or etcd');
-  return c;
 }
 
 function describe(t: Config['proxyListen'], boundPort: number | undefined): string {

@@ -121,18 +121,24 @@ export interface Balancer {
 
 /**
  * A round-robin TCP balancer on 127.0.0.1: the "load balancer in front of the replicas" that
- * Pebble's validation authority connects through. With no backend a connection is closed.
+ * Pebble's validation authority connects through. Connections that arrive before any backend is
+ * set wait for one (replicas start ordering before the test knows their ports).
  */
 export async function startBalancer(t: TestContextLike): Promise<Balancer> {
   let backends: number[] = [];
   let next = 0;
   const counts = new Map<number, number>();
   const sockets = new Set<Socket>();
+  const queued: Socket[] = [];
   const server = net.createServer((client) => {
     sockets.add(client);
     client.once('close', () => sockets.delete(client));
     client.on('error', () => client.destroy());
-    if (backends.length === 0) return void client.destroy();
+    if (backends.length === 0) return void queued.push(client);
+    route(client);
+  });
+  function route(client: Socket): void {
+    if (client.destroyed) return;
     const port = backends[next++ % backends.length]!;
     counts.set(port, (counts.get(port) ?? 0) + 1);
     const upstream = net.connect(port, '127.0.0.1');
@@ -142,7 +148,7 @@ export async function startBalancer(t: TestContextLike): Promise<Balancer> {
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
     client.pipe(upstream).pipe(client);
-  });
+  }
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   t.after(async () => {
@@ -154,6 +160,7 @@ export async function startBalancer(t: TestContextLike): Promise<Balancer> {
     setBackends(ports) {
       backends = [...ports];
       next = 0;
+      if (backends.length > 0) for (const c of queued.splice(0)) route(c);
     },
     counts,
   };
