@@ -1,9 +1,9 @@
 // Self-signed certificates for TLS tests, made with the openssl CLI into a temp dir.
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { processTempDir } from './temp.js';
 
 export interface TestCert {
   dir: string;
@@ -17,7 +17,8 @@ let cached: TestCert | undefined;
 
 export function testCert(): TestCert {
   if (cached) return cached;
-  const dir = mkdtempSync(join(tmpdir(), 'swy-tls-'));
+  // Removed when the test process exits (it is cached for the whole process).
+  const dir = processTempDir('swy-tls-');
   const key = join(dir, 'key.pem');
   const cert = join(dir, 'cert.pem');
   execFileSync('openssl', [
