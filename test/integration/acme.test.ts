@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { join } from 'node:path';
-import { startAcmeReplica, servedSerial, waitServed } from '../helpers/acme.js';
+import { handshake, startAcmeReplica, servedSerial, waitServed, type CertStatus } from '../helpers/acme.js';
+import { REFUSED_PORT, startBackend, waitFor } from '../helpers/servers.js';
 import { startBalancer, startPebble } from '../helpers/pebble.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -33,3 +34,73 @@ test('one replica gets a certificate over HTTP-01 and serves it; the chain verif
 function storeArgs(dir: string): string[] {
   return process.env.SWY_ACME_TEST_MEMORY ? [] : ['--store', `file:${join(dir, 'routes.toml')}`];
 }
+
+test('TLS-ALPN-01: the challenge is answered on the TLS port; ordinary handshakes there are not disturbed', async (t) => {
+  const http = await startBalancer(t);
+  const tlsLb = await startBalancer(t);
+  const pebble = await startPebble(t, { httpPort: http.port, tlsPort: tlsLb.port });
+  const dir = tempDir(t, 'swy-acme-');
+  const replica = await startAcmeReplica(t, pebble, [...storeArgs(dir), '--acme-domain', NAME, '--acme-challenge', 'tls-alpn-01']);
+  tlsLb.setBackends([replica.proxyPort]);
+  await waitServed(replica, NAME);
+  assert.equal(pebble.orders(), 1);
+  assert.ok((tlsLb.counts.get(replica.proxyPort) ?? 0) >= 1, 'Pebble validated through the TLS port');
+  assert.equal(http.counts.size, 0, 'nothing used HTTP-01');
+  const root = await pebble.root();
+  // h2 + http/1.1 offered: the real certificate, http/1.1 chosen.
+  const h = await handshake(replica.proxyPort, NAME, root, ['h2', 'http/1.1']);
+  assert.equal(h.socket.alpnProtocol, 'http/1.1');
+  h.socket.destroy();
+  // acme-tls/1 with no challenge pending: refused, not answered with the real certificate.
+  await assert.rejects(handshake(replica.proxyPort, NAME, root, ['acme-tls/1']));
+});
+
+test('an unreachable challenge: the order fails, the error and the backoff are visible, the process keeps serving', async (t) => {
+  const http = await startBalancer(t);
+  const tlsLb = await startBalancer(t);
+  const pebble = await startPebble(t, { httpPort: http.port, tlsPort: tlsLb.port });
+  // Every validation connection is refused.
+  http.setBackends([REFUSED_PORT]);
+  const dir = tempDir(t, 'swy-acme-');
+  const replica = await startAcmeReplica(t, pebble, [...storeArgs(dir), '--acme-domain', NAME]);
+  let status: CertStatus | undefined;
+  await waitFor(
+    async () => {
+      status = (await replica.certificates()).find((c) => c.name === NAME && c.lastError !== undefined);
+      return status !== undefined;
+    },
+    40_000,
+    'the failed order in /api/certificates',
+  );
+  assert.equal(status!.served, false);
+  assert.equal(status!.attempts, 1);
+  // Pebble's own words: the validation URL it could not read.
+  assert.match(status!.lastError!, /http:\/\/hub\.test:\d+\/\.well-known\/acme-challenge\//);
+  // The next attempt is a minute away (±10% jitter), not a tight loop.
+  assert.ok(status!.nextRenewalAt! - Date.now() > 40_000, `next attempt at ${status!.nextRenewalAt}`);
+  assert.equal(pebble.orders(), 1);
+  assert.equal((await replica.api('GET', '/api/health')).status, 200);
+  assert.equal(replica.proc.exitCode, null);
+  assert.match(replica.output(), /ACME: order for hub\.test failed \(attempt 1/);
+});
+
+test('on-demand TLS: a name with a host route gets a certificate at its first handshake; an unknown name never orders', async (t) => {
+  const http = await startBalancer(t);
+  const tlsLb = await startBalancer(t);
+  const pebble = await startPebble(t, { httpPort: http.port, tlsPort: tlsLb.port });
+  const dir = tempDir(t, 'swy-acme-');
+  const backend = await startBackend(t);
+  const replica = await startAcmeReplica(t, pebble, [...storeArgs(dir), '--host-routing', '--acme-on-demand']);
+  http.setBackends([replica.redirectPort]);
+  assert.equal((await replica.api('POST', '/api/routes/known.test', { target: backend.url })).status, 201);
+  const root = await pebble.root();
+  await assert.rejects(handshake(replica.proxyPort, 'unknown.test', root));
+  assert.equal(pebble.orders(), 0, 'an unknown SNI name caused no order');
+  assert.match(replica.output(), /on-demand: refused a handshake for 'unknown\.test'/);
+  const h = await handshake(replica.proxyPort, 'known.test', root);
+  h.socket.destroy();
+  assert.equal(pebble.orders(), 1);
+  assert.ok(h.leaf.checkHost('known.test'));
+  await assert.rejects(handshake(replica.proxyPort, 'unknown.test', root));
+  assert.equal(pebble.orders(), 1);
+});
