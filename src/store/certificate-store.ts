@@ -19,7 +19,8 @@
 //    deleted by any replica, this one included, so a renewal on one replica reaches every other
 //    one. Calls may be repeated or spurious (re-read the certificate; never trust order), and a
 //    watcher that lost events (an etcd history compaction) is called for every stored name.
-//    It does not replay: read listCertificates() once after subscribing.
+//    It does not replay: subscribe, then read listCertificates() once; every change made after
+//    watchCertificates() returns is reported.
 //  - Challenges (HTTP-01 key authorizations by token, TLS-ALPN-01 certificates by name) expire
 //    `ttlMs` after put: get answers undefined after that, on every replica.
 //  - Locks serialise ACME orders per name across the fleet: at most one holder per name at a time,

@@ -27,7 +27,7 @@ import { validateRoutePath } from '../routing/route-path.js';
 import type { RouteChange, RouteData } from '../routing/table.js';
 import { routeDataProblem } from '../routing/route-data.js';
 import { MirroredStore } from './local-state.js';
-import { unfinishedCertificates } from './unfinished-certificates.js';
+import { createFileCertificates, type FileCertificates } from './file-certificates.js';
 import type { RouteStore, StoreHealth } from './route-store.js';
 
 export interface FileStoreOptions {
@@ -44,7 +44,8 @@ const HEADER = '# Switchyard routes. Edit freely: changes take effect when the f
 
 export class FileStore extends MirroredStore implements RouteStore {
   readonly kind = 'file';
-  readonly certificates = unfinishedCertificates('file');
+  /** ACME state in <file>.certs/ (file-certificates.ts); nothing is created there until used. */
+  readonly certificates: FileCertificates;
   readonly #path: string;
   readonly #activityPath: string;
   readonly #format: 'toml' | 'json';
@@ -68,6 +69,7 @@ export class FileStore extends MirroredStore implements RouteStore {
     this.#log = options.log;
     this.#onInvalid = options.onInvalid;
     this.#debounceMs = options.debounceMs ?? 50;
+    this.certificates = createFileCertificates({ dir: options.path + '.certs', log: options.log });
   }
 
   async start(): Promise<void> {
@@ -104,6 +106,7 @@ export class FileStore extends MirroredStore implements RouteStore {
   }
 
   async close(): Promise<void> {
+    await this.certificates.close();
     this.#watcher?.close();
     clearTimeout(this.#debounce);
     await this.#writes;

@@ -1,8 +1,18 @@
-// The CertificateStore contract for the memory store (the file store's run is beside it).
+// The CertificateStore contract for the memory and file stores, and what only the file store
+// has: file modes, atomic writes, stale lock files.
 
-import type { TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, statSync, utimesSync, writeFileSync, openSync, closeSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { createLogger } from '../../src/observability/logger.js';
+import { createFileStore, type FileStore } from '../../src/store/file-store.js';
 import { createMemoryStore } from '../../src/store/memory-store.js';
-import { runCertificateStoreContract } from '../contract/certificate-store-contract.js';
+import type { RouteStore } from '../../src/store/route-store.js';
+import { certOf, runCertificateStoreContract } from '../contract/certificate-store-contract.js';
+import { tempDir } from '../helpers/temp.js';
+
+const silent = createLogger({ level: 'error', write: () => {} });
 
 runCertificateStoreContract('memory store', {
   async open(t: TestContext, n: number) {
@@ -11,4 +21,124 @@ runCertificateStoreContract('memory store', {
     t.after(() => s.close());
     return Array.from({ length: n }, () => s);
   },
+});
+
+/** `n` file stores on one routes file (replicas sharing a volume), closed once in t.after. */
+async function fileStores(t: TestContext, n: number, path = join(tempDir(t, 'swy-certs-'), 'routes.toml')): Promise<FileStore[]> {
+  const stores: FileStore[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = createFileStore({ path, log: silent });
+    const closeOnce = s.close.bind(s);
+    let closing: Promise<void> | undefined;
+    s.close = () => (closing ??= closeOnce());
+    t.after(() => s.close());
+    await s.start();
+    stores.push(s);
+  }
+  return stores;
+}
+
+/** The routes file each contract store was opened on. */
+const certDirs = new WeakMap<RouteStore, string>();
+const routesPath = (s: RouteStore): string => certDirs.get(s)!;
+
+runCertificateStoreContract('file store', {
+  async open(t, n) {
+    const path = join(tempDir(t, 'swy-certs-'), 'routes.toml');
+    const stores = await fileStores(t, n, path);
+    for (const s of stores) certDirs.set(s, path);
+    return stores;
+  },
+  holderArgs(stores) {
+    return [`file:${routesPath(stores[0]!)}`, '/unused/'];
+  },
+  async corrupt(stores, name) {
+    writeFileSync(join(routesPath(stores[0]!) + '.certs', 'certs', `${name}.json`), '{"name": "' + name + '", "certPem": "-----BEGIN CERT');
+  },
+  async breakLock(stores, name) {
+    unlinkSync(join(routesPath(stores[0]!) + '.certs', 'locks', `${name}.lock`));
+  },
+});
+
+test('file store certificates: nothing on disk until used; then a 0700 directory of 0600 files, no temp files', async (t) => {
+  const dir = tempDir(t, 'swy-certs-');
+  const path = join(dir, 'routes.toml');
+  const [s] = await fileStores(t, 1, path);
+  await s!.put('/r', { target: 'http://127.0.0.1:1' });
+  assert.deepEqual(readdirSync(dir).sort(), ['routes.toml'], 'routes alone create no certificate directory');
+  const c = s!.certificates;
+  await c.putAccount('https://ca/dir', JSON.stringify({ keyPem: 'k' }));
+  await c.putCertificate(certOf('modes.example.test'));
+  await c.putMeta({ name: 'modes.example.test', attempts: 1 });
+  await c.putChallenge({ type: 'http-01', token: 't1', keyAuthorization: 't1.x' }, { ttlMs: 60_000 });
+  const l = await c.tryLock('modes.example.test', { ttlMs: 5000 });
+  assert.ok(l);
+  const root = path + '.certs';
+  assert.equal(statSync(root).mode & 0o777, 0o700);
+  const files: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) {
+        assert.equal(statSync(p).mode & 0o777, 0o700, p);
+        walk(p);
+      } else files.push(p);
+    }
+  };
+  walk(root);
+  assert.equal(files.length, 5, files.join('\n'));
+  for (const f of files) assert.equal(statSync(f).mode & 0o777, 0o600, f);
+  assert.deepEqual(files.filter((f) => f.endsWith('.tmp')), [], 'no temp files left');
+  await l.release();
+  assert.deepEqual(readdirSync(join(root, 'locks')), [], 'release removes the lock file');
+});
+
+test('file store certificates: a directory that exists with a wider mode is tightened to 0700', async (t) => {
+  const dir = tempDir(t, 'swy-certs-');
+  const path = join(dir, 'routes.toml');
+  const { mkdirSync, chmodSync } = await import('node:fs');
+  mkdirSync(path + '.certs');
+  chmodSync(path + '.certs', 0o755);
+  const [s] = await fileStores(t, 1, path);
+  await s!.certificates.putCertificate(certOf('tight.example.test'));
+  assert.equal(statSync(path + '.certs').mode & 0o777, 0o700);
+});
+
+test('file store certificates: N replicas racing for one stale lock file: exactly one takes it over', async (t) => {
+  const dir = tempDir(t, 'swy-certs-');
+  const path = join(dir, 'routes.toml');
+  const stores = await fileStores(t, 5, path);
+  // A lock left by a holder that died 10 s ago (its heartbeat stopped).
+  await stores[0]!.certificates.putMeta({ name: 'stale.example.test' }); // creates the directory
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(join(path + '.certs', 'locks'), { mode: 0o700 });
+  const lockFile = join(path + '.certs', 'locks', 'stale.example.test.lock');
+  writeFileSync(lockFile, JSON.stringify({ owner: 'dead', pid: 1, host: 'x', ttlMs: 1000, heartbeat: Date.now() - 10_000 }), { mode: 0o600 });
+  const old = new Date(Date.now() - 10_000);
+  utimesSync(lockFile, old, old);
+  for (let round = 0; round < 5; round++) {
+    const got = await Promise.all(stores.map((s) => s.certificates.tryLock('stale.example.test', { ttlMs: 1000 })));
+    const winners = got.filter((l) => l !== undefined);
+    assert.equal(winners.length, 1, `round ${round}: one winner`);
+    await winners[0]!.release();
+    // Make it stale again for the next round: a fresh dead holder.
+    const fd = openSync(lockFile, 'wx', 0o600);
+    closeSync(fd);
+    utimesSync(lockFile, old, old);
+  }
+});
+
+test('file store certificates: a fresh lock file is not taken over, whatever its content', async (t) => {
+  const dir = tempDir(t, 'swy-certs-');
+  const path = join(dir, 'routes.toml');
+  const [a] = await fileStores(t, 1, path);
+  await a!.certificates.putMeta({ name: 'fresh.example.test' });
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(join(path + '.certs', 'locks'), { mode: 0o700 });
+  // Torn or empty content (a holder that crashed between create and write) is judged by its file time.
+  writeFileSync(join(path + '.certs', 'locks', 'fresh.example.test.lock'), '', { mode: 0o600 });
+  assert.equal(await a!.certificates.tryLock('fresh.example.test', { ttlMs: 60_000 }), undefined);
+  const l = await a!.certificates.lock('fresh.example.test', { ttlMs: 300, waitMs: 10_000 });
+  assert.equal(l.lost.aborted, false, 'taken once older than the TTL');
+  await l.release();
 });
