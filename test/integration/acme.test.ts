@@ -12,7 +12,7 @@ import { tempDir } from '../helpers/temp.js';
 
 const NAME = 'hub.test';
 
-test('one replica gets a certificate over HTTP-01 and serves it; the chain verifies against the CA root', async (t) => {
+test('one replica on a file store gets a certificate over HTTP-01 and serves it (chain verified against the CA root); a restart reuses it without a new order', async (t) => {
   const http = await startBalancer(t);
   const tlsLb = await startBalancer(t);
   const pebble = await startPebble(t, { httpPort: http.port, tlsPort: tlsLb.port });
@@ -29,10 +29,20 @@ test('one replica gets a certificate over HTTP-01 and serves it; the chain verif
   // No key material in the status API.
   const raw = (await replica.api('GET', '/api/certificates')).body;
   assert.doesNotMatch(raw, /PRIVATE KEY|BEGIN CERTIFICATE/);
+
+  // A restart on the same store serves the stored certificate: no new order.
+  replica.proc.kill('SIGTERM');
+  assert.equal(await replica.exited, 0);
+  const again = await startAcmeReplica(t, pebble, [...storeArgs(dir), '--acme-domain', NAME, '--acme-email', 'ops@hub.test']);
+  http.setBackends([again.redirectPort]);
+  await waitServed(again, NAME);
+  assert.equal(await servedSerial(again.proxyPort, NAME, root), serial);
+  assert.equal(pebble.orders(), 1, 'the restart ordered nothing');
+  assert.doesNotMatch(again.output(), /ACME: ordering/);
 });
 
 function storeArgs(dir: string): string[] {
-  return process.env.SWY_ACME_TEST_MEMORY ? [] : ['--store', `file:${join(dir, 'routes.toml')}`];
+  return ['--store', `file:${join(dir, 'routes.toml')}`];
 }
 
 test('TLS-ALPN-01: the challenge is answered on the TLS port; ordinary handshakes there are not disturbed', async (t) => {
