@@ -114,3 +114,56 @@ test('on-demand TLS: a name with a host route gets a certificate at its first ha
   await assert.rejects(handshake(replica.proxyPort, 'unknown.test', root));
   assert.equal(pebble.orders(), 1);
 });
+
+test('renewal: with a third of the lifetime left the certificate is renewed once across the fleet, and an open connection survives the swap', async (t) => {
+  const http = await startBalancer(t);
+  const tlsLb = await startBalancer(t);
+  const pebble = await startPebble(t, { httpPort: http.port, tlsPort: tlsLb.port, validitySeconds: 24 });
+  const dir = tempDir(t, 'swy-acme-');
+  const backend = await startBackend(t);
+  const args = [...storeArgs(dir), '--acme-domain', NAME, '--acme-check-interval', '500', '--default-target', backend.url, '--keep-alive-timeout', '60000'];
+  const a = await startAcmeReplica(t, pebble, args);
+  const b = await startAcmeReplica(t, pebble, args);
+  http.setBackends([a.redirectPort, b.redirectPort]);
+  const first = await waitServed(a, NAME);
+  await waitServed(b, NAME);
+  assert.equal(pebble.orders(), 1);
+  const root = await pebble.root();
+  const oldSerial = await servedSerial(a.proxyPort, NAME, root);
+  assert.equal(await servedSerial(b.proxyPort, NAME, root), oldSerial);
+
+  // A keep-alive connection opened on the old certificate.
+  const open = await handshake(a.proxyPort, NAME, root);
+  t.after(() => open.socket.destroy());
+  const ask = (): Promise<string> =>
+    new Promise((resolve, reject) => {
+      let got = '';
+      const onData = (c: Buffer): void => {
+        got += c.toString();
+        const head = got.indexOf('\r\n\r\n');
+        const len = /content-length: (\d+)/i.exec(got);
+        const whole = head !== -1 && (len ? got.length - head - 4 >= Number(len[1]) : got.endsWith('0\r\n\r\n'));
+        if (whole) {
+          open.socket.off('data', onData);
+          resolve(got);
+        }
+      };
+      open.socket.on('data', onData);
+      open.socket.once('error', reject);
+      open.socket.write(`GET /x HTTP/1.1\r\nHost: ${NAME}\r\n\r\n`);
+    });
+  assert.match(await ask(), /^HTTP\/1\.1 200/);
+
+  // Renewal is due at 2/3 of the 24 s lifetime; both replicas serve the new certificate.
+  const renewed = await waitServed(a, NAME, 40_000, first.notAfter!);
+  await waitServed(b, NAME, 10_000, first.notAfter!);
+  assert.ok(Date.now() < first.notAfter!, 'renewed before the old certificate expired');
+  const newSerial = await servedSerial(a.proxyPort, NAME, root);
+  assert.notEqual(newSerial, oldSerial);
+  assert.equal(await servedSerial(b.proxyPort, NAME, root), newSerial);
+  assert.equal(pebble.orders(), 2, 'one renewal order for the whole fleet');
+  assert.ok(renewed.notBefore! >= first.notBefore!);
+  // The connection opened before the swap still works, on its old certificate.
+  assert.match(await ask(), /^HTTP\/1\.1 200/);
+  assert.equal(open.leaf.serialNumber, oldSerial, 'the open connection was made on the old certificate');
+});
