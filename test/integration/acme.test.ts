@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { join } from 'node:path';
 import { handshake, startAcmeReplica, servedSerial, waitServed, type CertStatus } from '../helpers/acme.js';
-import { REFUSED_PORT, startBackend, waitFor } from '../helpers/servers.js';
+import { REFUSED_PORT, request, startBackend, waitFor } from '../helpers/servers.js';
 import { startBalancer, startPebble } from '../helpers/pebble.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -17,7 +17,9 @@ test('one replica on a file store gets a certificate over HTTP-01 and serves it 
   const tlsLb = await startBalancer(t);
   const pebble = await startPebble(t, { httpPort: http.port, tlsPort: tlsLb.port });
   const dir = tempDir(t, 'swy-acme-');
-  const replica = await startAcmeReplica(t, pebble, [...storeArgs(dir), '--acme-domain', NAME, '--acme-email', 'ops@hub.test']);
+  const replica = await startAcmeReplica(t, pebble, [...storeArgs(dir), '--acme-domain', NAME, '--acme-email', 'ops@hub.test', '--metrics-ip', '127.0.0.1', '--metrics-port', '0']);
+  const before = await request(`${replica.metricsUrl}/metrics`);
+  assert.match(before.body, /^switchyard_acme_certificates 0$/m);
   http.setBackends([replica.redirectPort]);
   const status = await waitServed(replica, NAME);
   assert.equal(pebble.orders(), 1);
@@ -29,6 +31,11 @@ test('one replica on a file store gets a certificate over HTTP-01 and serves it 
   // No key material in the status API.
   const raw = (await replica.api('GET', '/api/certificates')).body;
   assert.doesNotMatch(raw, /PRIVATE KEY|BEGIN CERTIFICATE/);
+  // The switchyard_acme_* metrics (docs/metrics.md; metrics-coverage.test.ts leaves them to this test).
+  const after = (await request(`${replica.metricsUrl}/metrics`)).body;
+  assert.match(after, /^switchyard_acme_certificates 1$/m);
+  assert.match(after, /^switchyard_acme_orders_total\{result="success"\} 1$/m);
+  assert.match(after, new RegExp(`^switchyard_acme_certificate_not_after_seconds\\{name="hub\\.test"\\} ${Math.floor(status.notAfter! / 1000)}$`, 'm'));
 
   // A restart on the same store serves the stored certificate: no new order.
   replica.proc.kill('SIGTERM');
