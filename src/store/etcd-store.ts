@@ -5,6 +5,8 @@
 //   <prefix>activity<path>\0<replica>    last activity (ms since epoch) seen by one replica
 //   <prefix>replicas/<replica>           {"revision": n}: the table version this replica serves;
 //                                        on a lease, so a dead replica disappears after its TTL
+//   <prefix>acme/...                     certificates, ACME accounts, challenges, locks
+//                                        (etcd-certificates.ts)
 // The table version is the etcd revision, so every replica agrees on it.
 //
 // Contract (beyond RouteStore's):
@@ -31,10 +33,10 @@ import type { RouteData } from '../routing/table.js';
 import { isConnected } from './etcd-connection-state.js';
 import { certainlyNotApplied, EtcdConnection, RouteChangedMeanwhile } from './etcd-connection.js';
 import { EtcdActivity } from './etcd-activity.js';
+import { EtcdCertificates } from './etcd-certificates.js';
 import { EtcdReplicaRegistry } from './etcd-replica-registry.js';
 import { EtcdRouteMirror } from './etcd-route-mirror.js';
 import { MirroredStore } from './local-state.js';
-import { unfinishedCertificates } from './unfinished-certificates.js';
 import type { ReplicaListener } from './replica-registry.js';
 import type { ReplicaInfo, RouteStore, StoreHealth, Unsubscribe } from './route-store.js';
 
@@ -52,7 +54,8 @@ export interface EtcdStoreOptions {
 
 export class EtcdStore extends MirroredStore implements RouteStore {
   readonly kind = 'etcd';
-  readonly certificates = unfinishedCertificates('etcd');
+  /** ACME state under <prefix>acme/ (etcd-certificates.ts). */
+  readonly certificates: EtcdCertificates;
   readonly #conn: EtcdConnection;
   readonly #routesPrefix: string;
   readonly #mirror: EtcdRouteMirror;
@@ -73,6 +76,7 @@ export class EtcdStore extends MirroredStore implements RouteStore {
       replicaId,
       hasRoute: (p) => this.state.routes.has(p),
     });
+    this.certificates = new EtcdCertificates(this.#conn, prefix + 'acme/', () => this.state.revision);
   }
 
   async start(): Promise<void> {
@@ -82,6 +86,7 @@ export class EtcdStore extends MirroredStore implements RouteStore {
   // Bounded throughout: with etcd unreachable, cancelling a watch or revoking the lease can wait
   // forever, and a SIGTERM must still end the process (the lease then expires on its own).
   async close(): Promise<void> {
+    await this.certificates.close(); // revokes held locks' leases while the client is open
     this.#conn.dispatch({ type: 'close' });
     this.state.clearListeners();
     await this.#mirror.close();

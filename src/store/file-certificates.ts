@@ -18,15 +18,16 @@
 //    modification times, because a watch does not see writes by other hosts on a network volume.
 //  - Locks: the lock file is created with O_EXCL and kept open by its holder, which rewrites its
 //    heartbeat in place (same inode) every ttl/3. A lock whose file was not modified for its
-//    holder's ttlMs is stale and taken over: the taker renames it aside, then checks that what it
-//    moved is the same inode with the same modification time it judged stale; if not (the holder
-//    beat, or another taker replaced it) it links it back. Only the O_EXCL create that follows
-//    makes a holder, so two takers cannot both win. A holder checks after each heartbeat that the
-//    lock path is still its inode; `lost` fires when it is not. Hosts sharing the directory need
-//    clocks synchronised well within the TTL (staleness compares file times with this clock).
+//    holder's ttlMs is stale. Removing a lock file (stale takeover, release) happens only under
+//    `<lock>.guard`, itself an O_EXCL file: the guard holder re-checks that the path is still the
+//    inode judged stale and still stale, unlinks it, and only the O_EXCL create that follows
+//    makes a holder; so two takers cannot both win, and nobody removes a live holder's file
+//    (only one whose heartbeat is older than its TTL). A holder checks after each heartbeat that
+//    the lock path is still its inode; `lost` fires when it is not. Hosts sharing the directory
+//    need clocks synchronised well within the TTL (staleness compares file times with this clock).
 
 import { createHash, randomUUID } from 'node:crypto';
-import { chmodSync, mkdirSync, watch, type FSWatcher } from 'node:fs';
+import { chmodSync, mkdirSync, watch, type BigIntStats, type FSWatcher } from 'node:fs';
 import { chmod, link, mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +74,17 @@ export interface FileCertificatesOptions {
 
 const encodeName = (name: string): string => encodeURIComponent(name).replace(/\*/g, '%2A');
 const isErrno = (e: unknown, code: string): boolean => (e as NodeJS.ErrnoException)?.code === code;
+/** A lock's removal guard older than this was left by a process that died holding it. */
+const GUARD_STALE_MS = 10_000;
+
+async function statIfAny(path: string): Promise<BigIntStats | undefined> {
+  try {
+    return await stat(path, { bigint: true });
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return undefined;
+    throw e;
+  }
+}
 
 export class FileCertificates implements CertificateStore {
   readonly #dir: string;
@@ -221,7 +233,16 @@ export class FileCertificates implements CertificateStore {
       const holderTtl = await this.#holderTtl(path);
       const age = Date.now() - Number(st.mtimeMs);
       if (age <= (holderTtl ?? ttlMs)) return undefined;
-      const gone = await this.#takeOver(path, st).catch((e: unknown) => {
+      const limit = holderTtl ?? ttlMs;
+      const gone = await this.#withGuard(path, async () => {
+        // Under the guard nobody else removes or creates-after-removing this lock: remove it
+        // only if it is still the file judged stale, and still stale.
+        const now = await statIfAny(path);
+        if (!now) return true;
+        if (now.ino !== st.ino || now.mtimeNs !== st.mtimeNs || Date.now() - Number(now.mtimeMs) <= limit) return false;
+        await unlink(path);
+        return true;
+      }).catch((e: unknown) => {
         throw this.#unavailable('take over the stale lock of', name, e);
       });
       if (!gone) return undefined;
@@ -255,7 +276,6 @@ export class FileCertificates implements CertificateStore {
       await unlink(path).catch(() => {});
       throw this.#unavailable('lock', name, e);
     }
-    let timer: NodeJS.Timeout | undefined;
     const handle: LockHandle = new LockHandle(async (lost) => {
       clearInterval(timer);
       this.#held.delete(handle);
@@ -267,7 +287,8 @@ export class FileCertificates implements CertificateStore {
     });
     this.#held.add(handle);
     let beating = false;
-    timer = setInterval(() => {
+    // Referenced by giveUp above, which cannot run before this line.
+    const timer = setInterval(() => {
       if (beating) return;
       beating = true;
       void (async () => {
@@ -295,33 +316,57 @@ export class FileCertificates implements CertificateStore {
   }
 
   /**
-   * Remove a lock file judged stale (inode and mtime as `seen`), and only that one: true when it
-   * is gone (the caller then races the other takers with O_EXCL).
+   * Run `fn` holding `<lock>.guard` (O_EXCL), the mutex of every removal of the lock file (stale
+   * takeover, release); undefined when another process holds it. A guard is held for a few file
+   * operations; one older than GUARD_STALE_MS was left by a process that died holding it and is
+   * removed (only that file: renamed aside, checked, else put back).
    */
-  async #takeOver(path: string, seen: { ino: bigint; mtimeNs: bigint }): Promise<boolean> {
+  async #withGuard<T>(lockPath: string, fn: () => Promise<T>): Promise<T | undefined> {
+    const guard = lockPath + '.guard';
+    let fh: FileHandle;
+    try {
+      fh = await open(guard, 'wx', 0o600);
+    } catch (e) {
+      if (!isErrno(e, 'EEXIST')) throw e;
+      const st = await statIfAny(guard);
+      if (st && Date.now() - Number(st.mtimeMs) > GUARD_STALE_MS) await this.#removeExact(guard, st);
+      return undefined;
+    }
+    try {
+      return await fn();
+    } finally {
+      await fh.close().catch(() => {});
+      await unlink(guard).catch(() => {});
+    }
+  }
+
+  /** Remove `path` only if it is still the inode with the mtime `seen` (rename aside, check, else link back). */
+  async #removeExact(path: string, seen: { ino: bigint; mtimeNs: bigint }): Promise<void> {
     const aside = `${path}.${randomUUID()}.stale`;
     try {
       await rename(path, aside);
-    } catch (e) {
-      if (isErrno(e, 'ENOENT')) return true;
-      throw e;
+    } catch {
+      return;
     }
-    const moved = await stat(aside, { bigint: true });
-    if (moved.ino === seen.ino && moved.mtimeNs === seen.mtimeNs) {
-      await unlink(aside).catch(() => {});
-      return true;
-    }
-    // A live lock (heartbeat since, or a new holder): put it back unless the path is taken again.
-    await link(aside, path).catch(() => {});
+    const moved = await statIfAny(aside);
+    if (moved && (moved.ino !== seen.ino || moved.mtimeNs !== seen.mtimeNs)) await link(aside, path).catch(() => {});
     await unlink(aside).catch(() => {});
-    return false;
   }
 
-  /** Release: remove the lock file if it is still our inode (same aside-and-check as a takeover). */
+  /**
+   * Release: remove the lock file if it is still ours, under the guard (retried for about a
+   * second; if a takeover keeps it, the file is left to go stale after its TTL).
+   */
   async #removeIfOurs(path: string, ino: bigint): Promise<void> {
-    const st = await stat(path, { bigint: true }).catch(() => undefined);
-    if (st?.ino !== ino) return;
-    await this.#takeOver(path, st);
+    for (let i = 0; i < 20; i++) {
+      const done = await this.#withGuard(path, async () => {
+        const st = await statIfAny(path);
+        if (st?.ino === ino) await unlink(path);
+        return true;
+      }).catch(() => true);
+      if (done) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   // ------------------------------------------------------------ lifecycle

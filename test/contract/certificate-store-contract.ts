@@ -21,8 +21,8 @@ export interface CertBackend {
   open(t: TestContext, n: number): Promise<RouteStore[]>;
   /** Shared backends: argv (store spec, etcd prefix) for a holder process on the stores' backend. */
   holderArgs?(stores: RouteStore[]): [spec: string, prefix: string];
-  /** Shared backends: store an unparseable certificate for `name` by the backend's own means. */
-  corrupt?(stores: RouteStore[], name: string): Promise<void>;
+  /** Shared backends: store `text` as `name`'s certificate or metadata by the backend's own means (a hand edit, another tool). */
+  writeRaw?(stores: RouteStore[], kind: 'certs' | 'meta', name: string, text: string): Promise<void>;
   /** Shared backends: remove `name`'s lock behind its holder (what an expiry or a takeover does). */
   breakLock?(stores: RouteStore[], name: string): Promise<void>;
 }
@@ -251,24 +251,37 @@ export function runCertificateStoreContract(label: string, backend: CertBackend)
     });
   }
 
-  if (backend.corrupt) {
-    const corrupt = backend.corrupt.bind(backend);
-    test(`${label} certificates: a corrupt stored certificate is an error for that name only`, async (t) => {
+  if (backend.writeRaw) {
+    const writeRaw = backend.writeRaw.bind(backend);
+    test(`${label} certificates: corrupt stored data is an error for that name only`, async (t) => {
       const stores = await backend.open(t, 2);
       const [a, b] = stores;
-      await a!.certificates.putCertificate(certOf('good.example.test'));
-      await a!.certificates.putCertificate(certOf('bad.example.test'));
+      for (const n of ['good', 'torn', 'badpem', 'wrongkey']) await a!.certificates.putCertificate(certOf(`${n}.example.test`));
+      await a!.certificates.putMeta({ name: 'good.example.test', attempts: 1 });
       const seen: string[] = [];
       b!.certificates.watchCertificates((n) => seen.push(n));
-      await corrupt(stores, 'bad.example.test');
-      await waitFor(() => seen.includes('bad.example.test'), 10_000, 'the watch reports the changed name');
-      await assert.rejects(b!.certificates.getCertificate('bad.example.test'), isCode(ErrorCode.CERT_INVALID, /bad\.example\.test/));
+      await writeRaw(stores, 'certs', 'torn.example.test', '{"name": "torn.example.test", "certPem": "-----BEGIN CERT');
+      const badPem = { ...certOf('badpem.example.test'), certPem: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' };
+      await writeRaw(stores, 'certs', 'badpem.example.test', JSON.stringify(badPem));
+      const wrongKey = { ...certOf('wrongkey.example.test'), keyPem: certOf('good.example.test').keyPem };
+      await writeRaw(stores, 'certs', 'wrongkey.example.test', JSON.stringify(wrongKey));
+      await writeRaw(stores, 'meta', 'torn.example.test', '[1, 2');
+      await waitFor(() => seen.includes('torn.example.test') && seen.includes('badpem.example.test'), 10_000, 'the watch reports the changed names');
+      await assert.rejects(b!.certificates.getCertificate('torn.example.test'), isCode(ErrorCode.CERT_INVALID, /torn\.example\.test.*not JSON/));
+      await assert.rejects(b!.certificates.getCertificate('badpem.example.test'), isCode(ErrorCode.CERT_INVALID, /badpem\.example\.test.*certPem/));
+      await assert.rejects(b!.certificates.getCertificate('wrongkey.example.test'), isCode(ErrorCode.CERT_INVALID, /wrongkey\.example\.test.*not the key/));
+      await assert.rejects(b!.certificates.getMeta('torn.example.test'), isCode(ErrorCode.CERT_INVALID, /metadata "torn\.example\.test"/));
       assert.equal((await b!.certificates.getCertificate('good.example.test'))?.name, 'good.example.test');
       const list = await b!.certificates.listCertificates();
-      assert.deepEqual(list.map((e) => [e.name, e.error === undefined]), [['bad.example.test', false], ['good.example.test', true]]);
-      assert.match(list[0]!.error!, /bad\.example\.test/);
-      await a!.certificates.putCertificate(certOf('bad.example.test'));
-      assert.equal((await b!.certificates.getCertificate('bad.example.test'))?.name, 'bad.example.test', 'a good put repairs it');
+      assert.deepEqual(
+        list.map((e) => [e.name, e.error === undefined]),
+        [['badpem.example.test', false], ['good.example.test', true], ['torn.example.test', false], ['wrongkey.example.test', false]],
+      );
+      assert.match(list[2]!.error!, /torn\.example\.test/);
+      const metas = await b!.certificates.listMeta();
+      assert.deepEqual(metas.map((e) => [e.name, e.error === undefined]), [['good.example.test', true], ['torn.example.test', false]]);
+      await a!.certificates.putCertificate(certOf('torn.example.test'));
+      assert.equal((await b!.certificates.getCertificate('torn.example.test'))?.name, 'torn.example.test', 'a good put repairs it');
     });
   }
 }

@@ -52,8 +52,8 @@ runCertificateStoreContract('file store', {
   holderArgs(stores) {
     return [`file:${routesPath(stores[0]!)}`, '/unused/'];
   },
-  async corrupt(stores, name) {
-    writeFileSync(join(routesPath(stores[0]!) + '.certs', 'certs', `${name}.json`), '{"name": "' + name + '", "certPem": "-----BEGIN CERT');
+  async writeRaw(stores, kind, name, text) {
+    writeFileSync(join(routesPath(stores[0]!) + '.certs', kind, `${name}.json`), text);
   },
   async breakLock(stores, name) {
     unlinkSync(join(routesPath(stores[0]!) + '.certs', 'locks', `${name}.lock`));
@@ -107,7 +107,7 @@ test('file store certificates: a directory that exists with a wider mode is tigh
 test('file store certificates: N replicas racing for one stale lock file: exactly one takes it over', async (t) => {
   const dir = tempDir(t, 'swy-certs-');
   const path = join(dir, 'routes.toml');
-  const stores = await fileStores(t, 5, path);
+  const stores = await fileStores(t, 6, path);
   // A lock left by a holder that died 10 s ago (its heartbeat stopped).
   await stores[0]!.certificates.putMeta({ name: 'stale.example.test' }); // creates the directory
   const { mkdirSync } = await import('node:fs');
@@ -116,7 +116,7 @@ test('file store certificates: N replicas racing for one stale lock file: exactl
   writeFileSync(lockFile, JSON.stringify({ owner: 'dead', pid: 1, host: 'x', ttlMs: 1000, heartbeat: Date.now() - 10_000 }), { mode: 0o600 });
   const old = new Date(Date.now() - 10_000);
   utimesSync(lockFile, old, old);
-  for (let round = 0; round < 5; round++) {
+  for (let round = 0; round < 20; round++) {
     const got = await Promise.all(stores.map((s) => s.certificates.tryLock('stale.example.test', { ttlMs: 1000 })));
     const winners = got.filter((l) => l !== undefined);
     assert.equal(winners.length, 1, `round ${round}: one winner`);
@@ -141,4 +141,23 @@ test('file store certificates: a fresh lock file is not taken over, whatever its
   const l = await a!.certificates.lock('fresh.example.test', { ttlMs: 300, waitMs: 10_000 });
   assert.equal(l.lost.aborted, false, 'taken once older than the TTL');
   await l.release();
+});
+
+test('file store certificates: a removal guard left by a process that died mid-takeover goes stale too', async (t) => {
+  const dir = tempDir(t, 'swy-certs-');
+  const path = join(dir, 'routes.toml');
+  const [a] = await fileStores(t, 1, path);
+  await a!.certificates.putMeta({ name: 'guard.example.test' });
+  const { mkdirSync } = await import('node:fs');
+  const locks = join(path + '.certs', 'locks');
+  mkdirSync(locks, { mode: 0o700 });
+  const old = new Date(Date.now() - 60_000);
+  for (const f of ['guard.example.test.lock', 'guard.example.test.lock.guard']) {
+    writeFileSync(join(locks, f), '', { mode: 0o600 });
+    utimesSync(join(locks, f), old, old);
+  }
+  const l = await a!.certificates.lock('guard.example.test', { ttlMs: 1000, waitMs: 10_000 });
+  assert.equal(l.lost.aborted, false);
+  await l.release();
+  assert.deepEqual(readdirSync(locks), [], 'lock, guard and aside files all gone');
 });
