@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { join } from 'node:path';
 import { handshake, startAcmeReplica, servedSerial, waitServed, type CertStatus } from '../helpers/acme.js';
 import { REFUSED_PORT, request, startBackend, waitFor } from '../helpers/servers.js';
+import { startEtcd } from '../helpers/etcd.js';
 import { startBalancer, startPebble } from '../helpers/pebble.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -173,4 +174,29 @@ test('renewal: with a third of the lifetime left the certificate is renewed once
   // The connection opened before the swap still works, on its old certificate.
   assert.match(await ask(), /^HTTP\/1\.1 200/);
   assert.equal(open.leaf.serialNumber, oldSerial, 'the open connection was made on the old certificate');
+});
+
+test('three replicas on one etcd start cold behind a round-robin balancer: exactly one order, all three serve the same certificate', async (t) => {
+  const etcd = await startEtcd(t, 1);
+  const http = await startBalancer(t);
+  const tlsLb = await startBalancer(t);
+  const pebble = await startPebble(t, { httpPort: http.port, tlsPort: tlsLb.port });
+  const store = ['--store', `etcd://${etcd.endpoints}`, '--store-prefix', '/acme3/', '--acme-domain', NAME];
+  // Started together; the third runs two data-plane workers (certificates reach them over IPC).
+  const replicas = await Promise.all([
+    startAcmeReplica(t, pebble, [...store, '--replica-id', 'a']),
+    startAcmeReplica(t, pebble, [...store, '--replica-id', 'b']),
+    startAcmeReplica(t, pebble, [...store, '--replica-id', 'c', '--workers', '2']),
+  ]);
+  http.setBackends(replicas.map((r) => r.redirectPort));
+  for (const r of replicas) await waitServed(r, NAME);
+  assert.equal(pebble.orders(), 1, 'one order for the whole fleet');
+  const root = await pebble.root();
+  const serials = await Promise.all(replicas.map((r) => servedSerial(r.proxyPort, NAME, root)));
+  assert.equal(new Set(serials).size, 1, `the same certificate everywhere: ${serials.join(' ')}`);
+  // Pebble validated through the balancer: replicas other than the orderer answered too.
+  const answered = replicas.filter((r) => (http.counts.get(r.redirectPort) ?? 0) > 0).length;
+  assert.ok(answered >= 2, `validations reached ${answered} replicas (${[...http.counts.values()].join(', ')})`);
+  const ordering = replicas.filter((r) => /ACME: ordering a certificate/.test(r.output()));
+  assert.equal(ordering.length, 1);
 });
