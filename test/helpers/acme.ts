@@ -1,7 +1,7 @@
 // ACME test helpers: Switchyard replicas that get their certificates from a test Pebble, and TLS
 // handshakes that verify what they serve against Pebble's root.
 
-import { X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import type { Pebble } from './pebble.js';
 import { startSwitchyardProcess, waitFor, type SpawnedSwitchyard, type TestContextLike } from './servers.js';
