@@ -1,41 +1,44 @@
 #!/usr/bin/env node
-// Process entry: argv/env -> Config -> App. Signals and exit codes live here and only here.
-//   exit 0: clean stop after SIGTERM/SIGINT (in-flight requests drained)
+// Process entry: argv/env/config file -> Config -> App. Signals and exit codes live here and only here.
+//   exit 0: clean stop after SIGTERM/SIGINT (in-flight requests drained); check-config: valid
 //   exit 1: bad configuration or a port that cannot be opened
 
 import cluster from 'node:cluster';
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { buildConfig } from './config/config.js';
-import { helpText, parseArgv } from './config/flags.js';
-import { ErrorCode, SwitchyardError, isSwitchyardError } from './errors.js';
+import { helpText } from './config/flags.js';
+import { describeConfig, formatProblem, loadConfig } from './config/load.js';
+import { isSwitchyardError } from './errors.js';
 import { createLogger } from './observability/logger.js';
 import { VERSION } from './version.js';
 
 async function main(argv: string[]): Promise<void> {
-  let config;
-  try {
-    const args = parseArgv(argv);
-    if (args.help) {
-      process.stdout.write(helpText(VERSION));
-      return;
-    }
-    if (args.version) {
-      process.stdout.write(VERSION + '\n');
-      return;
-    }
-    if (args.command !== undefined && args.command !== 'envoy-bootstrap') {
-      throw new SwitchyardError(ErrorCode.CONFIG_INVALID, `unknown command '${args.command}' (see --help)`);
-    }
-    config = buildConfig(args, process.env);
-    if (args.command === 'envoy-bootstrap') {
-      const { envoyBootstrapYaml } = await import('./dataplane/envoy/bootstrap.js');
-      process.stdout.write(envoyBootstrapYaml(config.envoyBootstrap, hostname()));
-      return;
-    }
-  } catch (e) {
-    process.stderr.write(`switchyard: error: ${(e as Error).message}\n`);
+  const loaded = await loadConfig({ argv, env: process.env });
+  if (loaded.help) {
+    process.stdout.write(helpText(VERSION));
+    return;
+  }
+  if (loaded.version) {
+    process.stdout.write(VERSION + '\n');
+    return;
+  }
+  // Data-plane workers load the same configuration again: the main process already warned.
+  if (cluster.isPrimary) for (const w of loaded.warnings) process.stderr.write(`switchyard: warning: ${w}\n`);
+  if (!loaded.ok) {
+    for (const e of loaded.errors) process.stderr.write(`switchyard: error: ${formatProblem(e)}\n`);
+    if (loaded.command === 'check-config') process.stderr.write('switchyard: configuration is invalid\n');
     process.exitCode = 1;
+    return;
+  }
+  const config = loaded.config;
+  if (loaded.command === 'check-config') {
+    process.stdout.write(describeConfig(loaded));
+    process.stderr.write('switchyard: configuration is valid\n');
+    return;
+  }
+  if (loaded.command === 'envoy-bootstrap') {
+    const { envoyBootstrapYaml } = await import('./dataplane/envoy/bootstrap.js');
+    process.stdout.write(envoyBootstrapYaml(config.envoyBootstrap, hostname()));
     return;
   }
 

@@ -1,14 +1,15 @@
-// Config: flags + env, validated once, frozen. The only place that reads process.env or files
-// named by flags; everything downstream takes plain values.
+// Config: the settings (schema.ts) from flags, environment and config file (load.ts), validated
+// once, frozen. With load.ts, the only place that reads process.env or files named by settings;
+// everything downstream takes plain values.
 
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { ErrorCode, SwitchyardError } from '../errors.js';
-import { LOG_LEVELS, type LogLevel } from '../observability/logger.js';
-import { parseTarget } from '../routing/target.js';
-import { checkStoreSpec, type StoreOptions } from './store-spec.js';
+import type { LogLevel } from '../observability/logger.js';
+import type { StoreOptions } from './store-spec.js';
 import type { FlagValue, ParsedArgs } from './flags.js';
 import { buildAcmeConfig, type AcmeConfig } from './acme-config.js';
+import { SETTINGS, SETTINGS_BY_NAME, checkValue, defaultValue, envNames, splitCustomHeader, type SettingValue } from './schema.js';
 
 export type ListenTarget =
   | { readonly kind: 'tcp'; readonly port: number; readonly host: string | undefined }
@@ -83,10 +84,12 @@ export interface Config {
   /** The dashboard on the API server (/dashboard/), and how often its live figures update. */
   readonly dashboard: boolean;
   readonly dashboardIntervalMs: number;
-  /** Automatic HTTPS (--acme-*); undefined when off. With it, the public port serves TLS. */
-  readonly acme: AcmeConfig | undefined;
+  /** [dashboard] users: htpasswd lines "user:hash" (shape checked here; the hash by the dashboard). */
+  readonly dashboardUsers: readonly string[];
   /** Options of `switchyard envoy-bootstrap` (paths are on the Envoy host, not read here). */
   readonly envoyBootstrap: EnvoyBootstrapConfig;
+  /** Automatic HTTPS (acme-*); undefined when off. With it, the public port serves TLS. */
+  readonly acme: AcmeConfig | undefined;
 }
 
 export interface XdsConfig {
@@ -123,95 +126,92 @@ function defaultCiphers(allowRc4: boolean): string {
   ].join(':');
 }
 
-function invalid(msg: string): SwitchyardError {
-  return new SwitchyardError(ErrorCode.CONFIG_INVALID, msg);
+/** A configuration error about one setting: `key` is the setting's name, `reason` reads after "key: ". */
+function invalid(key: string, reason: string): SwitchyardError {
+  return new SwitchyardError(ErrorCode.CONFIG_INVALID, `--${key}: ${reason}`, { details: { key, reason } });
 }
-
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// Visible ASCII, space and tab, and obs-text; never CR, LF or NUL (header injection).
-// eslint-disable-next-line no-control-regex
-const HEADER_VALUE_BAD = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 
 /** CHP's "k:v" custom header syntax, validated against header injection. */
 export function parseCustomHeader(raw: string): [string, string] {
-  const value = raw.trim();
-  const colon = value.indexOf(':');
-  if (colon <= 0) throw invalid(`A colon was expected in custom header: ${raw}`);
-  const name = value.slice(0, colon).trim();
-  const v = value.slice(colon + 1).trim();
-  if (!HEADER_NAME.test(name)) throw invalid(`custom header name is not a valid HTTP token: ${JSON.stringify(name)}`);
-  if (HEADER_VALUE_BAD.test(v)) throw invalid(`custom header value for '${name}' contains control characters`);
-  return [name, v];
+  const r = splitCustomHeader(raw);
+  if (typeof r === 'string') throw invalid('custom-header', r);
+  return r;
 }
 
-function readFile(flag: string, path: string): Buffer {
+function readFile(key: string, path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (e) {
-    throw invalid(`cannot read --${flag} file ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    throw invalid(key, `cannot read file ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
 }
 
 /** Split a PEM bundle into one buffer per certificate (Node wants an array for several CAs). */
-function readCaBundle(flag: string, path: string): Buffer[] {
-  const text = readFile(flag, path).toString('utf8');
+function readCaBundle(key: string, path: string): Buffer[] {
+  const text = readFile(key, path).toString('utf8');
   const certs = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g);
-  if (!certs) throw invalid(`--${flag} file ${path} contains no PEM certificate`);
+  if (!certs) throw invalid(key, `file ${path} contains no PEM certificate`);
   return certs.map((c) => Buffer.from(c + '\n'));
 }
 
-function port(flag: string, v: number): number {
-  if (!Number.isInteger(v) || v < 0 || v > 65535) throw invalid(`--${flag} must be a port number (0-65535), got ${v}`);
-  return v;
+/** Settings by name, as given (only those given); secrets included (`auth-token`, ...). */
+export type SettingValues = Readonly<Record<string, SettingValue>>;
+
+/**
+ * Flags (parseArgv) and CHP's environment, no config file: the secrets come from their environment
+ * variables (SWITCHYARD_ name first, then CHP's). Throws SWY_CONFIG_INVALID. The full loader with
+ * the config file, `_FILE` secrets and located errors is load.ts's loadConfig.
+ */
+export function buildConfig(args: Pick<ParsedArgs, 'values'>, env: NodeJS.ProcessEnv): Config {
+  const values: Record<string, SettingValue> = {};
+  for (const s of SETTINGS) {
+    if (!s.secret) continue;
+    const name = envNames(s).find((n) => env[n]);
+    if (name !== undefined) values[s.name] = s.type === 'list' ? env[name]!.split('\n').map((l) => l.trim()).filter(Boolean) : env[name]!;
+  }
+  return configFromValues({ ...values, ...args.values });
 }
 
-function positive(flag: string, v: number | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  if (v < 0) throw invalid(`--${flag} must not be negative, got ${v}`);
-  return v;
-}
-
-export function buildConfig(args: ParsedArgs, env: NodeJS.ProcessEnv): Config {
-  const v = args.values;
-  const str = (k: string): string | undefined => v[k] as string | undefined;
-  const int = (k: string): number | undefined => v[k] as number | undefined;
-  const bool = (k: string): boolean => v[k] === true;
-  const negated = (k: string): boolean => v[k] !== false;
+/**
+ * Validate the settings (each value's own check, then the rules across settings), read the files
+ * they name (keys, certificates), apply defaults, and return one frozen Config. Throws
+ * SWY_CONFIG_INVALID whose details name the setting (`key`) and the `reason`.
+ */
+export function configFromValues(v: SettingValues): Config {
+  for (const [name, value] of Object.entries(v)) {
+    const s = SETTINGS_BY_NAME.get(name);
+    if (!s) throw invalid(name, 'unknown setting');
+    const reason = checkValue(s, value);
+    if (reason !== undefined) throw invalid(name, reason);
+  }
   const has = (k: string): boolean => v[k] !== undefined;
+  const str = (k: string): string | undefined => (v[k] ?? defaultValue(k)) as string | undefined;
+  const int = (k: string): number | undefined => (v[k] ?? defaultValue(k)) as number | undefined;
+  const bool = (k: string): boolean => (v[k] ?? defaultValue(k)) === true;
+  const list = (k: string): readonly string[] => (v[k] ?? defaultValue(k) ?? []) as readonly string[];
 
-  if (has('socket') && (has('port') || has('ip'))) throw invalid("option '--socket <path>' cannot be used with option '--port' or '--ip'");
-  if (has('api-socket') && (has('api-port') || has('api-ip'))) {
-    throw invalid("option '--api-socket <path>' cannot be used with option '--api-port' or '--api-ip'");
-  }
-  if (has('metrics-socket') && (has('metrics-port') || has('metrics-ip'))) {
-    throw invalid("option '--metrics-socket <path>' cannot be used with option '--metrics-port' or '--metrics-ip'");
-  }
+  const exclusive = (socket: string, port: string, ip: string): void => {
+    if (has(socket) && (has(port) || has(ip))) throw invalid(socket, `cannot be used with ${port} or ${ip}`);
+  };
+  exclusive('socket', 'port', 'ip');
+  exclusive('api-socket', 'api-port', 'api-ip');
+  exclusive('metrics-socket', 'metrics-port', 'metrics-ip');
 
   let ip = str('ip');
   if (ip === '*') ip = '';
-  const proxyPort = port('port', int('port') ?? 8000);
+  const proxyPort = int('port')!;
   const proxyListen: ListenTarget = has('socket')
     ? { kind: 'unix', path: str('socket')! }
     : { kind: 'tcp', port: proxyPort, host: ip || undefined };
   const apiListen: ListenTarget = has('api-socket')
     ? { kind: 'unix', path: str('api-socket')! }
-    : {
-        kind: 'tcp',
-        port: port('api-port', int('api-port') ?? (proxyListen.kind === 'tcp' ? proxyPort + 1 : 8001)),
-        host: str('api-ip') ?? 'localhost',
-      };
+    : { kind: 'tcp', port: int('api-port') ?? (proxyListen.kind === 'tcp' ? proxyPort + 1 : 8001), host: str('api-ip') };
   let metricsListen: ListenTarget | undefined;
   if (has('metrics-socket')) metricsListen = { kind: 'unix', path: str('metrics-socket')! };
-  else if (has('metrics-port')) {
-    metricsListen = { kind: 'tcp', port: port('metrics-port', int('metrics-port')!), host: str('metrics-ip') || undefined };
-  }
+  else if (has('metrics-port')) metricsListen = { kind: 'tcp', port: int('metrics-port')!, host: str('metrics-ip') || undefined };
 
-  const logLevel = (str('log-level') ?? 'info').toLowerCase();
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
-    throw invalid(`--log-level must be one of ${LOG_LEVELS.join(', ')}; got '${logLevel}'`);
-  }
-  const logFormat = str('log-format') ?? 'text';
-  if (logFormat !== 'text' && logFormat !== 'json') throw invalid(`--log-format must be text or json; got '${logFormat}'`);
+  const logLevel = str('log-level')!.toLowerCase() as LogLevel;
+  const logFormat = str('log-format') as 'text' | 'json';
 
   const ciphers = str('ssl-ciphers') ?? defaultCiphers(bool('ssl-allow-rc4'));
   const secureProtocol = has('ssl-protocol') ? `${str('ssl-protocol')}_method` : undefined;
@@ -221,7 +221,7 @@ export function buildConfig(args: ParsedArgs, env: NodeJS.ProcessEnv): Config {
   if (has('ssl-key') || has('ssl-cert')) {
     ssl = {
       ...(has('ssl-key') ? { key: readFile('ssl-key', str('ssl-key')!) } : {}),
-      ...(has('ssl-key') && env.CONFIGPROXY_SSL_KEY_PASSPHRASE ? { passphrase: env.CONFIGPROXY_SSL_KEY_PASSPHRASE } : {}),
+      ...(has('ssl-key') && str('ssl-key-passphrase') ? { passphrase: str('ssl-key-passphrase') } : {}),
       ...(has('ssl-cert') ? { cert: readFile('ssl-cert', str('ssl-cert')!) } : {}),
       ...(has('ssl-ca') ? { ca: readFile('ssl-ca', str('ssl-ca')!) } : {}),
       ...(dhparam ? { dhparam } : {}),
@@ -236,9 +236,7 @@ export function buildConfig(args: ParsedArgs, env: NodeJS.ProcessEnv): Config {
   if (has('api-ssl-key') || has('api-ssl-cert')) {
     apiSsl = {
       ...(has('api-ssl-key') ? { key: readFile('api-ssl-key', str('api-ssl-key')!) } : {}),
-      ...(has('api-ssl-key') && env.CONFIGPROXY_API_SSL_KEY_PASSPHRASE
-        ? { passphrase: env.CONFIGPROXY_API_SSL_KEY_PASSPHRASE }
-        : {}),
+      ...(has('api-ssl-key') && str('api-ssl-key-passphrase') ? { passphrase: str('api-ssl-key-passphrase') } : {}),
       ...(has('api-ssl-cert') ? { cert: readFile('api-ssl-cert', str('api-ssl-cert')!) } : {}),
       ...(has('api-ssl-ca') ? { ca: readCaBundle('api-ssl-ca', str('api-ssl-ca')!) } : {}),
       ...(dhparam ? { dhparam } : {}),
@@ -258,54 +256,44 @@ export function buildConfig(args: ParsedArgs, env: NodeJS.ProcessEnv): Config {
     };
   }
 
-  const acme = buildAcmeConfig(v, env);
-  if (acme && ssl) throw invalid('--acme-* and --ssl-key/--ssl-cert are exclusive: ACME provides the certificates');
-  if (acme && proxyListen.kind !== 'tcp') throw invalid('--acme-* needs a TCP --port (not --socket)');
+  const acme = buildAcmeConfig(v);
+  if (acme && ssl) throw invalid('acme-domain', 'ACME and ssl-key/ssl-cert are exclusive: ACME provides the certificates');
+  if (acme && proxyListen.kind !== 'tcp') throw invalid('acme-domain', 'ACME needs a TCP port (not socket)');
   const redirectPort = int('redirect-port');
-  if (redirectPort !== undefined) port('redirect-port', redirectPort);
-  if (!ssl && !acme && redirectPort !== undefined) throw invalid('HTTPS redirection specified but certificates not provided.');
-  if (has('error-target') && has('error-path')) throw invalid('Cannot specify both error-target and error-path. Pick one.');
+  if (!ssl && !acme && redirectPort !== undefined) throw invalid('redirect-port', 'HTTPS redirection specified but certificates not provided.');
+  if (has('error-target') && has('error-path')) throw invalid('error-path', 'Cannot specify both error-target and error-path. Pick one.');
 
-  const checkTarget = (flag: string): string | undefined => {
-    const t = str(flag);
-    if (t === undefined) return undefined;
-    try {
-      parseTarget(t);
-    } catch (e) {
-      throw invalid(`--${flag}: ${(e as Error).message}`);
-    }
-    return t;
-  };
+  const customHeaders = list('custom-header').map(parseCustomHeader);
 
-  const customHeaders = ((v['custom-header'] as string[] | undefined) ?? []).map(parseCustomHeader);
-
-  let store = str('store') ?? 'memory';
+  let store = str('store')!;
   if (has('storage-backend')) {
-    if (has('store')) throw invalid('use either --store or --storage-backend, not both');
+    if (has('store')) throw invalid('storage-backend', 'use either store or storage-backend, not both');
     store = str('storage-backend')!;
   }
-  checkStoreSpec(store);
   let etcdAuth: StoreOptions['etcdAuth'];
   if (has('etcd-username')) {
-    const password = env.SWITCHYARD_ETCD_PASSWORD;
-    if (!password) throw invalid('--etcd-username needs the password in the environment variable SWITCHYARD_ETCD_PASSWORD');
+    const password = str('etcd-password');
+    if (!password) {
+      throw invalid('etcd-username', 'needs the etcd password (SWITCHYARD_ETCD_PASSWORD, SWITCHYARD_ETCD_PASSWORD_FILE, or etcd-password / etcd-password-file in the config file)');
+    }
     etcdAuth = { username: str('etcd-username')!, password };
   }
   let etcdTls: StoreOptions['etcdTls'];
   if (has('etcd-ca') || has('etcd-cert') || has('etcd-key')) {
-    if (has('etcd-cert') !== has('etcd-key')) throw invalid('--etcd-cert and --etcd-key go together');
+    if (has('etcd-cert') !== has('etcd-key')) throw invalid(has('etcd-cert') ? 'etcd-cert' : 'etcd-key', 'etcd-cert and etcd-key go together');
     etcdTls = {
       ...(has('etcd-ca') ? { ca: readFile('etcd-ca', str('etcd-ca')!) } : {}),
       ...(has('etcd-cert') ? { cert: readFile('etcd-cert', str('etcd-cert')!) } : {}),
       ...(has('etcd-key') ? { key: readFile('etcd-key', str('etcd-key')!) } : {}),
     };
   }
-  const storeOptions: StoreOptions = { prefix: str('store-prefix') ?? '/switchyard/', replicaId: str('replica-id'), etcdAuth, etcdTls };
+  const storeOptions: StoreOptions = { prefix: str('store-prefix')!, replicaId: str('replica-id'), etcdAuth, etcdTls };
 
-  const xdsIp = str('xds-ip') ?? '127.0.0.1';
-  const xdsPort = int('xds-port') === undefined ? undefined : port('xds-port', int('xds-port')!);
+  const xdsIp = str('xds-ip')!;
+  const xdsPort = int('xds-port');
   if ((has('xds-ssl-key') || has('xds-ssl-cert') || has('xds-ssl-client-ca')) && !(has('xds-ssl-key') && has('xds-ssl-cert'))) {
-    throw invalid('--xds-ssl-key and --xds-ssl-cert go together (and --xds-ssl-client-ca needs both)');
+    throw invalid(has('xds-ssl-key') ? 'xds-ssl-key' : has('xds-ssl-cert') ? 'xds-ssl-cert' : 'xds-ssl-client-ca',
+      'xds-ssl-key and xds-ssl-cert go together (and xds-ssl-client-ca needs both)');
   }
   const xds: XdsConfig | undefined =
     xdsPort === undefined
@@ -320,35 +308,29 @@ export function buildConfig(args: ParsedArgs, env: NodeJS.ProcessEnv): Config {
                 clientCa: has('xds-ssl-client-ca') ? readFile('xds-ssl-client-ca', str('xds-ssl-client-ca')!) : undefined,
               }
             : undefined,
-          listenerAddress: str('envoy-listen-ip') ?? '0.0.0.0',
-          listenerPort: int('envoy-listen-port') === undefined ? 8000 : port('envoy-listen-port', int('envoy-listen-port')!),
-          accessLogPath: str('envoy-access-log') ?? '/dev/stdout',
-          upstreamCaFile: str('envoy-upstream-ca') ?? '/etc/ssl/certs/ca-certificates.crt',
-          grpcListenerNames: (v['xds-grpc-name'] as string[] | undefined) ?? ['switchyard'],
+          listenerAddress: str('envoy-listen-ip')!,
+          listenerPort: int('envoy-listen-port')!,
+          accessLogPath: str('envoy-access-log')!,
+          upstreamCaFile: str('envoy-upstream-ca')!,
+          grpcListenerNames: list('xds-grpc-name'),
         };
-  if (has('envoy-xds-cert') !== has('envoy-xds-key')) throw invalid('--envoy-xds-cert and --envoy-xds-key go together');
-  if (has('envoy-xds-cert') && !has('envoy-xds-ca')) throw invalid('--envoy-xds-cert needs --envoy-xds-ca (mutual TLS is TLS first)');
+  if (has('envoy-xds-cert') !== has('envoy-xds-key')) throw invalid(has('envoy-xds-cert') ? 'envoy-xds-cert' : 'envoy-xds-key', 'envoy-xds-cert and envoy-xds-key go together');
+  if (has('envoy-xds-cert') && !has('envoy-xds-ca')) throw invalid('envoy-xds-cert', 'needs envoy-xds-ca (mutual TLS is TLS first)');
   const envoyBootstrap: EnvoyBootstrapConfig = {
     xdsHost: str('envoy-xds-host') ?? (xdsIp === '0.0.0.0' || xdsIp === '::' ? '127.0.0.1' : xdsIp),
     xdsPort: xdsPort ?? 18000,
     nodeId: str('envoy-node-id'),
-    nodeCluster: str('envoy-node-cluster') ?? 'switchyard',
-    adminIp: str('envoy-admin-ip') ?? '127.0.0.1',
-    adminPort: int('envoy-admin-port') === undefined ? 9901 : port('envoy-admin-port', int('envoy-admin-port')!),
+    nodeCluster: str('envoy-node-cluster')!,
+    adminIp: str('envoy-admin-ip')!,
+    adminPort: int('envoy-admin-port')!,
     ca: str('envoy-xds-ca'),
     cert: str('envoy-xds-cert'),
     key: str('envoy-xds-key'),
   };
 
   const protocolRewrite = str('protocol-rewrite');
-  const accessFormat = str('access-log-format') ?? 'json';
-  if (accessFormat !== 'json' && accessFormat !== 'combined') {
-    throw invalid(`--access-log-format must be json or combined, got '${accessFormat}'`);
-  }
-  if (has('access-log-format') && !has('access-log')) throw invalid('--access-log-format needs --access-log <dest>');
-  if (has('access-log') && str('access-log')!.trim() === '') throw invalid('--access-log needs a destination: "-" (stdout) or a file path');
-  const dashboardInterval = positive('dashboard-interval', int('dashboard-interval')) ?? 1000;
-  if (dashboardInterval < 10 || dashboardInterval > 60_000) throw invalid(`--dashboard-interval must be 10..60000 ms, got ${dashboardInterval}`);
+  const accessFormat = str('access-log-format') as 'json' | 'combined';
+  if (has('access-log-format') && !has('access-log')) throw invalid('access-log-format', 'needs --access-log <dest>');
   const config: Config = {
     proxyListen,
     apiListen,
@@ -357,50 +339,49 @@ export function buildConfig(args: ParsedArgs, env: NodeJS.ProcessEnv): Config {
     apiSsl,
     clientSsl,
     redirectPort,
-    redirectTo: int('redirect-to') === undefined ? undefined : port('redirect-to', int('redirect-to')!),
-    defaultTarget: checkTarget('default-target'),
-    errorTarget: checkTarget('error-target'),
+    redirectTo: int('redirect-to'),
+    defaultTarget: str('default-target'),
+    errorTarget: str('error-target'),
     errorPath: str('error-path'),
     pidFile: str('pid-file'),
-    xForward: negated('x-forward'),
-    prependPath: negated('prepend-path'),
-    includePrefix: negated('include-prefix'),
+    xForward: bool('x-forward'),
+    prependPath: bool('prepend-path'),
+    includePrefix: bool('include-prefix'),
     autoRewrite: bool('auto-rewrite'),
     changeOrigin: bool('change-origin'),
     protocolRewrite: protocolRewrite === undefined ? undefined : protocolRewrite.replace(/:$/, ''),
     customHeaders,
     insecure: bool('insecure'),
     hostRouting: bool('host-routing'),
-    logLevel: logLevel as LogLevel,
+    logLevel,
     logFormat,
-    timeout: positive('timeout', int('timeout')) || undefined,
-    proxyTimeout: positive('proxy-timeout', int('proxy-timeout')) || undefined,
-    keepAliveTimeout: positive('keep-alive-timeout', int('keep-alive-timeout')) || 5000,
-    requestBodyTimeout: positive('request-body-timeout', int('request-body-timeout')) ?? 60_000,
-    upstreamConnectTimeout: positive('upstream-connect-timeout', int('upstream-connect-timeout')) || 10_000,
-    authToken: env.CONFIGPROXY_AUTH_TOKEN || undefined,
+    timeout: int('timeout') || undefined,
+    proxyTimeout: int('proxy-timeout') || undefined,
+    keepAliveTimeout: int('keep-alive-timeout') || 5000,
+    requestBodyTimeout: int('request-body-timeout')!,
+    upstreamConnectTimeout: int('upstream-connect-timeout') || 10_000,
+    authToken: str('auth-token') || undefined,
     store,
     storeOptions,
-    drainTimeout: positive('drain-timeout', int('drain-timeout')) ?? 10_000,
-    workers: workerCount(int('workers')),
-    activityFlushInterval: Math.max(10, positive('activity-flush-interval', int('activity-flush-interval')) ?? 5000),
-    apiMaxBody: Math.max(1024, positive('api-max-body', int('api-max-body')) ?? 1 << 20),
+    drainTimeout: int('drain-timeout')!,
+    workers: workerCount(int('workers')!),
+    activityFlushInterval: Math.max(10, int('activity-flush-interval')!),
+    apiMaxBody: Math.max(1024, int('api-max-body')!),
     xds,
     envoyBootstrap,
     acme,
     accessLog: has('access-log') ? { dest: str('access-log')!, format: accessFormat } : undefined,
     metricsRouteLabels: bool('metrics-route-labels'),
-    dashboard: negated('dashboard'),
-    dashboardIntervalMs: dashboardInterval,
+    dashboard: bool('dashboard'),
+    dashboardIntervalMs: int('dashboard-interval')!,
+    dashboardUsers: list('dashboard.users'),
   };
   return deepFreeze(config);
 }
 
-function workerCount(n: number | undefined): number {
+function workerCount(n: number): number {
   // Default: one data-plane process per core (0 means the same). 1 keeps the proxy in the main
   // process: no IPC hop for route changes, the cheapest choice on a one-core machine.
-  if (n === undefined) n = 0;
-  if (n < 0 || n > 256) throw invalid(`--workers must be between 0 and 256, got ${n}`);
   return n === 0 ? availableParallelism() : n;
 }
 

@@ -66,5 +66,5 @@ test('envoy-bootstrap: mutual TLS to a control plane behind a DNS name', async (
 
 test('envoy-bootstrap: inconsistent TLS flags are refused', async () => {
   await assert.rejects(run(process.execPath, [MAIN, 'envoy-bootstrap', '--envoy-xds-cert', '/c.pem', '--envoy-xds-key', '/k.pem']), (e: { code: number; stderr: string }) =>
-    e.code === 1 && /--envoy-xds-cert needs --envoy-xds-ca/.test(e.stderr));
+    e.code === 1 && /--envoy-xds-cert: needs envoy-xds-ca/.test(e.stderr));
 });

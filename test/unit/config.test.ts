@@ -54,7 +54,7 @@ test('bad configurations are refused with a clear message', () => {
     { desc: 'header value injection', argv: ['--custom-header', 'x:a\r\nEvil: 1'], re: /control characters/ },
     { desc: 'bad log level', argv: ['--log-level', 'loud'], re: /--log-level/ },
     { desc: 'bad default target', argv: ['--default-target', 'ftp://x'], re: /--default-target: unsupported target scheme/ },
-    { desc: 'unreadable key', argv: ['--ssl-key', '/nonexistent/key.pem'], re: /cannot read --ssl-key file/ },
+    { desc: 'unreadable key', argv: ['--ssl-key', '/nonexistent/key.pem'], re: /--ssl-key: cannot read file/ },
     { desc: 'unsupported store', argv: ['--store', 'redis://x'], re: /not supported/ },
     { desc: 'JS storage class', argv: ['--storage-backend', './my-store.js'], re: /JavaScript storage classes are not supported/ },
     { desc: 'bool with a value', argv: ['--insecure=yes'], re: /takes no value/ },
