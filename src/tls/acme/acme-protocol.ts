@@ -36,31 +36,63 @@ export class AcmeOrderError extends Error {
 }
 
 let agentFor: Buffer | undefined | null = null;
+
+/**
+ * The last ACME problem (RFC 8555 §6.7) any request of this process got back, with its
+ * Retry-After: acme-client's errors carry only the problem's `detail`, and the scheduler needs the
+ * type (rateLimited, badNonce...) and Retry-After. Orders of different names may run at once, so
+ * an order only takes a problem recorded after it started (a rare mix-up costs one backoff step).
+ */
+let lastProblem: { at: number; type: string | undefined; retryAfterMs: number | undefined } | undefined;
+
+function retryAfterMs(header: unknown): number | undefined {
+  if (typeof header !== 'string' || header === '') return undefined;
+  const secs = Number(header);
+  if (Number.isFinite(secs)) return Math.max(0, secs * 1000);
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+function record(resp: { status?: number; headers?: Record<string, unknown>; data?: unknown } | undefined): void {
+  if (!resp || resp.status === undefined || resp.status < 400) return;
+  const data = resp.data as { type?: unknown } | undefined;
+  lastProblem = {
+    at: Date.now(),
+    type: typeof data?.type === 'string' ? data.type : undefined,
+    retryAfterMs: retryAfterMs(resp.headers?.['retry-after']),
+  };
+}
+
 /** acme-client uses one module-wide axios instance: point its HTTPS agent at our trust roots once. */
 function configureTrust(directoryCa: Buffer | undefined): void {
   if (agentFor === directoryCa) return;
+  const first = agentFor === null;
   agentFor = directoryCa;
   acme.axios.defaults.httpsAgent = new https.Agent({
     keepAlive: true,
     ...(directoryCa ? { ca: [...rootCertificates, directoryCa.toString('utf8')] } : {}),
   });
-  // acme-client retries 429/5xx itself, up to 5 times: keep that short, our scheduler backs off.
-  (acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } }).acmeSettings.retryMaxAttempts = 2;
+  if (!first) return;
+  // acme-client would retry 429/5xx itself, sleeping for the whole Retry-After (hours, when rate
+  // limited) while this replica holds the fleet lock: no retries there; the scheduler backs off.
+  (acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } }).acmeSettings.retryMaxAttempts = 0;
+  acme.axios.interceptors.response.use(
+    (resp) => {
+      record(resp as unknown as Parameters<typeof record>[0]);
+      return resp;
+    },
+    (e: unknown) => {
+      record((e as { response?: Parameters<typeof record>[0] }).response);
+      return Promise.reject(e);
+    },
+  );
 }
 
-function describe(e: unknown): AcmeOrderError {
+function describe(e: unknown, since: number): AcmeOrderError {
   if (e instanceof AcmeOrderError) return e;
-  const err = e as Error & { response?: { headers?: Record<string, string>; data?: { type?: string; detail?: string } } };
-  const msg = err.message ?? String(e);
-  const m = /urn:ietf:params:acme:error:([A-Za-z]+)/.exec(msg);
-  const type = err.response?.data?.type ?? (m ? `urn:ietf:params:acme:error:${m[1]}` : undefined);
-  const ra = err.response?.headers?.['retry-after'];
-  let retryAfterMs: number | undefined;
-  if (ra !== undefined) {
-    const secs = Number(ra);
-    retryAfterMs = Number.isFinite(secs) ? secs * 1000 : Math.max(0, Date.parse(ra) - Date.now()) || undefined;
-  }
-  return new AcmeOrderError(msg, type, retryAfterMs, { cause: e });
+  const msg = (e as Error).message ?? String(e);
+  const problem = lastProblem && lastProblem.at >= since ? lastProblem : undefined;
+  return new AcmeOrderError(msg, problem?.type, problem?.retryAfterMs, { cause: e });
 }
 
 export interface AcmeProtocol {
@@ -83,6 +115,7 @@ export function createAcmeProtocol(config: AcmeConfig): AcmeProtocol {
 
   return {
     async createAccount() {
+      const since = Date.now();
       try {
         const keyPem = (await acme.crypto.createPrivateEcdsaKey()).toString();
         const client = new acme.Client({ ...clientOpts, accountKey: keyPem });
@@ -92,11 +125,12 @@ export function createAcmeProtocol(config: AcmeConfig): AcmeProtocol {
         });
         return { keyPem, url: client.getAccountUrl() };
       } catch (e) {
-        throw describe(e);
+        throw describe(e, since);
       }
     },
 
     async order(account, name, hooks) {
+      const since = Date.now();
       const client = new acme.Client({ ...clientOpts, accountKey: account.keyPem, accountUrl: account.url });
       const check = (): void => {
         if (hooks.signal.aborted) throw new AcmeOrderError(`order for ${name} abandoned: the fleet lock was lost`, undefined, undefined);
@@ -132,7 +166,7 @@ export function createAcmeProtocol(config: AcmeConfig): AcmeProtocol {
         const certPem = await client.getCertificate(finalized);
         return { certPem, keyPem: keyPem.toString() };
       } catch (e) {
-        throw describe(e);
+        throw describe(e, since);
       }
     },
   };
