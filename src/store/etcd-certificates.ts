@@ -217,8 +217,9 @@ export class EtcdCertificates implements CertificateStore {
     const handle = new LockHandle(async () => {
       clearInterval(check);
       this.#held.delete(handle);
-      await stopWatch();
-      await bounded(lease.revoke()); // deletes the key if it is still ours
+      // Together, so a close with etcd unreachable waits one bound, not two. Revoking the lease
+      // deletes the key if it is still ours.
+      await Promise.all([stopWatch(), bounded(lease.revoke())]);
     });
     this.#held.add(handle);
     onLost = (why) => handle.markLost(`${JSON.stringify(name)}: ${why}`);
@@ -254,9 +255,8 @@ export class EtcdCertificates implements CertificateStore {
   /** Release held locks (revoking their leases; `lost` fires) and cancel the cert watch; bounded. */
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all([...this.#held].map((h) => h.release()));
     this.#watchers.clear();
-    await this.#closeWatch();
+    await Promise.all([...[...this.#held].map((h) => h.release()), this.#closeWatch()]);
   }
 
   // ------------------------------------------------------------ the cert watch
@@ -277,7 +277,9 @@ export class EtcdCertificates implements CertificateStore {
       });
       w.on('error', (e: Error) => {
         if (w !== this.#watcher || this.#closed) return;
-        // Cancelled (history compacted): reopen from now and report every stored name.
+        // Cancelled: etcd does this (with an empty reason, seen with etcd 3.4) to a watch that
+        // starts behind compacted history, which happens when routes are quiet (the store's
+        // revision is then old). Reopen from now and report every stored name.
         this.#conn.log.warn('etcd certificate watch cancelled; reopening', { err: e.message });
         this.#watcher = undefined;
         void this.#reopen();

@@ -54,9 +54,14 @@ function watchBackoff(ms: number): Backoff {
 // moment ("raft proposal dropped", timeouts): those tripped the breakers of live members too, and
 // one replica then answered 503 "circuit breaker is open" to every write for 5-8 s after etcd was
 // writable again. Now:
-//  - per host, only *transport* failures (the member itself is unreachable) count: after 2 in a
-//    row the host is skipped for HOST_DOWN_MS, so calls go to the other members. Errors answered
-//    by a live member never skip it.
+//  - per host, only failures to *connect* (the member itself is unreachable: refused, no route)
+//    count: after 2 in a row the host is skipped for HOST_DOWN_MS, so calls go to the other
+//    members. Errors answered by a live member never skip it, and neither do broken calls
+//    ("Connection dropped", "read ECONNRESET"): etcd3 resets a host's channel after any
+//    recoverable error (e.g. "etcdserver: leader changed"), which breaks every other call in
+//    flight on that live member; counting those skipped all three members of a healthy cluster
+//    during an election (one replica then failed writes at once with "unreachable"). A member
+//    that really died refuses the next connection, which counts.
 //  - etcd3 does not retry; EtcdConnection#call does, with backoff, for up to RETRY_WINDOW_MS,
 //    because only the store knows whether an operation may be repeated (puts and reads can; a
 //    delete is guarded, see EtcdStore#delete). When every member is unreachable it fails at once
@@ -77,11 +82,15 @@ class EtcdHostDownError extends Error {
 /** A guarded delete's compare failed: the route changed between our read and our delete; look again. */
 export class RouteChangedMeanwhile extends Error {}
 
-/** The member itself could not be reached (connection refused/reset), as opposed to an error it answered. */
-function isTransportError(e: unknown): boolean {
+/**
+ * The member itself could not be connected to (refused, unreachable), as opposed to an error it
+ * answered or a call broken mid-way on a live member's reset channel (see "Fault handling").
+ */
+export function isUnreachable(e: unknown): boolean {
   const err = e as { code?: unknown; message?: unknown; constructor?: { name?: string } };
   const msg = typeof err?.message === 'string' ? err.message : '';
-  return (err?.constructor?.name === 'GRPCUnavailableError' || err?.code === 14) && !msg.includes('etcdserver:');
+  if (!(err?.constructor?.name === 'GRPCUnavailableError' || err?.code === 14) || msg.includes('etcdserver:')) return false;
+  return /No connection established|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN/.test(msg);
 }
 
 /**
@@ -115,7 +124,7 @@ function hostGate(host: string): Policy {
       failures = 0;
       return r;
     } catch (e) {
-      if (isTransportError(e)) {
+      if (isUnreachable(e)) {
         if (++failures >= HOST_DOWN_AFTER) downUntil = Date.now() + HOST_DOWN_MS;
       } else {
         failures = 0;

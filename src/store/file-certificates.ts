@@ -15,21 +15,13 @@
 //  - Every value is written atomically: a 0600 temp file in the same directory, fsynced, then
 //    renamed over the old one; readers see the old or the new value, never half.
 //  - watchCertificates: a watch of certs/ (inotify), plus a rescan every `rescanMs` comparing
-//    modification times, because a watch does not see writes by other hosts on a network volume.
-//  - Locks: the lock file is created with O_EXCL and kept open by its holder, which rewrites its
-//    heartbeat in place (same inode) every ttl/3. A lock whose file was not modified for its
-//    holder's ttlMs is stale. Removing a lock file (stale takeover, release) happens only under
-//    `<lock>.guard`, itself an O_EXCL file: the guard holder re-checks that the path is still the
-//    inode judged stale and still stale, unlinks it, and only the O_EXCL create that follows
-//    makes a holder; so two takers cannot both win, and nobody removes a live holder's file
-//    (only one whose heartbeat is older than its TTL). A holder checks after each heartbeat that
-//    the lock path is still its inode; `lost` fires when it is not. Hosts sharing the directory
-//    need clocks synchronised well within the TTL (staleness compares file times with this clock).
+//    each file's inode and modification time with the last scan (the first is taken when the
+//    watch starts), because a watch does not see writes by other hosts on a network volume.
+//  - Locks: O_EXCL lock files with a heartbeat and a guarded stale takeover (file-lock.ts).
 
 import { createHash, randomUUID } from 'node:crypto';
-import { chmodSync, mkdirSync, watch, type BigIntStats, type FSWatcher } from 'node:fs';
-import { chmod, link, mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { chmodSync, mkdirSync, readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { chmod, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, SwitchyardError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -50,7 +42,8 @@ import {
   encodeChallenge,
   entryOf,
 } from './certificate-codec.js';
-import { LockHandle, lockTtl, waitForLock } from './certificate-lock.js';
+import { lockTtl, waitForLock } from './certificate-lock.js';
+import { FileLocks } from './file-lock.js';
 import type {
   AlpnChallenge,
   CertEntry,
@@ -70,33 +63,25 @@ export interface FileCertificatesOptions {
   readonly log: Logger;
   /** Rescan of certs/ for changes a file watch cannot see (other hosts); default 10 s. */
   readonly rescanMs?: number;
+  /** False: no inotify watch, rescans only (filesystems where watches fail or mislead). Default true. */
+  readonly fsWatch?: boolean;
 }
 
 const encodeName = (name: string): string => encodeURIComponent(name).replace(/\*/g, '%2A');
 const isErrno = (e: unknown, code: string): boolean => (e as NodeJS.ErrnoException)?.code === code;
-/** A lock's removal guard older than this was left by a process that died holding it. */
-const GUARD_STALE_MS = 10_000;
-
-async function statIfAny(path: string): Promise<BigIntStats | undefined> {
-  try {
-    return await stat(path, { bigint: true });
-  } catch (e) {
-    if (isErrno(e, 'ENOENT')) return undefined;
-    throw e;
-  }
-}
-
 export class FileCertificates implements CertificateStore {
   readonly #dir: string;
   readonly #log: Logger;
   readonly #rescanMs: number;
+  readonly #fsWatchOn: boolean;
   #rootReady: Promise<void> | undefined;
-  readonly #held = new Set<LockHandle>();
+  readonly #locks: FileLocks;
   readonly #watchers = new Set<(name: string) => void>();
   #fsWatcher: FSWatcher | undefined;
   #rescanTimer: NodeJS.Timeout | undefined;
   /** certs/ as last seen: file name -> mtime (ns); the rescan reports differences. */
-  #seen: Map<string, bigint> | undefined;
+  #seen: Map<string, string> | undefined;
+  #scanning = false;
   #pending = new Set<string>();
   #flushTimer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -107,6 +92,8 @@ export class FileCertificates implements CertificateStore {
     this.#dir = options.dir;
     this.#log = options.log;
     this.#rescanMs = options.rescanMs ?? 10_000;
+    this.#fsWatchOn = options.fsWatch ?? true;
+    this.#locks = new FileLocks(options.log, (op, name, e) => this.#unavailable(op, name, e));
   }
 
   // ------------------------------------------------------------ accounts
@@ -221,152 +208,11 @@ export class FileCertificates implements CertificateStore {
     const ttlMs = lockTtl(options.ttlMs);
     if (this.#closed) throw this.#unavailable('lock', name, new Error('store closed'));
     await this.#ensureDir('locks');
-    const path = this.#path('locks', name, '.lock');
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const created = await this.#create(path, name, ttlMs);
-      if (created) return created;
-      const st = await stat(path, { bigint: true }).catch((e: unknown) => {
-        if (isErrno(e, 'ENOENT')) return undefined; // released meanwhile: try again
-        throw this.#unavailable('lock', name, e);
-      });
-      if (st === undefined) continue;
-      const holderTtl = await this.#holderTtl(path);
-      const age = Date.now() - Number(st.mtimeMs);
-      if (age <= (holderTtl ?? ttlMs)) return undefined;
-      const limit = holderTtl ?? ttlMs;
-      const gone = await this.#withGuard(path, async () => {
-        // Under the guard nobody else removes or creates-after-removing this lock: remove it
-        // only if it is still the file judged stale, and still stale.
-        const now = await statIfAny(path);
-        if (!now) return true;
-        if (now.ino !== st.ino || now.mtimeNs !== st.mtimeNs || Date.now() - Number(now.mtimeMs) <= limit) return false;
-        await unlink(path);
-        return true;
-      }).catch((e: unknown) => {
-        throw this.#unavailable('take over the stale lock of', name, e);
-      });
-      if (!gone) return undefined;
-      this.#log.warn('certificate lock was stale; taken over', { name, staleMs: age });
-    }
-    return undefined;
+    return this.#locks.tryLock(this.#path('locks', name, '.lock'), name, ttlMs);
   }
 
   lock(name: string, options: WaitLockOptions = {}): Promise<CertLock> {
     return waitForLock(name, () => this.tryLock(name, options), options);
-  }
-
-  /** O_EXCL create; the holder's handle, or undefined when the file exists. */
-  async #create(path: string, name: string, ttlMs: number): Promise<LockHandle | undefined> {
-    let fh: FileHandle;
-    try {
-      fh = await open(path, 'wx', 0o600);
-    } catch (e) {
-      if (isErrno(e, 'EEXIST')) return undefined;
-      throw this.#unavailable('lock', name, e);
-    }
-    const owner = randomUUID();
-    // Fixed width (a 13-digit ms time until 2286): the heartbeat rewrites it in place.
-    const content = (): Buffer => Buffer.from(JSON.stringify({ owner, pid: process.pid, host: hostname(), ttlMs, heartbeat: Date.now() }));
-    let ino: bigint;
-    try {
-      await fh.write(content(), 0, undefined, 0);
-      ino = (await fh.stat({ bigint: true })).ino;
-    } catch (e) {
-      await fh.close().catch(() => {});
-      await unlink(path).catch(() => {});
-      throw this.#unavailable('lock', name, e);
-    }
-    const handle: LockHandle = new LockHandle(async (lost) => {
-      clearInterval(timer);
-      this.#held.delete(handle);
-      try {
-        if (!lost) await this.#removeIfOurs(path, ino);
-      } finally {
-        await fh.close().catch(() => {});
-      }
-    });
-    this.#held.add(handle);
-    let beating = false;
-    // Referenced by giveUp above, which cannot run before this line.
-    const timer = setInterval(() => {
-      if (beating) return;
-      beating = true;
-      void (async () => {
-        try {
-          await fh.write(content(), 0, undefined, 0);
-          const now = await stat(path, { bigint: true }).catch((e: unknown) => (isErrno(e, 'ENOENT') ? undefined : Promise.reject(e)));
-          if (now?.ino !== ino) handle.markLost(`the lock file of ${JSON.stringify(name)} was removed or taken over`);
-        } catch (e) {
-          handle.markLost(`heartbeat of ${JSON.stringify(name)} failed: ${(e as Error).message}`);
-        } finally {
-          beating = false;
-        }
-      })();
-    }, Math.max(10, Math.floor(ttlMs / 3)));
-    return handle;
-  }
-
-  async #holderTtl(path: string): Promise<number | undefined> {
-    try {
-      const t = (JSON.parse(await readFile(path, 'utf8')) as { ttlMs?: unknown }).ttlMs;
-      return typeof t === 'number' && t > 0 ? t : undefined;
-    } catch {
-      return undefined; // being written, or torn: the caller's TTL applies
-    }
-  }
-
-  /**
-   * Run `fn` holding `<lock>.guard` (O_EXCL), the mutex of every removal of the lock file (stale
-   * takeover, release); undefined when another process holds it. A guard is held for a few file
-   * operations; one older than GUARD_STALE_MS was left by a process that died holding it and is
-   * removed (only that file: renamed aside, checked, else put back).
-   */
-  async #withGuard<T>(lockPath: string, fn: () => Promise<T>): Promise<T | undefined> {
-    const guard = lockPath + '.guard';
-    let fh: FileHandle;
-    try {
-      fh = await open(guard, 'wx', 0o600);
-    } catch (e) {
-      if (!isErrno(e, 'EEXIST')) throw e;
-      const st = await statIfAny(guard);
-      if (st && Date.now() - Number(st.mtimeMs) > GUARD_STALE_MS) await this.#removeExact(guard, st);
-      return undefined;
-    }
-    try {
-      return await fn();
-    } finally {
-      await fh.close().catch(() => {});
-      await unlink(guard).catch(() => {});
-    }
-  }
-
-  /** Remove `path` only if it is still the inode with the mtime `seen` (rename aside, check, else link back). */
-  async #removeExact(path: string, seen: { ino: bigint; mtimeNs: bigint }): Promise<void> {
-    const aside = `${path}.${randomUUID()}.stale`;
-    try {
-      await rename(path, aside);
-    } catch {
-      return;
-    }
-    const moved = await statIfAny(aside);
-    if (moved && (moved.ino !== seen.ino || moved.mtimeNs !== seen.mtimeNs)) await link(aside, path).catch(() => {});
-    await unlink(aside).catch(() => {});
-  }
-
-  /**
-   * Release: remove the lock file if it is still ours, under the guard (retried for about a
-   * second; if a takeover keeps it, the file is left to go stale after its TTL).
-   */
-  async #removeIfOurs(path: string, ino: bigint): Promise<void> {
-    for (let i = 0; i < 20; i++) {
-      const done = await this.#withGuard(path, async () => {
-        const st = await statIfAny(path);
-        if (st?.ino === ino) await unlink(path);
-        return true;
-      }).catch(() => true);
-      if (done) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
   }
 
   // ------------------------------------------------------------ lifecycle
@@ -375,7 +221,7 @@ export class FileCertificates implements CertificateStore {
   async close(): Promise<void> {
     this.#closed = true;
     this.#stopWatch();
-    await Promise.all([...this.#held].map((h) => h.release()));
+    await this.#locks.releaseAll();
     this.#watchers.clear();
   }
 
@@ -393,19 +239,19 @@ export class FileCertificates implements CertificateStore {
       mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
       chmodSync(this.#dir, 0o700);
       mkdirSync(certs, { recursive: true, mode: 0o700 });
-      this.#fsWatcher = watch(certs, (_event, file) => {
+      if (this.#fsWatchOn) this.#fsWatcher = watch(certs, (_event, file) => {
         const f = file?.toString();
         if (f && f.endsWith('.json') && !f.startsWith('.')) this.#notify(decodeURIComponent(f.slice(0, -'.json'.length)));
       });
-      this.#fsWatcher.on('error', (e) => this.#log.error('certificate directory watch failed; rescans continue', { dir: this.#dir, err: e }));
+      this.#fsWatcher?.on('error', (e) => this.#log.error('certificate directory watch failed; rescans continue', { dir: this.#dir, err: e }));
     } catch (e) {
       this.#log.error('cannot watch the certificate directory; rescans continue', { dir: this.#dir, err: e });
     }
-    this.#rescanTimer = setInterval(() => void this.#rescan(), this.#rescanMs);
+    // The baseline is read here, synchronously, so that rescans alone (no inotify) also see every
+    // change after the subscription.
+    this.#seen = this.#scanSync();
+    this.#rescanTimer = setInterval(() => void this.#rescan(gen), this.#rescanMs);
     this.#rescanTimer.unref();
-    void this.#scan().then((seen) => {
-      if (gen === this.#watchGen) this.#seen = seen;
-    });
   }
 
   #stopWatch(): void {
@@ -420,25 +266,53 @@ export class FileCertificates implements CertificateStore {
     this.#seen = undefined;
   }
 
-  async #scan(): Promise<Map<string, bigint>> {
+  /** certs/ now: file name -> "inode:mtime" (a rename replaces the inode, a rewrite moves the time). */
+  #scanSync(): Map<string, string> {
     const dir = join(this.#dir, 'certs');
-    const out = new Map<string, bigint>();
-    for (const f of await readdir(dir).catch(() => [] as string[])) {
+    const out = new Map<string, string>();
+    let files: string[];
+    try {
+      files = readdirSync(dir);
+    } catch {
+      return out;
+    }
+    for (const f of files) {
       if (!f.endsWith('.json') || f.startsWith('.')) continue;
-      const st = await stat(join(dir, f), { bigint: true }).catch(() => undefined);
-      if (st) out.set(f, st.mtimeNs);
+      try {
+        const st = statSync(join(dir, f), { bigint: true });
+        out.set(f, `${st.ino}:${st.mtimeNs}`);
+      } catch {
+        // removed meanwhile
+      }
     }
     return out;
   }
 
-  async #rescan(): Promise<void> {
+  async #scan(): Promise<Map<string, string>> {
+    const dir = join(this.#dir, 'certs');
+    const out = new Map<string, string>();
+    for (const f of await readdir(dir).catch(() => [] as string[])) {
+      if (!f.endsWith('.json') || f.startsWith('.')) continue;
+      const st = await stat(join(dir, f), { bigint: true }).catch(() => undefined);
+      if (st) out.set(f, `${st.ino}:${st.mtimeNs}`);
+    }
+    return out;
+  }
+
+  async #rescan(gen: number): Promise<void> {
     const before = this.#seen;
-    if (!before) return;
-    const now = await this.#scan();
-    if (this.#seen !== before) return; // stopped or restarted meanwhile
-    this.#seen = now;
-    for (const [f, m] of now) if (before.get(f) !== m) this.#notify(decodeURIComponent(f.slice(0, -'.json'.length)));
-    for (const f of before.keys()) if (!now.has(f)) this.#notify(decodeURIComponent(f.slice(0, -'.json'.length)));
+    if (!before || this.#scanning) return;
+    this.#scanning = true;
+    try {
+      const now = await this.#scan();
+      if (gen !== this.#watchGen) return; // stopped or restarted meanwhile
+      this.#seen = now;
+      const names = (f: string): string => decodeURIComponent(f.slice(0, -'.json'.length));
+      for (const [f, sig] of now) if (before.get(f) !== sig) this.#notify(names(f));
+      for (const f of before.keys()) if (!now.has(f)) this.#notify(names(f));
+    } finally {
+      this.#scanning = false;
+    }
   }
 
   /** Coalesced: one call per name per turn of events (a rename is reported more than once). */

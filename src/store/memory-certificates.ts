@@ -125,7 +125,11 @@ export class MemoryCertificates implements CertificateStore {
   }
 
   #changed(name: string): void {
-    for (const w of [...this.#watchers]) queueMicrotask(() => w(name));
+    for (const w of [...this.#watchers]) {
+      queueMicrotask(() => {
+        if (this.#watchers.has(w)) w(name);
+      });
+    }
   }
 }
 

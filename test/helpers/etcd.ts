@@ -1,7 +1,7 @@
 // Real etcd servers (Debian's etcd-server) on loopback ports, for store and HA tests.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
@@ -133,6 +133,7 @@ export async function startEtcd(t: TestContextLike, size = 1, tls?: { cert: stri
   await Promise.all(members.map((m) => cluster.start(m)));
   t.after(async () => {
     for (const m of members) await cluster.stop(m, 'SIGKILL');
+    rmSync(base, { recursive: true, force: true }); // ~120 MB per member (preallocated WAL)
   });
   await waitFor(async () => (await Promise.all(members.map((m) => healthy(m.clientPort, scheme)))).every(Boolean), 60_000, 'etcd healthy');
   return cluster;

@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { accessSync, constants, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { accessSync, constants, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { freePort, waitFor, waitForPort, type TestContextLike } from './servers.js';
+import { tempDir } from './temp.js';
 
 const SERVICE_TOKEN = 'e2e-service-token-' + randomUUID();
 const PROXY_TOKEN = 'e2e-proxy-token-' + randomUUID();
@@ -62,7 +62,7 @@ async function browse(jar: CookieJar, url: string, init: RequestInit = {}, hops 
  */
 export async function runJupyterHubScenario(t: TestContextLike, switchyard: string): Promise<void> {
   accessSync(switchyard, constants.X_OK);
-  const dir = mkdtempSync(join(tmpdir(), 'swy-jh-'));
+  const dir = tempDir(t, 'swy-jh-');
   const bin = join(dir, 'bin');
   mkdirSync(bin);
   mkdirSync(join(dir, 'home'));

@@ -17,7 +17,6 @@ let cached: TestCert | undefined;
 
 export function testCert(): TestCert {
   if (cached) return cached;
-  // Removed when the test process exits (it is cached for the whole process).
   const dir = processTempDir('swy-tls-');
   const key = join(dir, 'key.pem');
   const cert = join(dir, 'cert.pem');

@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { FLAGS } from '../../src/config/flags.js';
 import { MAIN, connectRefused, listen0, nextEvent, request, spawnSwitchyard, startSwitchyardProcess, waitFor } from '../helpers/servers.js';
+import { tempDir } from '../helpers/temp.js';
 
 const run = promisify(execFile);
 
@@ -103,7 +104,7 @@ test('env token protects the API of the real process', async (t) => {
 });
 
 test('unix sockets for proxy and API', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'swy-us-'));
+  const dir = tempDir(t, 'swy-us-');
   const sock = join(dir, 'proxy.sock');
   const apiSock = join(dir, 'api.sock');
   spawnSwitchyard(t, ['--socket', sock, '--api-socket', apiSock], { CONFIGPROXY_AUTH_TOKEN: 'u' });

@@ -3,10 +3,9 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { freePort, listen0, writeBlocks, rawRequest, request, startBackend, startSwitchyard, waitFor, type Echo } from '../helpers/servers.js';
@@ -15,6 +14,7 @@ import { createApp } from '../../src/app.js';
 import { buildConfig } from '../../src/config/config.js';
 import { parseArgv } from '../../src/config/flags.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { tempDir } from '../helpers/temp.js';
 
 test('longest-prefix routing by whole segment, default target, query kept', async (t) => {
   const a = await startBackend(t, 'A');
@@ -157,7 +157,7 @@ test('errors: 404 without route, 503 when the upstream is down; other routes una
 });
 
 test('--error-path pages and --error-target server', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'swy-err-'));
+  const dir = tempDir(t, 'swy-err-');
   writeFileSync(join(dir, '404.html'), '<p>custom four-oh-four</p>');
   writeFileSync(join(dir, 'error.html'), '<p>custom generic</p>');
   const sy = await startSwitchyard(t, ['--error-path', dir]);
@@ -294,7 +294,7 @@ test('upstream dies mid-response: the client connection is cut, the proxy keeps 
 });
 
 test('http+unix targets', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'swy-sock-'));
+  const dir = tempDir(t, 'swy-sock-');
   const sock = join(dir, 'app.sock');
   const srv = http.createServer((req, res) => res.end(`unix ${req.url}`));
   srv.listen(sock);

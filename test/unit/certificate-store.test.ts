@@ -6,10 +6,12 @@ import { readdirSync, statSync, utimesSync, writeFileSync, openSync, closeSync, 
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { createLogger } from '../../src/observability/logger.js';
+import { createFileCertificates, type FileCertificates } from '../../src/store/file-certificates.js';
 import { createFileStore, type FileStore } from '../../src/store/file-store.js';
 import { createMemoryStore } from '../../src/store/memory-store.js';
 import type { RouteStore } from '../../src/store/route-store.js';
 import { certOf, runCertificateStoreContract } from '../contract/certificate-store-contract.js';
+import { waitFor } from '../helpers/servers.js';
 import { tempDir } from '../helpers/temp.js';
 
 const silent = createLogger({ level: 'error', write: () => {} });
@@ -160,4 +162,27 @@ test('file store certificates: a removal guard left by a process that died mid-t
   assert.equal(l.lost.aborted, false);
   await l.release();
   assert.deepEqual(readdirSync(locks), [], 'lock, guard and aside files all gone');
+});
+
+test('file store certificates: with rescans alone (no inotify, as on a network volume) another instance\'s puts, rewrites and deletes are seen', async (t) => {
+  const dir = join(tempDir(t, 'swy-certs-'), 'routes.toml.certs');
+  const mk = (): FileCertificates => {
+    const c = createFileCertificates({ dir, log: silent, rescanMs: 50, fsWatch: false });
+    t.after(() => c.close());
+    return c;
+  };
+  const a = mk();
+  const b = mk();
+  await a.putCertificate(certOf('r0.example.test'));
+  const seen: string[] = [];
+  b.watchCertificates((n) => seen.push(n));
+  await a.putCertificate(certOf('r1.example.test'));
+  await waitFor(() => seen.includes('r1.example.test'), 10_000, 'a put seen by the rescan');
+  assert.equal(seen.includes('r0.example.test'), false, 'what was there at subscription is not reported');
+  seen.length = 0;
+  await a.putCertificate(certOf('r0.example.test', { storedAt: 2 }));
+  await waitFor(() => seen.includes('r0.example.test'), 10_000, 'a rewrite seen by the rescan');
+  seen.length = 0;
+  await a.deleteCertificate('r1.example.test');
+  await waitFor(() => seen.includes('r1.example.test'), 10_000, 'a delete seen by the rescan');
 });

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { createLogger } from '../../src/observability/logger.js';
@@ -8,15 +7,9 @@ import { createFileStore } from '../../src/store/file-store.js';
 import type { WatchEvent } from '../../src/store/route-store.js';
 import { runStoreContract } from '../contract/store-contract.js';
 import { waitFor } from '../helpers/servers.js';
+import { processTempDir, tempDir } from '../helpers/temp.js';
 
 const silent = createLogger({ level: 'error', write: () => {} });
-
-/** A temporary directory removed in t.after. */
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'swy-fs-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** A file store closed in t.after even when an assertion fails first; close() may also be called earlier. */
 function fileStore(t: TestContext, opts: Parameters<typeof createFileStore>[0]): ReturnType<typeof createFileStore> {
@@ -31,7 +24,7 @@ function fileStore(t: TestContext, opts: Parameters<typeof createFileStore>[0]):
 for (const ext of ['toml', 'json']) {
   runStoreContract(`file store (${ext})`, {
     async create() {
-      const s = createFileStore({ path: join(mkdtempSync(join(tmpdir(), 'swy-fs-')), `routes.${ext}`), log: silent });
+      const s = createFileStore({ path: join(processTempDir('swy-fs-'), `routes.${ext}`), log: silent });
       await s.start();
       return s;
     },
@@ -39,7 +32,7 @@ for (const ext of ['toml', 'json']) {
 }
 
 test('file store: routes and activity survive a restart; the file is readable TOML', async (t) => {
-  const path = join(tempDir(t), 'routes.toml');
+  const path = join(tempDir(t, 'swy-fs-'), 'routes.toml');
   const s1 = fileStore(t, { path, log: silent });
   await s1.start();
   await s1.put('/user/mary', { target: 'http://10.0.1.5:12345', jupyterhub: true });
@@ -58,7 +51,7 @@ test('file store: routes and activity survive a restart; the file is readable TO
 });
 
 test('file store: hand edits take effect; a broken edit keeps the last good table and says where', async (t) => {
-  const path = join(tempDir(t), 'routes.toml');
+  const path = join(tempDir(t, 'swy-fs-'), 'routes.toml');
   const invalid: string[] = [];
   const s = fileStore(t, { path, log: silent, onInvalid: (r) => invalid.push(r), debounceMs: 20 });
   await s.start();
@@ -85,7 +78,7 @@ test('file store: hand edits take effect; a broken edit keeps the last good tabl
 });
 
 test('file store: refuses to start on a broken file instead of overwriting it', async (t) => {
-  const path = join(tempDir(t), 'routes.toml');
+  const path = join(tempDir(t, 'swy-fs-'), 'routes.toml');
   writeFileSync(path, 'this is = = not toml');
   const s = fileStore(t, { path, log: silent });
   await assert.rejects(s.start(), /routes\.toml: does not parse as TOML \(line 1/);
@@ -93,7 +86,7 @@ test('file store: refuses to start on a broken file instead of overwriting it', 
 });
 
 test('file store: concurrent writes all land', async (t) => {
-  const path = join(tempDir(t), 'routes.json');
+  const path = join(tempDir(t, 'swy-fs-'), 'routes.json');
   const s = fileStore(t, { path, log: silent });
   await s.start();
   await Promise.all(Array.from({ length: 50 }, (_, i) => s.put(`/r${i}`, { target: `http://127.0.0.1:${i + 1}` })));
@@ -106,7 +99,7 @@ test('file store: its own writes in quick succession never come back as a hand e
   // The watch event of one write's rename can be handled while the next write is in flight: the
   // file then holds the earlier write, which must not be taken for a hand edit (a reset to an
   // older table: a route being added vanishes for a moment, a deleted one comes back).
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'swy-fs-');
   const s = fileStore(t, { path: join(dir, 'routes.toml'), log: silent, debounceMs: 0 });
   await s.start();
   const events: WatchEvent[] = [];
