@@ -102,13 +102,22 @@ test('an unreachable challenge: the order fails, the error and the backoff are v
   assert.match(replica.output(), /ACME: order for hub\.test failed \(attempt 1/);
 });
 
-test('on-demand TLS: a name with a host route gets a certificate at its first handshake; an unknown name never orders', async (t) => {
+test('on-demand TLS: a name with a host route (or allowed by --acme-ask) gets a certificate at its first handshake; an unknown name never orders', async (t) => {
   const http = await startBalancer(t);
   const tlsLb = await startBalancer(t);
   const pebble = await startPebble(t, { httpPort: http.port, tlsPort: tlsLb.port });
   const dir = tempDir(t, 'swy-acme-');
   const backend = await startBackend(t);
-  const replica = await startAcmeReplica(t, pebble, [...storeArgs(dir), '--host-routing', '--acme-on-demand']);
+  // --acme-ask allows asked.test only (2xx); every other name gets 403.
+  const asked: string[] = [];
+  const ask = await startBackend(t, 'ask', (req, res) => {
+    const domain = new URL(req.url ?? '/', 'http://x').searchParams.get('domain') ?? '';
+    asked.push(domain);
+    res.writeHead(domain === 'asked.test' ? 204 : 403);
+    res.end();
+    return true;
+  });
+  const replica = await startAcmeReplica(t, pebble, [...storeArgs(dir), '--host-routing', '--acme-on-demand', '--acme-ask', `${ask.url}/allow`]);
   http.setBackends([replica.redirectPort]);
   assert.equal((await replica.api('POST', '/api/routes/known.test', { target: backend.url })).status, 201);
   const root = await pebble.root();
@@ -121,6 +130,12 @@ test('on-demand TLS: a name with a host route gets a certificate at its first ha
   assert.ok(h.leaf.checkHost('known.test'));
   await assert.rejects(handshake(replica.proxyPort, 'unknown.test', root));
   assert.equal(pebble.orders(), 1);
+  assert.ok(asked.includes('unknown.test'), 'the ask endpoint was asked about the unknown name');
+  // No route, but the ask endpoint allows it.
+  const a = await handshake(replica.proxyPort, 'asked.test', root);
+  a.socket.destroy();
+  assert.ok(a.leaf.checkHost('asked.test'));
+  assert.equal(pebble.orders(), 2);
 });
 
 test('renewal: with a third of the lifetime left the certificate is renewed once across the fleet, and an open connection survives the swap', async (t) => {
