@@ -120,14 +120,21 @@ export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
     timers.set(name, timer);
   }
 
+  /** The URL of a stored account the CA no longer knows (accountDoesNotExist): replaced, not reused. */
+  let deadAccountUrl: string | undefined;
+  const usable = (raw: string | undefined): AcmeAccount | undefined => {
+    const a = raw === undefined ? undefined : (JSON.parse(raw) as AcmeAccount);
+    return a && a.url !== deadAccountUrl ? a : undefined;
+  };
+
   function getAccount(): Promise<AcmeAccount> {
     account ??= (async () => {
-      const stored = await store.getAccount(config.directory);
-      if (stored) return JSON.parse(stored) as AcmeAccount;
+      const stored = usable(await store.getAccount(config.directory));
+      if (stored) return stored;
       const lock = await store.lock(ACCOUNT_LOCK, { ttlMs: LOCK_TTL_MS });
       try {
-        const again = await store.getAccount(config.directory);
-        if (again) return JSON.parse(again) as AcmeAccount;
+        const again = usable(await store.getAccount(config.directory));
+        if (again) return again;
         const created = await protocol.createAccount();
         await store.putAccount(config.directory, JSON.stringify(created));
         log.info(`ACME: account created at ${config.directory}`);
@@ -160,6 +167,7 @@ export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
       return Date.now() + jitter(LOCK_BUSY_RECHECK_MS);
     }
     let meta: CertificateMeta | undefined;
+    let usedAccount: string | undefined;
     try {
       // Storage again, inside the lock: the certificate may have been stored while we looked.
       const again = await readStored(name);
@@ -173,6 +181,7 @@ export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
       if (wait !== undefined) return wait;
       log.info(`ACME: ordering a certificate for ${name} from ${config.directory}`);
       const acct = await getAccount();
+      usedAccount = acct.url;
       const result = await protocol.order(acct, name, { present, cleanUp, signal: lock.lost });
       if (lock.lost.aborted) throw new AcmeOrderError(`order for ${name} done after the fleet lock was lost; not stored`, undefined, undefined);
       const validity = parseValidity(result.certPem);
@@ -187,7 +196,11 @@ export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
     } catch (e) {
       opts.onOrder?.('failure');
       const err = e instanceof AcmeOrderError ? e : new AcmeOrderError((e as Error).message ?? String(e), undefined, undefined, { cause: e });
-      if (err.problemType?.endsWith(':accountDoesNotExist') || err.problemType?.endsWith(':unauthorized')) account = undefined;
+      // The CA forgot the account (a reset test CA, a deactivated account): the next attempt makes a new one.
+      if (err.problemType?.endsWith(':accountDoesNotExist') && usedAccount !== undefined) {
+        deadAccountUrl = usedAccount;
+        account = undefined;
+      }
       const attempts = (meta?.attempts ?? 0) + 1;
       const next = Date.now() + retryDelay(attempts, err.retryAfterMs);
       const message = err.problemType ? `${err.message} (${err.problemType})` : err.message;
