@@ -215,3 +215,22 @@ test('three replicas on one etcd start cold behind a round-robin balancer: exact
   const ordering = replicas.filter((r) => /ACME: ordering a certificate/.test(r.output()));
   assert.equal(ordering.length, 1);
 });
+
+test('a replica killed mid-order: its lock expires and another replica obtains the certificate', async (t) => {
+  const http = await startBalancer(t);
+  const tlsLb = await startBalancer(t);
+  const pebble = await startPebble(t, { httpPort: http.port, tlsPort: tlsLb.port });
+  const dir = tempDir(t, 'swy-acme-');
+  const args = [...storeArgs(dir), '--acme-domain', NAME, '--acme-check-interval', '1000'];
+  // A orders; its validation waits in the balancer (no backend yet); A dies holding the lock.
+  const a = await startAcmeReplica(t, pebble, args);
+  await waitFor(() => pebble.orders() === 1 && /ACME: ordering/.test(a.output()), 20_000, 'A ordering');
+  const b = await startAcmeReplica(t, pebble, args);
+  a.proc.kill('SIGKILL');
+  await a.exited;
+  http.setBackends([b.redirectPort]);
+  await waitServed(b, NAME, 55_000);
+  assert.match(b.output(), /ACME: ordering a certificate for hub\.test/);
+  const root = await pebble.root();
+  assert.match(await servedSerial(b.proxyPort, NAME, root), /^[0-9A-F]+$/);
+});
