@@ -24,8 +24,10 @@ export interface AcmeReplica extends SpawnedSwitchyard {
 
 export async function startAcmeReplica(t: TestContextLike, pebble: Pebble, argv: string[], env: Record<string, string> = {}): Promise<AcmeReplica> {
   const sw = await startSwitchyardProcess(t, ['--workers', '1', '--acme-directory', pebble.directory, '--acme-directory-ca', pebble.directoryCa, '--redirect-port', '0', ...argv], env);
-  const m = /Added HTTP to HTTPS redirection from (\d+)/.exec(sw.output());
-  if (!m) throw new Error(`no redirect port in the output:\n${sw.output()}`);
+  // Logged right after the proxy and API lines, possibly in a later chunk of output.
+  const re = /Added HTTP to HTTPS redirection from (\d+)/;
+  await waitFor(() => re.test(sw.output()), 10_000, `the redirect port in the output:\n${sw.output()}`);
+  const m = re.exec(sw.output())!;
   return {
     ...sw,
     redirectPort: Number(m[1]),
