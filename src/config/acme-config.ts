@@ -87,7 +87,6 @@ export function buildAcmeConfig(v: Readonly<Record<string, unknown>>): AcmeConfi
       throw invalid('acme-ask', `must be an http(s) URL; got '${ask}'`);
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw invalid('acme-ask', `must be an http(s) URL; got '${ask}'`);
-    if (!onDemand) throw invalid('acme-ask', 'only makes sense with acme-on-demand');
   }
   const check = v['acme-check-interval'] as number | undefined;
   if (check !== undefined && (check < 100 || check > 86_400_000)) throw invalid('acme-check-interval', `must be 100..86400000 ms; got ${check}`);

@@ -206,6 +206,7 @@ export function configFromValues(v: SettingValues): Config {
   const apiListen: ListenTarget = has('api-socket')
     ? { kind: 'unix', path: str('api-socket')! }
     : { kind: 'tcp', port: int('api-port') ?? (proxyListen.kind === 'tcp' ? proxyPort + 1 : 8001), host: str('api-ip') };
+  if (apiListen.kind === 'tcp' && apiListen.port > 65535) throw invalid('port', `the API port defaults to port + 1 = ${apiListen.port}: set api-port`);
   let metricsListen: ListenTarget | undefined;
   if (has('metrics-socket')) metricsListen = { kind: 'unix', path: str('metrics-socket')! };
   else if (has('metrics-port')) metricsListen = { kind: 'tcp', port: int('metrics-port')!, host: str('metrics-ip') || undefined };

@@ -123,7 +123,11 @@ function fromFile(s: Setting, v: unknown): { value: SettingValue } | { reason: s
     (s.type === 'string' && typeof v === 'string') ||
     (s.type === 'list' && Array.isArray(v) && v.every((x) => typeof x === 'string'));
   if (typeof v === 'bigint' && s.type === 'int') return { reason: `integer out of range: ${String(v)}` };
-  if (!ok) return { reason: `expected ${typeName(s.type)}, got ${s.type === 'list' && Array.isArray(v) ? 'an array with a non-string item' : describe(v)}` };
+  if (!ok) {
+    // A secret's wrong value is not quoted back (it may still be the secret, mistyped).
+    const got = s.type === 'list' && Array.isArray(v) ? 'an array with a non-string item' : s.secret ? describe(v).replace(/ \(.*\)$/, '') : describe(v);
+    return { reason: `expected ${typeName(s.type)}, got ${got}` };
+  }
   return { value: v as SettingValue };
 }
 
@@ -407,7 +411,7 @@ export async function loadConfig(input: LoadInput): Promise<LoadResult> {
   }
 
   const common = { help: args.help, version: args.version, command: args.command, configFile, warnings };
-  if (problems.length > 0) return { ok: false, errors: problems, ...common };
+  if (problems.length > 0) return { ok: false, errors: sortProblems(problems), ...common };
   const values: Record<string, SettingValue> = {};
   for (const [name, r] of settings) if (name !== 'config') values[name] = r.value;
   try {
@@ -419,6 +423,20 @@ export async function loadConfig(input: LoadInput): Promise<LoadResult> {
     const at = key === undefined ? undefined : settings.get(key)?.source;
     return { ok: false, errors: [{ where: at?.where ?? 'configuration', key: at?.key ?? key ?? '', reason }], ...common };
   }
+}
+
+/** Command line first, then environment, then the file by line (stable: same place keeps its order). */
+function sortProblems(list: ConfigProblem[]): ConfigProblem[] {
+  const rank = (p: ConfigProblem): [number, number] => {
+    if (p.where === CMDLINE) return [0, 0];
+    if (p.where === ENVIRONMENT) return [1, 0];
+    const m = /:(\d+)(?::\d+)?$/.exec(p.where);
+    return [2, m ? Number(m[1]) : 0];
+  };
+  return list
+    .map((p, i) => ({ p, i, r: rank(p) }))
+    .sort((a, b) => a.r[0] - b.r[0] || a.r[1] - b.r[1] || a.i - b.i)
+    .map((x) => x.p);
 }
 
 // --- reload support and check-config --------------------------------------------------------------

@@ -211,7 +211,7 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'acme-on-demand', type: 'bool', flag: 'switch', default: false, group: sy, section: 'TLS',
     help: 'Order a certificate at the first handshake for a name that has a host route (or that acme-ask allows)' },
   { name: 'acme-ask', type: 'string', flag: 'value', arg: 'url', group: sy, section: 'TLS',
-    help: 'On-demand: also allow names for which GET URL?domain=NAME answers 2xx' },
+    help: 'With acme-on-demand: also allow names for which GET URL?domain=NAME answers 2xx (ignored without it)' },
   { name: 'acme-check-interval', type: 'int', flag: 'value', arg: 'ms', default: 600000, group: sy, section: 'TLS', check: range(100, 86400000, ' ms'),
     help: 'How often certificates are checked for renewal (jittered)' },
 

@@ -8,6 +8,8 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { SETTINGS, envName, type SettingValue } from '../../src/config/schema.js';
+import { PEM, argvFor, envFor, samples, toml } from '../helpers/config-samples.js';
 import { MAIN, listen0, request, startSwitchyardProcess } from '../helpers/servers.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -49,6 +51,8 @@ test('each class of config error: exit 1, one line per problem, PLACE: KEY: REAS
       stderr: 'switchyard: error: c.toml:2: timeout: expected an integer, got a string ("5")\n' },
     { what: 'wrong type: a list', files: { 'c.toml': 'custom-header = "X-A: b"\n' }, args: ['--config', 'c.toml'],
       stderr: 'switchyard: error: c.toml:1: custom-header: expected an array of strings, got a string ("X-A: b")\n' },
+    { what: 'wrong type for a secret: the value is not quoted back', files: { 'c.toml': 'auth-token = 12345678\n' }, args: ['--config', 'c.toml'],
+      stderr: 'switchyard: error: c.toml:1: auth-token: expected a string, got an integer\n' },
     { what: 'invalid value', files: { 'c.toml': '\n\nlog-level = "loud"\n' }, args: ['--config', 'c.toml'],
       stderr: "switchyard: error: c.toml:3: log-level: must be one of debug, info, warn, error; got 'loud'\n" },
     { what: 'invalid value: port', files: { 'c.toml': 'port = 70000\n' }, args: ['--config', 'c.toml'],
@@ -78,10 +82,12 @@ test('each class of config error: exit 1, one line per problem, PLACE: KEY: REAS
       stderr: "switchyard: error: command line: unknown option '--defualt-target' (see --help); did you mean --default-target?\n" },
     { what: 'a rule across settings, at the place of the setting it names', files: { 'c.toml': 'port = 8000\nsocket = "/tmp/s.sock"\n' }, args: ['--config', 'c.toml'],
       stderr: 'switchyard: error: c.toml:2: socket: cannot be used with port or ip\n' },
-    { what: 'several problems: all of them', files: { 'c.toml': 'prot = 1\nworkers = 1000\n' }, args: ['--config', 'c.toml', '--ip'],
+    { what: 'several problems: all of them, command line, environment, then the file by line', files: { 'c.toml': 'workers = 1000\nprot = 1\n' },
+      args: ['--config', 'c.toml', '--ip'], env: { SWITCHYARD_TIMEOUT: 'soon' },
       stderr: "switchyard: error: command line: option '--ip <ip-address>' argument missing\n" +
-        'switchyard: error: c.toml:1: prot: unknown key; did you mean port?\n' +
-        'switchyard: error: c.toml:2: workers: must be 0..256, got 1000\n' },
+        "switchyard: error: environment: SWITCHYARD_TIMEOUT: expected an integer, got 'soon'\n" +
+        'switchyard: error: c.toml:1: workers: must be 0..256, got 1000\n' +
+        'switchyard: error: c.toml:2: prot: unknown key; did you mean port?\n' },
   ];
   for (const c of cases) {
     const dir = files(t, c.files);
@@ -186,4 +192,53 @@ test('a proxy started from a config file: target, headers and the API token file
   assert.equal((await request(`${p.apiUrl}/api/routes`)).status, 403);
   assert.equal((await request(`${p.apiUrl}/api/routes`, { headers: { authorization: 'token file-token' } })).status, 200);
   assert.doesNotMatch(p.output(), /warning/, 'no warning: private files, no unknown variables');
+});
+
+test('every setting through the real CLI: check-config shows flag > environment > file for each, from the schema', async (t) => {
+  const dir = tempDir(t, 'swy-every-');
+  const pems = [1, 2, 3].map((i) => {
+    writeFileSync(join(dir, `pem${i}.pem`), PEM);
+    return join(dir, `pem${i}.pem`);
+  });
+  // Two runs, because a few settings exclude others (socket vs port/ip, storage-backend vs store,
+  // error-path vs error-target); within a run every setting is set at every level at once.
+  // ACME (acme-*) excludes ssl-key/ssl-cert: a third run.
+  const alone = new Set(['socket', 'api-socket', 'metrics-socket', 'storage-backend', 'error-path']);
+  const acme = (name: string): boolean => name.startsWith('acme-');
+  const runs = [
+    SETTINGS.filter((s) => s.name !== 'config' && !alone.has(s.name) && !acme(s.name)),
+    SETTINGS.filter((s) => alone.has(s.name)),
+    SETTINGS.filter((s) => acme(s.name)),
+  ];
+  const esc = (x: string): string => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // The value as check-config prints it (TOML), as a pattern; secrets are redacted (checked elsewhere).
+  const printed = (s: (typeof SETTINGS)[number], v: SettingValue): string =>
+    s.secret ? '.*' : esc(Array.isArray(v) ? `[${v.map((x) => JSON.stringify(x)).join(', ')}]` : typeof v === 'string' ? JSON.stringify(v) : String(v));
+  let checked = 0;
+  for (const list of runs) {
+    const level = (i: 0 | 1 | 2) => Object.fromEntries(list.map((s) => [s.name, samples(s, pems)[i]]));
+    const file = join(dir, 'c.toml');
+    writeFileSync(file, toml(level(2)));
+    const argv = list.flatMap((s) => (s.flag === 'none' ? [] : argvFor(s, samples(s, pems)[0])));
+    const env = Object.assign({}, ...list.map((s) => envFor(s, samples(s, pems)[1]))) as Record<string, string>;
+    const outputs = {
+      flag: await cli(['check-config', '--config', 'c.toml', ...argv], { cwd: dir, env }),
+      env: await cli(['check-config', '--config', 'c.toml'], { cwd: dir, env }),
+      file: await cli(['check-config', '--config', 'c.toml'], { cwd: dir }),
+    };
+    for (const [what, r] of Object.entries(outputs)) assert.equal(r.code, 0, `${what}: ${r.stderr}`);
+    for (const s of list) {
+      const key = s.name === 'dashboard' ? 'enabled' : s.name.replace(/^dashboard\./, '');
+      const [vFlag, vEnv, vFile] = samples(s, pems);
+      const flagNote = s.flag === 'none' ? `env ${envName(s.name)}` : `flag ${s.flag === 'negated' ? '--no-' : '--'}${s.name}`;
+      const expect: [string, string, RegExp][] = [
+        ['flag', outputs.flag.stdout, new RegExp(`^${esc(key)} = ${printed(s, s.flag === 'none' ? vEnv : vFlag)}  # ${esc(flagNote)}$`, 'm')],
+        ['env', outputs.env.stdout, new RegExp(`^${esc(key)} = ${printed(s, vEnv)}  # env ${envName(s.name)}$`, 'm')],
+        ['file', outputs.file.stdout, new RegExp(`^${esc(key)} = ${printed(s, vFile)}  # c\\.toml:\\d+ \\(${esc(s.name === 'dashboard' ? 'dashboard.enabled' : s.name)}\\)$`, 'm')],
+      ];
+      for (const [what, out, re] of expect) assert.match(out, re, `${s.name} (${what} level)`);
+      checked++;
+    }
+  }
+  assert.equal(checked, SETTINGS.length - 1, 'every setting but config itself');
 });

@@ -46,6 +46,7 @@ test('bad configurations are refused with a clear message', () => {
     { desc: 'missing value', argv: ['--port'], re: /argument missing/ },
     { desc: 'non-integer port', argv: ['--port', 'abc'], re: /expects an integer/ },
     { desc: 'port out of range', argv: ['--port', '70000'], re: /port number/ },
+    { desc: 'derived API port out of range', argv: ['--port', '65535'], re: /port \+ 1 = 65536/ },
     { desc: 'socket with port', argv: ['--socket', '/tmp/s', '--port', '1'], re: /cannot be used/ },
     { desc: 'error target and path', argv: ['--error-target', 'http://x', '--error-path', '/tmp'], re: /Pick one/ },
     { desc: 'redirect without TLS', argv: ['--redirect-port', '80'], re: /certificates not provided/ },
