@@ -32,6 +32,9 @@ import { createTableMetrics } from './observability/table-metrics.js';
 import { createMetricsRender } from './observability/worker-metrics.js';
 import { createStore } from './store/create-store.js';
 import type { RouteStore } from './store/route-store.js';
+import { createCertificateSelector, type CertificateSelector } from './tls/certificate-selector.js';
+import { createHttp01Responder } from './tls/http01-responder.js';
+import type { AcmeManager } from './tls/acme/acme-manager.js';
 
 export interface App {
   start(): Promise<void>;
@@ -70,6 +73,31 @@ export async function createApp<S = unknown>(config: ReloadableConfig, deps: App
   });
   const activity = createActivityTracker({ store, intervalMs: config.activityFlushInterval, log });
 
+  // Automatic HTTPS (--acme-*): the manager (loaded only when asked for: acme-client is large)
+  // keeps certificates in the store; they reach this process's proxy (selector) or the workers.
+  let selector: CertificateSelector | undefined;
+  let pushToWorkers: ((name: string, pem: { cert: string; key: string }) => void) | undefined;
+  const acme: AcmeManager | undefined = config.acme
+    ? (await import('./tls/acme/acme-manager.js')).createAcmeManager({
+        config: config.acme,
+        store: store.certificates,
+        log,
+        install(name, pem) {
+          selector?.set(name, pem);
+          pushToWorkers?.(name, pem);
+        },
+        hostAllowed(host) {
+          const table = watcher.current();
+          if (!table.options.hostRouting) return false;
+          const route = table.match([host]);
+          return route !== undefined && table.keySegments(route.path)[0] === host;
+        },
+        onOrder: (result) => metrics.acmeOrders.inc({ result }),
+      })
+    : undefined;
+  if (acme) metrics.setAcmeStatus(() => acme.installed());
+  const onAcmeError = (e: unknown): void => log.warn(`ACME: ${(e as Error).message}`);
+
   // The data plane: the proxy in this process, or --workers N processes fed by a pool. Each module
   // is loaded only when used: a primary with workers never loads the proxy (nor undici).
   const routeStats = new RouteStatsAggregate();
@@ -85,8 +113,12 @@ export async function createApp<S = unknown>(config: ReloadableConfig, deps: App
           ...(deps.preforked ? { preforked: deps.preforked } : {}),
           settings: dataPlaneSettingsOf(config),
           config: () => reloader.current(),
+          ...(acme ? { acme: { source: acme.source, certificates: () => acme.installed() } } : {}),
         })
       : undefined;
+  if (pool && acme) pushToWorkers = (name, pem) => pool.pushCertificate(name, pem);
+  if (acme && !pool) selector = createCertificateSelector({ source: acme.source, defaultName: config.acme!.domains[0], onError: onAcmeError });
+  const http01 = acme ? createHttp01Responder(acme.source, onAcmeError) : undefined;
   const localStats = pool ? undefined : new RouteStatsRecorder();
   const accessLog = pool ? undefined : createAccessLogHolder(config.accessLog, (e) => log.error(`access log: ${e.message}`));
   const initialAccessLog = accessLog?.current();
@@ -100,6 +132,7 @@ export async function createApp<S = unknown>(config: ReloadableConfig, deps: App
         log,
         ...(localStats ? { routeStats: localStats } : {}),
         ...(initialAccessLog ? { accessLog: initialAccessLog } : {}),
+        ...(selector && http01 ? { acme: { selector, http01 } } : {}),
       });
   const dataPlane = pool ?? proxy!;
 
@@ -148,6 +181,7 @@ export async function createApp<S = unknown>(config: ReloadableConfig, deps: App
     ...(xdsStatus ? { xdsStatus } : {}),
     ...(dashboard ? { dashboard } : {}),
     reload: (trigger: string) => reloader.reload(trigger),
+    ...(acme ? { certificatesStatus: () => acme.status() } : {}),
     store,
     watcher,
     activity,
@@ -177,6 +211,7 @@ export async function createApp<S = unknown>(config: ReloadableConfig, deps: App
           port: config.redirectPort,
           host: config.proxyListen.host,
           httpsPort: config.redirectTo ?? config.proxyListen.port,
+          ...(http01 ? { http01 } : {}),
         })
       : undefined;
 
@@ -237,6 +272,8 @@ export async function createApp<S = unknown>(config: ReloadableConfig, deps: App
       await watcher.start();
       activity.start();
       statsLoop.start();
+      // Stored certificates are served from the first handshake; orders run in the background.
+      await acme?.start();
       await envoy?.start();
       // The data plane first, the API last: a client that waits for the API (JupyterHub polls it,
       // a load balancer probes /api/health) may send traffic through the proxy the moment the
@@ -255,11 +292,11 @@ export async function createApp<S = unknown>(config: ReloadableConfig, deps: App
       // These lines name the bound ports (the real ones with --port 0): tests and scripts read them.
       const bound = ports();
       log.info(
-        `Proxying ${config.ssl ? 'https' : 'http'}://${describe(config.proxyListen, bound.proxy)} to ${config.defaultTarget ?? '(no default)'}`,
+        `Proxying ${config.ssl || config.acme ? 'https' : 'http'}://${describe(config.proxyListen, bound.proxy)} to ${config.defaultTarget ?? '(no default)'}`,
       );
       log.info(`Proxy API at ${config.apiSsl ? 'https' : 'http'}://${describe(config.apiListen, bound.api)}/api/routes`);
       if (config.metricsListen) log.info(`Serve metrics at http://${describe(config.metricsListen, bound.metrics)}/metrics`);
-      if (redirect) log.info(`Added HTTP to HTTPS redirection from ${config.redirectPort}`);
+      if (redirect) log.info(`Added HTTP to HTTPS redirection from ${port(redirect.server) ?? config.redirectPort}`);
     },
     async close() {
       const drain = config.drainTimeout;
@@ -273,6 +310,7 @@ export async function createApp<S = unknown>(config: ReloadableConfig, deps: App
         redirect?.close(),
         envoy?.close(),
       ]);
+      await acme?.close();
       await accessLog?.close();
       if (started) await activity.close();
       await watcher.close();

@@ -13,6 +13,9 @@ import type { LogLevel, Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { RouteStatsRecorder } from './observability/route-stats.js';
 import { createAccessLogHolder, createSettingsApplier, dataPlaneSettingsOf } from './dataplane/proxy/live-settings.js';
+import { createCertificateSelector } from './tls/certificate-selector.js';
+import { createHttp01Responder } from './tls/http01-responder.js';
+import { createIpcChallengeSource } from './tls/ipc-challenge-source.js';
 
 /** How often a worker sends its recorded activity to the primary (which batches it to the store). */
 const ACTIVITY_FLUSH_MS = 200;
@@ -41,8 +44,18 @@ export function runWorker(config: Config, log: Logger, setLogLevel: (level: LogL
   // A reload reopens it ('settings' from the primary).
   const accessLog = createAccessLogHolder(config.accessLog, (e) => log.error(`access log: ${e.message}`));
   const initialAccessLog = accessLog.current();
+  // ACME: certificates arrive from the primary ('cert'); challenge answers are asked of it.
+  const acmeSource = config.acme ? createIpcChallengeSource(send, config.acme.onDemand) : undefined;
+  const onAcmeError = (e: unknown): void => log.warn(`ACME: ${(e as Error).message}`);
+  const acme = acmeSource
+    ? {
+        selector: createCertificateSelector({ source: acmeSource, defaultName: config.acme!.domains[0], onError: onAcmeError }),
+        http01: createHttp01Responder(acmeSource, onAcmeError),
+      }
+    : undefined;
   const proxy = createProxyDataPlane({
     config,
+    ...(acme ? { acme } : {}),
     initialTable: watcher.current(),
     recordActivity: (path) => activity.record(path),
     metrics,
@@ -96,6 +109,12 @@ export function runWorker(config: Config, log: Logger, setLogLevel: (level: LogL
             process.exit(1);
           },
         );
+        return;
+      case 'cert':
+        acme?.selector.set(msg.name, { cert: msg.cert, key: msg.key });
+        return;
+      case 'acme-answer':
+        acmeSource?.receive(msg);
         return;
       case 'drain':
         clearInterval(statsTimer);

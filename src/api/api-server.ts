@@ -49,6 +49,8 @@ export interface ApiServerOptions {
   readonly liveTimeoutMs?: number;
   /** The xDS control plane's state (GET /api/xds), when --xds-port is set. */
   readonly xdsStatus?: () => unknown;
+  /** GET /api/certificates (ACME): per-name state, never key material. */
+  readonly certificatesStatus?: () => Promise<unknown>;
   /** Serves /dashboard/ (api/dashboard.ts) unless --no-dashboard. */
   readonly dashboard?: Dashboard;
   /** POST /api/reload: re-load the configuration (as SIGHUP does). */
@@ -247,6 +249,14 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
       // 422: the new configuration was refused (the running one is kept); the body says why.
       res.writeHead(result.ok ? 200 : 422, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(JSON.stringify(result));
+      return;
+    }
+    if (url.pathname === '/api/certificates' && opts.certificatesStatus) {
+      if (req.method !== 'GET') throw new SwitchyardError(ErrorCode.METHOD_NOT_ALLOWED, 'Method not supported');
+      requireAuth(req);
+      const certificates = await opts.certificatesStatus();
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify({ certificates }));
       return;
     }
     const m = ROUTES_RE.exec(url.pathname);

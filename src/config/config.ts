@@ -8,6 +8,7 @@ import { ErrorCode, SwitchyardError } from '../errors.js';
 import type { LogLevel } from '../observability/logger.js';
 import type { StoreOptions } from './store-spec.js';
 import type { FlagValue, ParsedArgs } from './flags.js';
+import { buildAcmeConfig, type AcmeConfig } from './acme-config.js';
 import { SETTINGS, SETTINGS_BY_NAME, checkValue, defaultValue, envNames, splitCustomHeader, type SettingValue } from './schema.js';
 
 export type ListenTarget =
@@ -89,6 +90,8 @@ export interface Config {
   readonly dashboardUsers: readonly string[];
   /** Options of `switchyard envoy-bootstrap` (paths are on the Envoy host, not read here). */
   readonly envoyBootstrap: EnvoyBootstrapConfig;
+  /** Automatic HTTPS (acme-*); undefined when off. With it, the public port serves TLS. */
+  readonly acme: AcmeConfig | undefined;
 }
 
 export interface XdsConfig {
@@ -256,8 +259,11 @@ export function configFromValues(v: SettingValues): Config {
     };
   }
 
+  const acme = buildAcmeConfig(v);
+  if (acme && ssl) throw invalid('acme-domain', 'ACME and ssl-key/ssl-cert are exclusive: ACME provides the certificates');
+  if (acme && proxyListen.kind !== 'tcp') throw invalid('acme-domain', 'ACME needs a TCP port (not socket)');
   const redirectPort = int('redirect-port');
-  if (!ssl && redirectPort !== undefined) throw invalid('redirect-port', 'HTTPS redirection specified but certificates not provided.');
+  if (!ssl && !acme && redirectPort !== undefined) throw invalid('redirect-port', 'HTTPS redirection specified but certificates not provided.');
   if (has('error-target') && has('error-path')) throw invalid('error-path', 'Cannot specify both error-target and error-path. Pick one.');
 
   const customHeaders = list('custom-header').map(parseCustomHeader);
@@ -367,6 +373,7 @@ export function configFromValues(v: SettingValues): Config {
     apiMaxBody: Math.max(1024, int('api-max-body')!),
     xds,
     envoyBootstrap,
+    acme,
     accessLog: has('access-log') ? { dest: str('access-log')!, format: accessFormat } : undefined,
     metricsRouteLabels: bool('metrics-route-labels'),
     dashboard: bool('dashboard'),

@@ -195,6 +195,28 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'insecure', type: 'bool', flag: 'switch', default: false, group: chp, section: 'TLS',
     help: 'Disable SSL cert verification of https targets' },
 
+  // Automatic HTTPS (ACME; config/acme-config.ts builds AcmeConfig from these, docs/https.md)
+  { name: 'acme-domain', type: 'list', flag: 'repeat', arg: 'name', group: sy, section: 'TLS',
+    help: 'Obtain and renew a certificate for this name over ACME; turns TLS on for the public port (repeatable)' },
+  { name: 'acme-email', type: 'string', flag: 'value', arg: 'addr', group: sy, section: 'TLS',
+    help: 'Contact address of the ACME account' },
+  { name: 'acme-directory', type: 'string', flag: 'value', arg: 'url', defaultText: "Let's Encrypt production", group: sy, section: 'TLS',
+    help: 'ACME directory URL, or letsencrypt-staging' },
+  { name: 'acme-directory-ca', type: 'string', flag: 'value', arg: 'ca-file', group: sy, section: 'TLS',
+    help: "PEM trusted for the ACME server's own HTTPS (private CAs, test servers)" },
+  { name: 'acme-challenge', type: 'string', flag: 'value', arg: 'type', default: 'http-01', group: sy, section: 'TLS', check: oneOf('http-01', 'tls-alpn-01'),
+    help: 'http-01 (answered on redirect-port, 80) or tls-alpn-01 (on the public port, 443)' },
+  { name: 'acme-eab-kid', type: 'string', flag: 'value', arg: 'kid', group: sy, section: 'TLS',
+    help: 'External account binding key id (needs acme-eab-hmac)' },
+  { name: 'acme-eab-hmac', type: 'string', flag: 'none', secret: true, group: sy, section: 'TLS',
+    help: 'External account binding HMAC key, base64url (with acme-eab-kid)' },
+  { name: 'acme-on-demand', type: 'bool', flag: 'switch', default: false, group: sy, section: 'TLS',
+    help: 'Order a certificate at the first handshake for a name that has a host route (or that acme-ask allows)' },
+  { name: 'acme-ask', type: 'string', flag: 'value', arg: 'url', group: sy, section: 'TLS',
+    help: 'With acme-on-demand: also allow names for which GET URL?domain=NAME answers 2xx (ignored without it)' },
+  { name: 'acme-check-interval', type: 'int', flag: 'value', arg: 'ms', default: 600000, group: sy, section: 'TLS', check: range(100, 86400000, ' ms'),
+    help: 'How often certificates are checked for renewal (jittered)' },
+
   // API
   { name: 'api-ip', type: 'string', flag: 'value', arg: 'ip', default: 'localhost', group: chp, section: 'API',
     help: 'Inward-facing IP for API requests' },

@@ -53,6 +53,10 @@ export interface Metrics {
   readonly xdsSnapshots: Counter;
   /** API route write started -> live on every data plane of this replica (store sync lag as seen by writers). */
   readonly routePropagation: Histogram;
+  /** ACME orders this replica ran, by result (success, failure). */
+  readonly acmeOrders: Counter<'result'>;
+  /** Where the ACME gauges read from: the certificates this replica serves (set once, with --acme-*). */
+  setAcmeStatus(fn: () => ReadonlyMap<string, { readonly notAfter: number }>): void;
   /** Where the store gauges read from (set once by the composition root). */
   setStoreHealth(fn: () => { connected: boolean; revision: number; errors?: Readonly<Record<string, number>> }): void;
   render(): Promise<{ contentType: string; body: string }>;
@@ -224,7 +228,38 @@ export function createMetrics(): Metrics {
     },
   });
 
+  let acmeStatus: (() => ReadonlyMap<string, { readonly notAfter: number }>) | undefined;
+  const acmeOrders = new Counter({
+    name: 'switchyard_acme_orders_total',
+    help: 'ACME certificate orders run by this replica, by result (success, failure)',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'switchyard_acme_certificate_not_after_seconds',
+    help: 'Expiry (unix time) of the certificate this replica serves, per name',
+    labelNames: ['name'],
+    registers: [registry],
+    collect() {
+      if (!acmeStatus) return;
+      this.reset();
+      for (const [name, c] of acmeStatus()) this.set({ name }, Math.floor(c.notAfter / 1000));
+    },
+  });
+  new Gauge({
+    name: 'switchyard_acme_certificates',
+    help: 'Certificates obtained over ACME that this replica serves',
+    registers: [registry],
+    collect() {
+      if (acmeStatus) this.set(acmeStatus().size);
+    },
+  });
+
   return {
+    acmeOrders,
+    setAcmeStatus(fn) {
+      acmeStatus = fn;
+    },
     setStoreHealth(fn) {
       storeHealth = fn;
     },

@@ -8,7 +8,7 @@ export const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----
 
 /** Settings whose value names a file read while loading (keys, certificates). */
 export const READS_FILE = new Set(['ssl-key', 'ssl-cert', 'ssl-ca', 'ssl-dhparam', 'client-ssl-key', 'client-ssl-cert', 'client-ssl-ca',
-  'api-ssl-key', 'api-ssl-cert', 'api-ssl-ca', 'etcd-ca', 'etcd-cert', 'etcd-key', 'xds-ssl-key', 'xds-ssl-cert', 'xds-ssl-client-ca']);
+  'api-ssl-key', 'api-ssl-cert', 'api-ssl-ca', 'etcd-ca', 'etcd-cert', 'etcd-key', 'xds-ssl-key', 'xds-ssl-cert', 'xds-ssl-client-ca', 'acme-directory-ca']);
 
 /** Three valid values per setting (flag, env, file levels), each different from the next. */
 export function samples(s: Setting, files: string[]): [SettingValue, SettingValue, SettingValue] {
@@ -22,6 +22,12 @@ export function samples(s: Setting, files: string[]): [SettingValue, SettingValu
     'access-log-format': ['combined', 'json', 'combined'],
     'custom-header': [['X-A: 1'], ['X-B: 2', 'X-C: 3'], ['X-D: 4']],
     'dashboard.users': [['a:h1'], ['b:h2', 'c:h3'], ['d:h4']],
+    'acme-domain': [['a.test'], ['b.test', 'c.test'], ['d.test']],
+    'acme-email': ['a@x.test', 'b@x.test', 'c@x.test'],
+    'acme-directory': ['https://a.test/dir', 'https://b.test/dir', 'https://c.test/dir'],
+    'acme-challenge': ['tls-alpn-01', 'http-01', 'tls-alpn-01'],
+    'acme-ask': ['http://a.test/ask', 'http://b.test/ask', 'http://c.test/ask'],
+    'acme-check-interval': [1000, 2000, 3000],
   };
   if (special[s.name]) return special[s.name]!;
   if (READS_FILE.has(s.name)) return [files[0]!, files[1]!, files[2]!];
@@ -45,7 +51,10 @@ export function companions(name: string, files: string[]): Record<string, Settin
     'xds-ssl-client-ca': { 'xds-ssl-key': f, 'xds-ssl-cert': f },
     'envoy-xds-cert': { 'envoy-xds-key': 'k', 'envoy-xds-ca': 'c' },
     'envoy-xds-key': { 'envoy-xds-cert': 'c', 'envoy-xds-ca': 'c' },
+    'acme-eab-kid': { 'acme-domain': ['x.test'], 'acme-eab-hmac': 'h' },
   };
+  // Every other acme-* setting needs a name to manage (ACME is on once any acme-* is given).
+  if (map[name] === undefined && name.startsWith('acme-') && name !== 'acme-domain' && name !== 'acme-on-demand') return { 'acme-domain': ['x.test'] };
   return map[name] ?? {};
 }
 

@@ -27,6 +27,8 @@ import { createTunneler, type TunnelOptions } from './websocket.js';
 import { createFastPath, type FastPath, type FastPathOptions } from './fast-path.js';
 import type { FastRequest } from './fast-parser.js';
 import { closeServer, listenOn } from '../../net.js';
+import type { CertificateSelector } from '../../tls/certificate-selector.js';
+import type { Http01Responder } from '../../tls/http01-responder.js';
 
 export type ProxyConfig = Pick<
   Config,
@@ -62,6 +64,11 @@ export interface ProxyDataPlaneOptions {
   readonly routeStats?: RouteStatsRecorder;
   /** --access-log: one entry per request and websocket. */
   readonly accessLog?: AccessLog;
+  /**
+   * Automatic HTTPS (--acme-*): the public port serves TLS with certificates from `selector`
+   * (hot-swapped, TLS-ALPN-01 answered), and HTTP-01 challenges are answered before anything else.
+   */
+  readonly acme?: { readonly selector: CertificateSelector; readonly http01: Http01Responder };
 }
 
 /**
@@ -179,8 +186,11 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
     });
   }
 
+  const http01 = opts.acme?.http01;
+
   function onRequest(req: IncomingMessage, res: ServerResponse): void {
     if (refusedOn.has(req.socket)) return;
+    if (http01 !== undefined && http01(req, res)) return;
     const started = performance.now();
     let route: Route | undefined;
     // One listener per request: counters, latency, and activity for successful proxied responses.
@@ -320,9 +330,11 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
     // Host rules (missing, repeated, invalid) are request-rules.ts's, answered and counted there.
     requireHostHeader: false,
   };
-  const server: http.Server = config.ssl
-    ? https.createServer({ ...config.ssl, ...serverOptions }, onRequest)
-    : http.createServer(serverOptions, onRequest);
+  const server: http.Server = opts.acme
+    ? https.createServer({ ...opts.acme.selector.serverOptions(), ...serverOptions }, onRequest)
+    : config.ssl
+      ? https.createServer({ ...config.ssl, ...serverOptions }, onRequest)
+      : http.createServer(serverOptions, onRequest);
   server.keepAliveTimeout = config.keepAliveTimeout;
   if (config.timeout !== undefined) server.timeout = config.timeout;
   server.on('upgrade', onUpgrade);
@@ -394,7 +406,7 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
 
   // Read per request by the fast path: applySettings (a reload) changes the timeouts in place.
   const fastOpts: { -readonly [K in keyof FastPathOptions]: FastPathOptions[K] } | undefined =
-    config.fastPath && !config.ssl
+    config.fastPath && !config.ssl && !opts.acme // TLS listeners (--ssl-*, ACME) stay on node:http
       ? {
           route(host, url) {
             if (url === HEALTHZ) return undefined;

@@ -20,6 +20,7 @@ import type { PreforkedWorker } from './prefork.js';
 import { setupWorkerForks } from './worker-exec-argv.js';
 import type { ToPrimary, ToWorker, WorkerVitals } from './worker-protocol.js';
 import type { DataPlaneSettings } from './live-settings.js';
+import type { ChallengeSource, KeyCert } from '../../tls/challenge-source.js';
 
 export interface WorkerPoolOptions {
   readonly count: number;
@@ -36,6 +37,8 @@ export interface WorkerPoolOptions {
   readonly settings: DataPlaneSettings;
   /** The running configuration: what a worker, started now, runs (worker-protocol 'config'). */
   readonly config: () => Config;
+  /** ACME: answers workers' challenge and on-demand questions; `certificates` go to each new worker. */
+  readonly acme?: { readonly source: ChallengeSource; readonly certificates: () => ReadonlyMap<string, KeyCert> };
 }
 
 interface Member {
@@ -127,10 +130,30 @@ export function createWorkerPool(o: WorkerPoolOptions) {
             send(worker, { t: 'drain', ms: 0 });
             break;
           }
+          for (const [name, pem] of o.acme?.certificates() ?? []) send(worker, { t: 'cert', name, cert: pem.cert, key: pem.key });
           send(worker, snapshot(current));
           send(worker, { t: 'settings', id: 0, settings });
           m.synced = true;
           break;
+        case 'acme-ask': {
+          const src = o.acme?.source;
+          const ask =
+            src === undefined
+              ? Promise.resolve(undefined)
+              : msg.kind === 'http01'
+                ? src.http01(msg.key, msg.host ?? '')
+                : msg.kind === 'alpn'
+                  ? src.alpn(msg.key)
+                  : (src.onDemand?.(msg.key) ?? Promise.resolve(undefined));
+          ask.then(
+            (value) => send(worker, { t: 'acme-answer', id: msg.id, value: value ?? null }),
+            (e: unknown) => {
+              o.log.warn(`ACME: answering a worker's ${msg.kind} question failed: ${(e as Error).message}`);
+              send(worker, { t: 'acme-answer', id: msg.id, value: null });
+            },
+          );
+          break;
+        }
         case 'applied':
           m.applied = Math.max(m.applied, msg.version);
           tellListen();
@@ -222,6 +245,10 @@ export function createWorkerPool(o: WorkerPoolOptions) {
       if (listening === o.count) return undefined;
       const pids = starting.map((m) => m.worker.process.pid).join(', ');
       return `${listening} of ${o.count} data-plane workers listening` + (pids ? ` (starting: pid ${pids})` : '');
+    },
+    /** ACME: every worker serves this certificate for `name` from its next handshake on. */
+    pushCertificate(name: string, pem: KeyCert): void {
+      for (const m of members.values()) if (m.synced) send(m.worker, { t: 'cert', name, cert: pem.cert, key: pem.key });
     },
     onTable(update: TableUpdate): void {
       current = update.table;

@@ -23,7 +23,11 @@ export type ToWorker =
    * Apply these live settings (a reload; also sent right after the snapshot, so a replacement
    * worker runs the primary's current settings, not what it read at start). Answered 'settings-applied'.
    */
-  | { readonly t: 'settings'; readonly id: number; readonly settings: DataPlaneSettings };
+  | { readonly t: 'settings'; readonly id: number; readonly settings: DataPlaneSettings }
+  /** ACME: serve this certificate for `name` from now on (sent before 'listen' for those known then). */
+  | { readonly t: 'cert'; readonly name: string; readonly cert: string; readonly key: string }
+  /** ACME: the answer to an 'acme-ask' (null: nothing). */
+  | { readonly t: 'acme-answer'; readonly id: number; readonly value: string | { readonly cert: string; readonly key: string } | null };
 
 export type ToPrimary =
   | { readonly t: 'config?' }
@@ -37,7 +41,13 @@ export type ToPrimary =
   | { readonly t: 'activity'; readonly entries: readonly (readonly [string, number])[] }
   | { readonly t: 'metrics'; readonly id: number; readonly json: unknown }
   /** Once per second: per-route deltas since the last one (route-stats.ts) and this worker's vitals. */
-  | { readonly t: 'stats'; readonly routes: readonly (readonly [string, number[]])[]; readonly proc: WorkerVitals };
+  | { readonly t: 'stats'; readonly routes: readonly (readonly [string, number[]])[]; readonly proc: WorkerVitals }
+  /**
+   * ACME: a worker has no store; it asks the primary for an HTTP-01 key authorization (key =
+   * token, host = Host), a TLS-ALPN-01 challenge certificate (key = name), or an on-demand
+   * certificate (key = name).
+   */
+  | { readonly t: 'acme-ask'; readonly id: number; readonly kind: 'http01' | 'alpn' | 'on-demand'; readonly key: string; readonly host?: string };
 
 export interface WorkerVitals {
   readonly pid: number;
