@@ -9,7 +9,9 @@
 // routes back to back the whole time, and the script writes batches itself. Prints the client's
 // connections per member (local port / TCP state) at the start, with the leader down, after it is
 // back, and every 10 s for 40 s. Measured 2026-11-30: WRITERS=0 kept one connection per member (the
-// dead member's replaced); 16 writers left 5-6 (3 / 1 / 2, 2 / 1 / 2) that stayed. Everything started is killed.
+// dead member's replaced); 16 writers left 5-6 (3 / 1 / 2, 2 / 1 / 2) that stayed. Cause and fix:
+// keepChannels in src/store/etcd-connection.ts; with it (commit after 878bf0e) 16 writers keep
+// 1 / 1 / 1 (the restarted member's connection replaced), also 40 s later. Everything started is killed.
 
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';

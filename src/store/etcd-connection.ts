@@ -57,11 +57,11 @@ function watchBackoff(ms: number): Backoff {
 //  - per host, only failures to *connect* (the member itself is unreachable: refused, no route)
 //    count: after 2 in a row the host is skipped for HOST_DOWN_MS, so calls go to the other
 //    members. Errors answered by a live member never skip it, and neither do broken calls
-//    ("Connection dropped", "read ECONNRESET"): etcd3 resets a host's channel after any
-//    recoverable error (e.g. "etcdserver: leader changed"), which breaks every other call in
-//    flight on that live member; counting those skipped all three members of a healthy cluster
-//    during an election (one replica then failed writes at once with "unreachable"). A member
-//    that really died refuses the next connection, which counts.
+//    ("Connection dropped", "read ECONNRESET"): etcd3 reset a host's channel after any
+//    recoverable error (e.g. "etcdserver: leader changed"; no longer, see keepChannels), which
+//    broke other calls in flight on that live member; counting those skipped all three members
+//    of a healthy cluster during an election (one replica then failed writes at once with
+//    "unreachable"). A member that really died refuses the next connection, which counts.
 //  - etcd3 does not retry; EtcdConnection#call does, with backoff, for up to RETRY_WINDOW_MS,
 //    because only the store knows whether an operation may be repeated (puts and reads can; a
 //    delete is guarded, see EtcdStore#delete). When every member is unreachable it fails at once
@@ -71,6 +71,9 @@ const RETRY_FIRST_MS = 50;
 const RETRY_MAX_MS = 500;
 const HOST_DOWN_AFTER = 2;
 const HOST_DOWN_MS = 1000;
+// grpc-js's reconnect backoff for a member that refused (its defaults: 1 s growing to 120 s).
+const RECONNECT_BACKOFF_FIRST_MS = 250;
+const RECONNECT_BACKOFF_MAX_MS = 1000;
 
 /** Thrown (without calling etcd) for a host skipped as down; when every host is, etcd is unreachable. */
 class EtcdHostDownError extends Error {
@@ -140,7 +143,12 @@ export function createEtcdClient(options: Omit<EtcdConnectionOptions, 'log'>): E
   const opts: IOptions = {
     hosts: options.endpoints.map((e) => (options.tls ? `https://${e}` : `http://${e}`)),
     dialTimeout: timeout,
-    grpcOptions: { 'grpc.max_receive_message_length': 64 * 1024 * 1024 },
+    grpcOptions: {
+      'grpc.max_receive_message_length': 64 * 1024 * 1024,
+      // A member that was down is re-dialled by its channel (see keepChannels) within ~1 s of coming back.
+      'grpc.initial_reconnect_backoff_ms': RECONNECT_BACKOFF_FIRST_MS,
+      'grpc.max_reconnect_backoff_ms': RECONNECT_BACKOFF_MAX_MS,
+    },
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
     faultHandling: { watchBackoff: watchBackoff(250), host: hostGate, global: policy(async (fn) => fn(noSignal())) },
     ...(options.auth ? { auth: { username: options.auth.username, password: options.auth.password } } : {}),
@@ -154,10 +162,62 @@ export function createEtcdClient(options: Omit<EtcdConnectionOptions, 'log'>): E
         }
       : {}),
   };
-  return new (loadEtcd3().Etcd3)(opts);
+  const client = new (loadEtcd3().Etcd3)(opts);
+  keepChannels(client);
+  return client;
 }
 
 // ---------------------------------------------------------------- etcd3 internals (the only reach)
+
+/** The part of etcd3 1.1.2's private ConnectionPool Host (one per member) that keepChannels wraps. */
+export interface Etcd3HostInternals {
+  cachedServices: Record<string, unknown>;
+  resetAllServices(): void;
+  close(): void;
+}
+
+/** The client's per-member hosts (Etcd3#pool.hosts), or undefined if etcd3 no longer has that shape. */
+export function hostsOf(client: Etcd3): Etcd3HostInternals[] | undefined {
+  const hosts = (client as unknown as { pool?: { hosts?: unknown } }).pool?.hosts;
+  if (!Array.isArray(hosts)) return undefined;
+  const ok = hosts.every((h: Partial<Etcd3HostInternals>) => typeof h?.resetAllServices === 'function' && typeof h.close === 'function' && typeof h.cachedServices === 'object');
+  return ok ? (hosts as Etcd3HostInternals[]) : undefined;
+}
+
+/**
+ * etcd3 1.1.2 calls Host#resetAllServices after every recoverable error of a member, and on every
+ * broken stream: it closes that member's gRPC clients (KV, Watch, Lease, …), and the next call
+ * creates new ones, hence a new channel and, as grpc-js's global subchannel pool drops a
+ * subchannel as soon as no channel uses it, a new TCP connection. The replaced connection was
+ * kept open for good in two ways (bench/etcd-client-connections.mjs; the soak's etcd members'
+ * fds grew by 3 per election, 1 -> 2-3 connections per member and replica):
+ *  - a live member (errors it answered during an election: "leader changed", "raft proposal
+ *    dropped", deadlines): closing a channel does not end the calls on it, grpc-js closes the old
+ *    HTTP/2 session gracefully, and the long-lived streams on it (the route watch, the registry's
+ *    lease keep-alive, or streams queued while it was connecting) keep it open as long as they live;
+ *  - the restarted member: a channel closed while its subchannel is in TRANSIENT_FAILURE (in
+ *    reconnect backoff, asked to keep connecting by pick-first) is dropped from the pool, but the
+ *    subchannel still dials when its backoff ends, and the connection it makes belongs to no
+ *    channel and is never closed.
+ * The resets buy nothing with grpc-js 1.14: a channel whose connection broke reconnects by itself
+ * on the next call, and a member that was down is re-dialled by the channel's own reconnect
+ * backoff, capped low below (RECONNECT_BACKOFF_MAX_MS). So the hosts' channels are kept until the
+ * client is closed: at most one connection per member (the subchannel every service shares).
+ */
+function keepChannels(client: Etcd3): void {
+  for (const host of hostsOf(client) ?? []) {
+    const reset = host.resetAllServices.bind(host);
+    const close = host.close.bind(host);
+    let closing = false;
+    host.close = () => {
+      closing = true; // Host#close closes the channels through resetAllServices
+      close();
+    };
+    host.resetAllServices = () => {
+      if (closing) reset();
+    };
+  }
+}
 
 /** The part of etcd3 1.1.2's private WatchManager (Namespace#watchManager) that close() relies on. */
 export interface Etcd3WatchManagerInternals {
