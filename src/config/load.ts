@@ -79,13 +79,17 @@ const ENVIRONMENT = 'environment';
 /** Alias inside a [dashboard] table for the `dashboard` switch (TOML cannot have both `dashboard = false` and `[dashboard]`). */
 const DASHBOARD_ENABLED = 'dashboard.enabled';
 
-/** File keys: every setting's name (but `config`), `<secret>-file`, and dashboard.enabled. */
+/** File keys: every setting's name (but `config`), `<secret>-file` (or `<secret>_file`), and dashboard.enabled. */
 function fileKeys(): Map<string, { setting: Setting; secretFile: boolean }> {
   const m = new Map<string, { setting: Setting; secretFile: boolean }>();
   for (const s of SETTINGS) {
     if (s.notInFile) continue;
     m.set(s.name, { setting: s, secretFile: false });
-    if (s.secret) m.set(secretFileKey(s.name), { setting: s, secretFile: true });
+    if (s.secret) {
+      m.set(secretFileKey(s.name), { setting: s, secretFile: true });
+      // The `_file` spelling of the same key (the Kubernetes Secret convention, as in the issue).
+      m.set(`${s.name}_file`, { setting: s, secretFile: true });
+    }
   }
   m.set(DASHBOARD_ENABLED, { setting: SETTINGS_BY_NAME.get('dashboard')!, secretFile: false });
   return m;

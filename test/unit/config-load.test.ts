@@ -81,6 +81,13 @@ test('secrets: CHP variables, SWITCHYARD_ names first, files named by _FILE / -f
   assert.deepEqual(r.config.dashboardUsers, ['alice:$2y$10$abc', 'bob:$2y$10$def']);
   r = ok(await load(['--config', cfg], { CONFIGPROXY_AUTH_TOKEN: 'env-wins' }), 'env over file');
   assert.equal(r.config.authToken, 'env-wins');
+  writeFileSync(cfg, `auth-token_file = ${JSON.stringify(tok)}\n`);
+  r = ok(await load(['--config', cfg], {}), 'the _file spelling');
+  assert.equal(r.config.authToken, 'from-file');
+  writeFileSync(cfg, `auth-token_file = ${JSON.stringify(tok)}\nauth-token-file = ${JSON.stringify(tok)}\n`);
+  const twice = await load(['--config', cfg], {});
+  assert.equal(twice.ok, false, 'both spellings: one too many');
+  assert.match(!twice.ok ? twice.errors[0]!.reason : '', /already set by auth-token_file/);
 
   const both = await load([], { SWITCHYARD_AUTH_TOKEN: 'a', SWITCHYARD_AUTH_TOKEN_FILE: tok });
   assert.equal(both.ok, false);
