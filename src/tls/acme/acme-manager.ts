@@ -34,18 +34,10 @@ const LOCK_BUSY_RECHECK_MS = 45_000;
 const ON_DEMAND_WAIT_MS = 120_000;
 const ACCOUNT_LOCK = 'acme-account';
 
-export interface CertificateStatus {
-  readonly name: string;
+/** What GET /api/certificates shows for a name: its stored metadata (no key material) and whether it is served here. */
+export interface CertificateStatus extends CertificateMeta {
   /** Served by this replica right now. */
   readonly served: boolean;
-  readonly notBefore?: number;
-  readonly notAfter?: number;
-  readonly nextRenewalAt?: number;
-  readonly lastError?: string;
-  readonly lastErrorAt?: number;
-  readonly attempts?: number;
-  readonly lastOrderAt?: number;
-  readonly issuerDirectory?: string;
 }
 
 export interface AcmeManagerOptions {
