@@ -40,7 +40,9 @@ test('docs/jupyterhub.md: each block is an example file or names the test that r
   }
   assert.deepEqual(files.sort(), [
     'docs/examples/jupyterhub/jupyterhub_config.py',
+    'docs/examples/jupyterhub/jupyterhub_config_activity.py',
     'docs/examples/jupyterhub/jupyterhub_config_ha.py',
+    'docs/examples/jupyterhub/jupyterhub_config_tls.py',
     'docs/examples/jupyterhub/switchyard-ha.toml',
     'docs/examples/jupyterhub/switchyard.toml',
   ]);

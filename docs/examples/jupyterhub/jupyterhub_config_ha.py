@@ -6,5 +6,3 @@ c.ConfigurableHTTPProxy.api_url = 'http://switchyard-api.internal:8001'
 # The hub must be reachable from every replica (routes point at it).
 c.JupyterHub.hub_bind_url = 'http://0.0.0.0:8081'
 c.JupyterHub.hub_connect_url = 'http://hub.internal:8081'
-# How often the hub reads last_activity from the proxy (the idle culler's source).
-c.JupyterHub.last_activity_interval = 60
