@@ -45,6 +45,14 @@ let agentFor: Buffer | undefined | null = null;
  */
 let lastProblem: { at: number; type: string | undefined; retryAfterMs: number | undefined } | undefined;
 
+/**
+ * The last connection-level failure (refused, reset, TLS verification) of any request to the ACME
+ * server. With retries off, acme-client's axios interceptor replaces such an error with a
+ * TypeError ("Cannot read properties of undefined (reading 'config')": it validates a response
+ * that never came), so the socket's own error is kept here and named instead.
+ */
+let lastNetworkError: { at: number; message: string } | undefined;
+
 function retryAfterMs(header: unknown): number | undefined {
   if (typeof header !== 'string' || header === '') return undefined;
   const secs = Number(header);
@@ -68,10 +76,19 @@ function configureTrust(directoryCa: Buffer | undefined): void {
   if (agentFor === directoryCa) return;
   const first = agentFor === null;
   agentFor = directoryCa;
-  acme.axios.defaults.httpsAgent = new https.Agent({
+  const agent = new https.Agent({
     keepAlive: true,
     ...(directoryCa ? { ca: [...rootCertificates, directoryCa.toString('utf8')] } : {}),
   });
+  const connect = agent.createConnection.bind(agent);
+  agent.createConnection = (options, callback) => {
+    const socket = connect(options, callback);
+    socket?.once('error', (e: NodeJS.ErrnoException) => {
+      lastNetworkError = { at: Date.now(), message: `cannot reach the ACME server: ${e.message}` };
+    });
+    return socket;
+  };
+  acme.axios.defaults.httpsAgent = agent;
   if (!first) return;
   // acme-client would retry 429/5xx itself, sleeping for the whole Retry-After (hours, when rate
   // limited) while this replica holds the fleet lock: no retries there; the scheduler backs off.
@@ -90,7 +107,9 @@ function configureTrust(directoryCa: Buffer | undefined): void {
 
 function describe(e: unknown, since: number): AcmeOrderError {
   if (e instanceof AcmeOrderError) return e;
-  const msg = (e as Error).message ?? String(e);
+  const net = lastNetworkError && lastNetworkError.at >= since ? lastNetworkError : undefined;
+  // acme-client's TypeError for a request that got no response: name the socket's error instead.
+  const msg = net && e instanceof TypeError ? net.message : ((e as Error).message ?? String(e));
   const problem = lastProblem && lastProblem.at >= since ? lastProblem : undefined;
   return new AcmeOrderError(msg, problem?.type, problem?.retryAfterMs, { cause: e });
 }
