@@ -6,6 +6,7 @@ import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import acme from 'acme-client';
 import type { AcmeConfig } from '../../config/acme-config.js';
+import { ariCertId, ariRecheckMs, parseRenewalInfo, type RenewalWindow } from './ari.js';
 
 export interface AcmeAccount {
   readonly keyPem: string;
@@ -119,6 +120,12 @@ export interface AcmeProtocol {
   createAccount(): Promise<AcmeAccount>;
   /** One order for one name, from newOrder to the PEM chain. */
   order(account: AcmeAccount, name: string, hooks: OrderHooks): Promise<{ certPem: string; keyPem: string }>;
+  /**
+   * ACME Renewal Information (RFC 9773) for a certificate: the suggested window and when to ask
+   * again, or undefined when the directory has no `renewalInfo` (or the certificate no AKI).
+   * Throws when the server's answer is unusable (the caller falls back to the 1/3 ratio).
+   */
+  renewalInfo?(certPem: string): Promise<{ window: RenewalWindow; recheckMs: number } | undefined>;
 }
 
 export function createAcmeProtocol(config: AcmeConfig): AcmeProtocol {
@@ -132,7 +139,24 @@ export function createAcmeProtocol(config: AcmeConfig): AcmeProtocol {
     ...(config.eab ? { externalAccountBinding: { kid: config.eab.kid, hmacKey: config.eab.hmacKey } } : {}),
   };
 
+  let renewalInfoUrl: Promise<string | undefined> | undefined;
+  const http = acme.axios as unknown as {
+    get(url: string, opts?: { validateStatus?: (s: number) => boolean }): Promise<{ status: number; data: unknown; headers: Record<string, string | undefined> }>;
+  };
+
   return {
+    async renewalInfo(certPem) {
+      renewalInfoUrl ??= http.get(config.directory).then((r) => {
+        const u = (r.data as { renewalInfo?: unknown } | null)?.renewalInfo;
+        return typeof u === 'string' ? u : undefined;
+      });
+      renewalInfoUrl.catch(() => (renewalInfoUrl = undefined));
+      const base = await renewalInfoUrl;
+      const id = base === undefined ? undefined : ariCertId(certPem);
+      if (base === undefined || id === undefined) return undefined;
+      const r = await http.get(`${base.replace(/\/$/, '')}/${id}`);
+      return { window: parseRenewalInfo(r.data), recheckMs: ariRecheckMs(r.headers['retry-after']) };
+    },
     async createAccount() {
       const since = Date.now();
       try {
