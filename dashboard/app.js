@@ -280,6 +280,52 @@ function renderStatus() {
   }
 }
 
+// ---------- certificates (ACME) ----------
+// Fetched from api/certificates on connect and then at most every CERTS_EVERY_MS while ticks
+// arrive (the store read behind it is not free; certificates change on a scale of hours).
+const CERTS_EVERY_MS = 10_000;
+let certsAt = 0;
+let certsBusy = false;
+
+function fmtTime(t) {
+  return t ? new Date(t).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '–';
+}
+
+async function refreshCerts(force) {
+  if (certsBusy || (!force && Date.now() - certsAt < CERTS_EVERY_MS)) return;
+  certsBusy = true;
+  certsAt = Date.now();
+  try {
+    const r = await fetch('api/certificates', { credentials: 'same-origin', cache: 'no-store' });
+    if (r.status !== 200) return;
+    renderCerts(await r.json());
+  } catch {
+    // unreachable: the next tick tries again
+  } finally {
+    certsBusy = false;
+  }
+}
+
+function renderCerts(m) {
+  // Answers received, for tests (document.body.dataset.certs).
+  document.body.dataset.certs = String(Number(document.body.dataset.certs || 0) + 1);
+  $('certs-panel').hidden = !m.enabled;
+  if (!m.enabled) return;
+  tableRows(
+    $('certs'),
+    m.certificates.map((c) => [
+      c.name,
+      c.served ? 'yes' : 'no',
+      fmtTime(c.notBefore),
+      fmtTime(c.notAfter),
+      fmtTime(c.nextRenewalAt),
+      c.attempts,
+      c.lastError || '–',
+      fmtTime(c.lastErrorAt),
+    ]),
+  );
+}
+
 // ---------- live connection ----------
 function setConn(state) {
   const el = $('conn');
@@ -303,6 +349,7 @@ function connect() {
     onStatus(m.status);
     setConn('live');
     scheduleRender();
+    refreshCerts(true);
   });
   source.addEventListener('reset', (e) => {
     replaceAll(JSON.parse(e.data).routes);
@@ -322,6 +369,7 @@ function connect() {
     applyLive(m.live);
     onStatus(m.status);
     scheduleRender();
+    refreshCerts(false);
   });
   source.onerror = async () => {
     setConn('reconnecting');

@@ -166,6 +166,7 @@ export async function createApp<S = unknown>(config: ReloadableConfig, deps: App
         activity,
         stats: statsLoop,
         xdsStatus,
+        ...(acme ? { certificatesStatus: () => acme.status() } : {}),
         log,
         users: config.dashboardUsers ?? [],
         processInfo: createDataPlaneVitals({ stats: metrics.stats, ...(pool ? { workers: () => pool.workers() } : {}) }),

@@ -3,6 +3,9 @@
 //   GET  /dashboard/api/state    one JSON snapshot (routes with live figures, store, replicas, xDS, process)
 //   GET  /dashboard/api/events   the same as Server-Sent Events: `hello` (full), then `routes`
 //                                (table diffs), `reset` (full table) and `tick` (changed figures)
+//   GET  /dashboard/api/certificates  ACME certificate state ({enabled, certificates}), the same
+//                                status as GET /api/certificates, re-built field by field here so
+//                                nothing but dates, counters and error text can reach the page
 //   GET  /dashboard/api/session  204 when the session (or token) is valid, else 401
 //   POST /dashboard/login        {"token": "..."} | {"user", "password"} -> 204 + session cookie | 401 | 429
 //   POST /dashboard/logout       clears the cookie
@@ -33,6 +36,7 @@ import { createProcessSampler } from '../observability/process-sampler.js';
 import type { RouteLive } from '../observability/route-stats.js';
 import type { RouteStatsLoop } from '../observability/route-stats-loop.js';
 import type { Route } from '../routing/table.js';
+import type { CertificateStatus } from '../tls/acme/acme-manager.js';
 import type { ReplicaInfo, RouteStore, Unsubscribe } from '../store/route-store.js';
 import { VERSION } from '../version.js';
 import { createDashboardSession } from './dashboard-session.js';
@@ -54,6 +58,8 @@ export interface DashboardOptions {
   readonly stats: Pick<RouteStatsLoop, 'stats' | 'subscribe'>;
   readonly processInfo: () => DataPlaneVitals;
   readonly xdsStatus?: (() => unknown) | undefined;
+  /** ACME certificate state (the Certificates panel); absent without ACME. */
+  readonly certificatesStatus?: (() => Promise<readonly CertificateStatus[]>) | undefined;
   readonly log: Logger;
   /** Where the static files are (default: dashboard/ at the package root). */
   readonly staticDir?: URL;
@@ -66,6 +72,35 @@ export interface Dashboard extends TableListener {
   /** New dashboard users (a reload); sessions of changed or removed users end. */
   setUsers(lines: readonly string[]): void;
   close(): void;
+}
+
+/** One Certificates panel row: an allow-list of CertificateStatus fields (never key material). */
+export interface DashboardCertificate {
+  readonly name: string;
+  readonly served: boolean;
+  readonly notBefore: number | null;
+  readonly notAfter: number | null;
+  readonly nextRenewalAt: number | null;
+  readonly lastError: string | null;
+  readonly lastErrorAt: number | null;
+  readonly attempts: number;
+  readonly lastOrderAt: number | null;
+  readonly renewalWindow: { readonly start: number; readonly end: number } | null;
+}
+
+export function dashboardCertificate(c: CertificateStatus): DashboardCertificate {
+  return {
+    name: c.name,
+    served: c.served,
+    notBefore: c.notBefore ?? null,
+    notAfter: c.notAfter ?? null,
+    nextRenewalAt: c.nextRenewalAt ?? null,
+    lastError: c.lastError ?? null,
+    lastErrorAt: c.lastErrorAt ?? null,
+    attempts: c.attempts ?? 0,
+    lastOrderAt: c.lastOrderAt ?? null,
+    renewalWindow: c.ari ? { start: c.ari.windowStart, end: c.ari.windowEnd } : null,
+  };
 }
 
 type RouteRow = [path: string, target: string, data: Record<string, unknown> | null, lastActivity: number | null, ...live: number[]];
@@ -173,6 +208,15 @@ export function createDashboard(o: DashboardOptions): Dashboard {
         session.requireAuth(req);
         res.writeHead(204, { ...SECURITY_HEADERS, 'cache-control': 'no-store' });
         res.end();
+        return;
+      }
+      if (path === '/dashboard/api/certificates') {
+        if (req.method !== 'GET') throw new SwitchyardError(ErrorCode.METHOD_NOT_ALLOWED, 'Method not supported');
+        session.requireAuth(req);
+        const list = o.certificatesStatus ? await o.certificatesStatus() : [];
+        const body = { enabled: o.certificatesStatus !== undefined, time: Date.now(), certificates: list.map(dashboardCertificate) };
+        res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'application/json', 'cache-control': 'no-store' });
+        res.end(JSON.stringify(body));
         return;
       }
       if (path === '/dashboard/api/state' || path === '/dashboard/api/events') {

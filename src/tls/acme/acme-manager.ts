@@ -24,6 +24,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { CertificateMeta, CertificateStore, StoredCertificate } from '../../store/certificate-store.js';
 import type { ChallengeSource, KeyCert } from '../challenge-source.js';
 import { AcmeOrderError, createAcmeProtocol, type AcmeAccount, type AcmeProtocol, type PresentedChallenge } from './acme-protocol.js';
+import { ariRenewalAt } from './ari.js';
 import { askPermission } from './ask.js';
 import { jitter, needsRenewal, renewalAt, retryDelay } from './schedule.js';
 
@@ -147,6 +148,56 @@ export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
     await store.deleteChallenge(c.type, c.type === 'http-01' ? c.token : c.name);
   }
 
+  /**
+   * When `stored` is due for renewal: the point chosen in the CA's ARI window (RFC 9773) when the
+   * metadata holds one for this very certificate, else a third of the lifetime before expiry.
+   */
+  function storedDue(stored: StoredCertificate, meta: CertificateMeta | undefined): number {
+    const sel = meta?.ari?.selectedAt;
+    if (sel !== undefined && meta?.notAfter === stored.notAfter) return Math.min(sel, stored.notAfter);
+    return renewalAt(stored.notBefore, stored.notAfter);
+  }
+
+  /**
+   * The renewal time of a stored certificate, asking the CA's renewalInfo (RFC 9773) when the
+   * directory has one and the last answer's Retry-After has passed; the window and the chosen
+   * point are kept in the name's metadata (`ari`, `nextRenewalAt`). Falls back to the 1/3 ratio.
+   * Returns when to look again as well (the ARI re-check), never later than the renewal.
+   */
+  async function renewalTime(name: string, stored: StoredCertificate, now: number): Promise<{ due: number; next: number }> {
+    const meta = await store.getMeta(name).catch(() => undefined);
+    const ari = meta?.notAfter === stored.notAfter ? meta.ari : undefined;
+    if (!protocol.renewalInfo) return { due: storedDue(stored, meta), next: storedDue(stored, meta) };
+    if (ari?.selectedAt !== undefined && ari.retryAfter !== undefined && now < ari.retryAfter) {
+      const due = storedDue(stored, meta);
+      return { due, next: Math.min(due, ari.retryAfter) };
+    }
+    try {
+      const info = await protocol.renewalInfo(stored.certPem);
+      if (!info) return { due: storedDue(stored, meta), next: storedDue(stored, meta) };
+      const { windowStart, windowEnd } = info.window;
+      const same = ari?.selectedAt !== undefined && ari.windowStart === windowStart && ari.windowEnd === windowEnd;
+      const selectedAt = same ? ari.selectedAt! : ariRenewalAt(info.window);
+      const retryAfter = now + info.recheckMs;
+      if (!same) log.info(`ACME: renewal window for ${name} from the CA: ${new Date(windowStart).toISOString()} to ${new Date(windowEnd).toISOString()}; renewing at ${new Date(selectedAt).toISOString()}`);
+      const updated: CertificateMeta = {
+        ...(meta ?? {}),
+        name,
+        notBefore: stored.notBefore,
+        notAfter: stored.notAfter,
+        nextRenewalAt: Math.min(selectedAt, stored.notAfter),
+        ari: { windowStart, windowEnd, selectedAt, retryAfter },
+      };
+      await store.putMeta(updated).catch((e: unknown) => log.warn(`ACME: cannot record the renewal window for ${name}: ${(e as Error).message}`));
+      const due = storedDue(stored, updated);
+      return { due, next: Math.min(due, retryAfter) };
+    } catch (e) {
+      log.warn(`ACME: renewal information for ${name} unavailable (${(e as Error).message}); renewing by the 1/3 ratio`);
+      const due = renewalAt(stored.notBefore, stored.notAfter);
+      return { due, next: due };
+    }
+  }
+
   /** Fleet backoff: a failed name is retried by nobody before its metadata says so. */
   function backingOff(meta: CertificateMeta | undefined, now: number): number | undefined {
     return meta?.attempts && meta.nextRenewalAt !== undefined && now < meta.nextRenewalAt ? meta.nextRenewalAt : undefined;
@@ -164,11 +215,11 @@ export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
       // Storage again, inside the lock: the certificate may have been stored while we looked.
       const again = await readStored(name);
       const now = Date.now();
-      if (again && !needsRenewal(again, now)) {
-        install(again);
-        return renewalAt(again.notBefore, again.notAfter);
-      }
       meta = await store.getMeta(name).catch(() => undefined);
+      if (again && now < storedDue(again, meta)) {
+        install(again);
+        return storedDue(again, meta);
+      }
       const wait = backingOff(meta, now);
       if (wait !== undefined) return wait;
       log.info(`ACME: ordering a certificate for ${name} from ${config.directory}`);
@@ -224,8 +275,9 @@ export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
         const now = Date.now();
         const stored = await readStored(name);
         if (stored) install(stored);
-        if (stored && !needsRenewal(stored, now)) {
-          next = renewalAt(stored.notBefore, stored.notAfter);
+        const when = stored ? await renewalTime(name, stored, now) : undefined;
+        if (stored && when && now < when.due) {
+          next = when.next;
         } else if ((notBefore.get(name) ?? 0) > now) {
           next = notBefore.get(name)!;
         } else {

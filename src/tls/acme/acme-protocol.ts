@@ -6,6 +6,7 @@ import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import acme from 'acme-client';
 import type { AcmeConfig } from '../../config/acme-config.js';
+import { ariCertId, ariRecheckMs, parseRenewalInfo, type RenewalWindow } from './ari.js';
 
 export interface AcmeAccount {
   readonly keyPem: string;
@@ -45,6 +46,14 @@ let agentFor: Buffer | undefined | null = null;
  */
 let lastProblem: { at: number; type: string | undefined; retryAfterMs: number | undefined } | undefined;
 
+/**
+ * The last connection-level failure (refused, reset, TLS verification) of any request to the ACME
+ * server. With retries off, acme-client's axios interceptor replaces such an error with a
+ * TypeError ("Cannot read properties of undefined (reading 'config')": it validates a response
+ * that never came), so the socket's own error is kept here and named instead.
+ */
+let lastNetworkError: { at: number; message: string } | undefined;
+
 function retryAfterMs(header: unknown): number | undefined {
   if (typeof header !== 'string' || header === '') return undefined;
   const secs = Number(header);
@@ -68,10 +77,19 @@ function configureTrust(directoryCa: Buffer | undefined): void {
   if (agentFor === directoryCa) return;
   const first = agentFor === null;
   agentFor = directoryCa;
-  acme.axios.defaults.httpsAgent = new https.Agent({
+  const agent = new https.Agent({
     keepAlive: true,
     ...(directoryCa ? { ca: [...rootCertificates, directoryCa.toString('utf8')] } : {}),
   });
+  const connect = agent.createConnection.bind(agent);
+  agent.createConnection = (options, callback) => {
+    const socket = connect(options, callback);
+    socket?.once('error', (e: NodeJS.ErrnoException) => {
+      lastNetworkError = { at: Date.now(), message: `cannot reach the ACME server: ${e.message}` };
+    });
+    return socket;
+  };
+  acme.axios.defaults.httpsAgent = agent;
   if (!first) return;
   // acme-client would retry 429/5xx itself, sleeping for the whole Retry-After (hours, when rate
   // limited) while this replica holds the fleet lock: no retries there; the scheduler backs off.
@@ -90,7 +108,9 @@ function configureTrust(directoryCa: Buffer | undefined): void {
 
 function describe(e: unknown, since: number): AcmeOrderError {
   if (e instanceof AcmeOrderError) return e;
-  const msg = (e as Error).message ?? String(e);
+  const net = lastNetworkError && lastNetworkError.at >= since ? lastNetworkError : undefined;
+  // acme-client's TypeError for a request that got no response: name the socket's error instead.
+  const msg = net && e instanceof TypeError ? net.message : ((e as Error).message ?? String(e));
   const problem = lastProblem && lastProblem.at >= since ? lastProblem : undefined;
   return new AcmeOrderError(msg, problem?.type, problem?.retryAfterMs, { cause: e });
 }
@@ -100,6 +120,12 @@ export interface AcmeProtocol {
   createAccount(): Promise<AcmeAccount>;
   /** One order for one name, from newOrder to the PEM chain. */
   order(account: AcmeAccount, name: string, hooks: OrderHooks): Promise<{ certPem: string; keyPem: string }>;
+  /**
+   * ACME Renewal Information (RFC 9773) for a certificate: the suggested window and when to ask
+   * again, or undefined when the directory has no `renewalInfo` (or the certificate no AKI).
+   * Throws when the server's answer is unusable (the caller falls back to the 1/3 ratio).
+   */
+  renewalInfo?(certPem: string): Promise<{ window: RenewalWindow; recheckMs: number } | undefined>;
 }
 
 export function createAcmeProtocol(config: AcmeConfig): AcmeProtocol {
@@ -113,7 +139,24 @@ export function createAcmeProtocol(config: AcmeConfig): AcmeProtocol {
     ...(config.eab ? { externalAccountBinding: { kid: config.eab.kid, hmacKey: config.eab.hmacKey } } : {}),
   };
 
+  let renewalInfoUrl: Promise<string | undefined> | undefined;
+  const http = acme.axios as unknown as {
+    get(url: string, opts?: { validateStatus?: (s: number) => boolean }): Promise<{ status: number; data: unknown; headers: Record<string, string | undefined> }>;
+  };
+
   return {
+    async renewalInfo(certPem) {
+      renewalInfoUrl ??= http.get(config.directory).then((r) => {
+        const u = (r.data as { renewalInfo?: unknown } | null)?.renewalInfo;
+        return typeof u === 'string' ? u : undefined;
+      });
+      renewalInfoUrl.catch(() => (renewalInfoUrl = undefined));
+      const base = await renewalInfoUrl;
+      const id = base === undefined ? undefined : ariCertId(certPem);
+      if (base === undefined || id === undefined) return undefined;
+      const r = await http.get(`${base.replace(/\/$/, '')}/${id}`);
+      return { window: parseRenewalInfo(r.data), recheckMs: ariRecheckMs(r.headers['retry-after']) };
+    },
     async createAccount() {
       const since = Date.now();
       try {
