@@ -70,6 +70,17 @@ function parseValidity(certPem: string): { notBefore: number; notAfter: number }
   return { notBefore: Date.parse(x.validFrom), notAfter: Date.parse(x.validTo) };
 }
 
+/**
+ * The key authorization for an HTTP-01 token, only when `host` (the request's Host: lower case, no
+ * port, no trailing dot) is the very name the challenge was stored for (a DNS-rebinding guard: a
+ * token for a.test is not served under b.test even when this replica also manages b.test).
+ */
+export async function http01Answer(store: Pick<CertificateStore, 'getChallenge'>, token: string, host: string): Promise<string | undefined> {
+  const c = await store.getChallenge('http-01', token);
+  if (!c || c.name.toLowerCase().replace(/\.$/, '') !== host) return undefined;
+  return c.keyAuthorization;
+}
+
 export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
   const { config, store, log } = opts;
   const protocol = opts.protocol ?? createAcmeProtocol(config);
@@ -141,7 +152,7 @@ export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
   }
 
   async function present(c: PresentedChallenge): Promise<void> {
-    if (c.type === 'http-01') await store.putChallenge({ type: 'http-01', token: c.token, keyAuthorization: c.keyAuthorization }, { ttlMs: CHALLENGE_TTL_MS });
+    if (c.type === 'http-01') await store.putChallenge({ type: 'http-01', name: c.name, token: c.token, keyAuthorization: c.keyAuthorization }, { ttlMs: CHALLENGE_TTL_MS });
     else await store.putChallenge({ type: 'tls-alpn-01', name: c.name, certPem: c.certPem, keyPem: c.keyPem }, { ttlMs: CHALLENGE_TTL_MS });
   }
   async function cleanUp(c: PresentedChallenge): Promise<void> {
@@ -311,13 +322,7 @@ export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
   }
 
   const source: ChallengeSource = {
-    async http01(token, host) {
-      const c = await store.getChallenge('http-01', token);
-      if (!c) return undefined;
-      const named = (c as { name?: string }).name;
-      if (named !== undefined ? named !== host : !(managed.has(host) || (config.onDemand && opts.hostAllowed(host)))) return undefined;
-      return c.keyAuthorization;
-    },
+    http01: (token, host) => http01Answer(store, token, host),
     async alpn(name) {
       const c = await store.getChallenge('tls-alpn-01', name);
       return c ? { cert: c.certPem, key: c.keyPem } : undefined;
