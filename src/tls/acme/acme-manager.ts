@@ -32,6 +32,8 @@ const LOCK_TTL_MS = 30_000;
 const CHALLENGE_TTL_MS = 10 * 60_000;
 /** A replica that found the lock held looks again after about this long (the holder may die). */
 const LOCK_BUSY_RECHECK_MS = 45_000;
+/** Retry after the CA refused a (now replaced) account: a new account is made at once. */
+const DEAD_ACCOUNT_RETRY_MS = 2_000;
 const ON_DEMAND_WAIT_MS = 120_000;
 const ACCOUNT_LOCK = 'acme-account';
 
@@ -250,13 +252,19 @@ export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
     } catch (e) {
       opts.onOrder?.('failure');
       const err = e instanceof AcmeOrderError ? e : new AcmeOrderError((e as Error).message ?? String(e), undefined, undefined, { cause: e });
-      // The CA forgot the account (a reset test CA, a deactivated account): the next attempt makes a new one.
-      if (err.problemType?.endsWith(':accountDoesNotExist') && usedAccount !== undefined) {
+      // The CA forgot the account (a reset test CA) or refuses it (deactivated or revoked: Pebble and
+      // Boulder answer `unauthorized` "Account has been deactivated"): the next attempt makes a new
+      // one, soon (not after the usual backoff) but only once per dead account, so no tight loop.
+      const deadAccount =
+        usedAccount !== undefined &&
+        usedAccount !== deadAccountUrl &&
+        (err.problemType?.endsWith(':accountDoesNotExist') === true || (err.problemType?.endsWith(':unauthorized') === true && /deactivated|revoked/i.test(err.message)));
+      if (deadAccount) {
         deadAccountUrl = usedAccount;
         account = undefined;
       }
       const attempts = (meta?.attempts ?? 0) + 1;
-      const next = Date.now() + retryDelay(attempts, err.retryAfterMs);
+      const next = Date.now() + (deadAccount ? jitter(DEAD_ACCOUNT_RETRY_MS) : retryDelay(attempts, err.retryAfterMs));
       const message = err.problemType ? `${err.message} (${err.problemType})` : err.message;
       log.warn(`ACME: order for ${name} failed (attempt ${attempts}, next at ${new Date(next).toISOString()}): ${message}`);
       notBefore.set(name, next);
