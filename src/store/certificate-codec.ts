@@ -145,11 +145,12 @@ export function checkChallenge(value: unknown, type?: Challenge['type'], id?: st
   if (!o || o.type !== t) throw certInvalid(what, shownId, `"type" must be ${JSON.stringify(t)}`);
   if (t === 'http-01') {
     const token = checkToken(o.token);
+    const name = checkName(o.name);
     if (id !== undefined && token !== id) throw certInvalid(what, shownId, `"token" is ${JSON.stringify(token)}`);
     if (typeof o.keyAuthorization !== 'string' || !KEY_AUTHORIZATION.test(o.keyAuthorization) || !o.keyAuthorization.startsWith(token + '.')) {
       throw certInvalid(what, shownId, '"keyAuthorization" must be "<token>.<thumbprint>"');
     }
-    return { type: 'http-01', token, keyAuthorization: o.keyAuthorization } satisfies HttpChallenge;
+    return { type: 'http-01', name, token, keyAuthorization: o.keyAuthorization } satisfies HttpChallenge;
   }
   if (t === 'tls-alpn-01') {
     const name = checkName(o.name);

@@ -81,6 +81,8 @@ export type CertEntry<T> =
 
 export interface HttpChallenge {
   readonly type: 'http-01';
+  /** The identifier being validated: the responder answers only a request whose Host is this name. */
+  readonly name: string;
   readonly token: string;
   readonly keyAuthorization: string;
 }

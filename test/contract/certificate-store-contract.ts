@@ -121,9 +121,11 @@ export function runCertificateStoreContract(label: string, backend: CertBackend)
 
   test(`${label} certificates: challenges answered by any replica until their TTL`, async (t) => {
     const [a, b] = await backend.open(t, 2);
-    const http = { type: 'http-01', token: 'tok_en-1', keyAuthorization: 'tok_en-1.thumb-print' } as const;
+    const http = { type: 'http-01', name: 'http.example.test', token: 'tok_en-1', keyAuthorization: 'tok_en-1.thumb-print' } as const;
     await a!.certificates.putChallenge(http, { ttlMs: 60_000 });
-    assert.deepEqual(await b!.certificates.getChallenge('http-01', 'tok_en-1'), http);
+    const got = await b!.certificates.getChallenge('http-01', 'tok_en-1');
+    assert.deepEqual(got, http);
+    assert.equal(got?.name, 'http.example.test', 'the name the token is for is kept (the responder checks the Host against it)');
     assert.equal(await b!.certificates.getChallenge('http-01', 'other'), undefined);
     const alpnPair = selfSigned('alpn.example.test');
     const alpn = { type: 'tls-alpn-01', name: 'alpn.example.test', certPem: alpnPair.certPem, keyPem: alpnPair.keyPem } as const;
@@ -133,7 +135,9 @@ export function runCertificateStoreContract(label: string, backend: CertBackend)
     assert.equal(await a!.certificates.getChallenge('http-01', 'tok_en-1'), undefined, 'deleted everywhere');
     await assert.rejects(a!.certificates.putChallenge({ ...http, keyAuthorization: 'other.x' }, { ttlMs: 1000 }), isCode(ErrorCode.CERT_INVALID));
     await assert.rejects(a!.certificates.putChallenge({ ...http, token: 'a/b' }, { ttlMs: 1000 }), isCode(ErrorCode.CERT_INVALID));
-    const short = { type: 'http-01', token: 'short', keyAuthorization: 'short.tp' } as const;
+    await assert.rejects(a!.certificates.putChallenge({ ...http, name: 'a/b' }, { ttlMs: 1000 }), isCode(ErrorCode.CERT_INVALID));
+    await assert.rejects(a!.certificates.putChallenge({ type: 'http-01', token: 'tok_en-1', keyAuthorization: 'tok_en-1.x' } as never, { ttlMs: 1000 }), isCode(ErrorCode.CERT_INVALID), 'an http-01 challenge without its name is refused');
+    const short = { type: 'http-01', name: 'short.example.test', token: 'short', keyAuthorization: 'short.tp' } as const;
     const putAt = Date.now();
     await a!.certificates.putChallenge(short, { ttlMs: 400 });
     assert.deepEqual(await b!.certificates.getChallenge('http-01', 'short'), short);

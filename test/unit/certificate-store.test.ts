@@ -72,7 +72,7 @@ test('file store certificates: nothing on disk until used; then a 0700 directory
   await c.putAccount('https://ca/dir', JSON.stringify({ keyPem: 'k' }));
   await c.putCertificate(certOf('modes.example.test'));
   await c.putMeta({ name: 'modes.example.test', attempts: 1 });
-  await c.putChallenge({ type: 'http-01', token: 't1', keyAuthorization: 't1.x' }, { ttlMs: 60_000 });
+  await c.putChallenge({ type: 'http-01', name: 'modes.example.test', token: 't1', keyAuthorization: 't1.x' }, { ttlMs: 60_000 });
   const l = await c.tryLock('modes.example.test', { ttlMs: 5000 });
   assert.ok(l);
   const root = path + '.certs';

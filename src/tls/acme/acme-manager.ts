@@ -32,6 +32,8 @@ const LOCK_TTL_MS = 30_000;
 const CHALLENGE_TTL_MS = 10 * 60_000;
 /** A replica that found the lock held looks again after about this long (the holder may die). */
 const LOCK_BUSY_RECHECK_MS = 45_000;
+/** Retry after the CA refused a (now replaced) account: a new account is made at once. */
+const DEAD_ACCOUNT_RETRY_MS = 2_000;
 const ON_DEMAND_WAIT_MS = 120_000;
 const ACCOUNT_LOCK = 'acme-account';
 
@@ -68,6 +70,17 @@ export interface AcmeManager {
 function parseValidity(certPem: string): { notBefore: number; notAfter: number } {
   const x = new X509Certificate(certPem);
   return { notBefore: Date.parse(x.validFrom), notAfter: Date.parse(x.validTo) };
+}
+
+/**
+ * The key authorization for an HTTP-01 token, only when `host` (the request's Host: lower case, no
+ * port, no trailing dot) is the very name the challenge was stored for (a DNS-rebinding guard: a
+ * token for a.test is not served under b.test even when this replica also manages b.test).
+ */
+export async function http01Answer(store: Pick<CertificateStore, 'getChallenge'>, token: string, host: string): Promise<string | undefined> {
+  const c = await store.getChallenge('http-01', token);
+  if (!c || c.name.toLowerCase().replace(/\.$/, '') !== host) return undefined;
+  return c.keyAuthorization;
 }
 
 export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
@@ -141,7 +154,7 @@ export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
   }
 
   async function present(c: PresentedChallenge): Promise<void> {
-    if (c.type === 'http-01') await store.putChallenge({ type: 'http-01', token: c.token, keyAuthorization: c.keyAuthorization }, { ttlMs: CHALLENGE_TTL_MS });
+    if (c.type === 'http-01') await store.putChallenge({ type: 'http-01', name: c.name, token: c.token, keyAuthorization: c.keyAuthorization }, { ttlMs: CHALLENGE_TTL_MS });
     else await store.putChallenge({ type: 'tls-alpn-01', name: c.name, certPem: c.certPem, keyPem: c.keyPem }, { ttlMs: CHALLENGE_TTL_MS });
   }
   async function cleanUp(c: PresentedChallenge): Promise<void> {
@@ -239,13 +252,19 @@ export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
     } catch (e) {
       opts.onOrder?.('failure');
       const err = e instanceof AcmeOrderError ? e : new AcmeOrderError((e as Error).message ?? String(e), undefined, undefined, { cause: e });
-      // The CA forgot the account (a reset test CA, a deactivated account): the next attempt makes a new one.
-      if (err.problemType?.endsWith(':accountDoesNotExist') && usedAccount !== undefined) {
+      // The CA forgot the account (a reset test CA) or refuses it (deactivated or revoked: Pebble and
+      // Boulder answer `unauthorized` "Account has been deactivated"): the next attempt makes a new
+      // one, soon (not after the usual backoff) but only once per dead account, so no tight loop.
+      const deadAccount =
+        usedAccount !== undefined &&
+        usedAccount !== deadAccountUrl &&
+        (err.problemType?.endsWith(':accountDoesNotExist') === true || (err.problemType?.endsWith(':unauthorized') === true && /deactivated|revoked/i.test(err.message)));
+      if (deadAccount) {
         deadAccountUrl = usedAccount;
         account = undefined;
       }
       const attempts = (meta?.attempts ?? 0) + 1;
-      const next = Date.now() + retryDelay(attempts, err.retryAfterMs);
+      const next = Date.now() + (deadAccount ? jitter(DEAD_ACCOUNT_RETRY_MS) : retryDelay(attempts, err.retryAfterMs));
       const message = err.problemType ? `${err.message} (${err.problemType})` : err.message;
       log.warn(`ACME: order for ${name} failed (attempt ${attempts}, next at ${new Date(next).toISOString()}): ${message}`);
       notBefore.set(name, next);
@@ -311,13 +330,7 @@ export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
   }
 
   const source: ChallengeSource = {
-    async http01(token, host) {
-      const c = await store.getChallenge('http-01', token);
-      if (!c) return undefined;
-      const named = (c as { name?: string }).name;
-      if (named !== undefined ? named !== host : !(managed.has(host) || (config.onDemand && opts.hostAllowed(host)))) return undefined;
-      return c.keyAuthorization;
-    },
+    http01: (token, host) => http01Answer(store, token, host),
     async alpn(name) {
       const c = await store.getChallenge('tls-alpn-01', name);
       return c ? { cert: c.certPem, key: c.keyPem } : undefined;
