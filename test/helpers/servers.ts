@@ -276,6 +276,15 @@ export function spawnSwitchyard(t: TestContextLike, argv: string[], env: Record<
   return { proc, output: () => out, stdout: () => stdout, exited };
 }
 
+/**
+ * Wait (bounded) until a child's output has a line matching `re`. A child writes its log line
+ * before the effect a test sees on a socket, but the test may read the socket before the pipe:
+ * asserting on output() at once can miss a line that is on its way.
+ */
+export async function waitForLine(output: () => string, re: RegExp, ms = 5000): Promise<void> {
+  await waitFor(() => re.test(output()), ms, `a log line matching ${re}`);
+}
+
 export async function waitForPort(port: number, ms = 10_000): Promise<void> {
   await waitFor(
     () =>

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { ariCertId } from '../../src/tls/acme/ari.js';
 import type { CertStatus } from '../helpers/acme.js';
-import { startSwitchyardProcess, waitFor } from '../helpers/servers.js';
+import { startSwitchyardProcess, waitFor, waitForLine } from '../helpers/servers.js';
 import { tempDir } from '../helpers/temp.js';
 import { testCert } from '../helpers/tls.js';
 
@@ -92,13 +92,13 @@ test('ARI: the suggested window is fetched per certificate, a point inside it ch
   assert.equal(later1.nextRenewalAt, later1.ari!.selectedAt, 'renewal at the chosen point, not at the 1/3 ratio (day 20)');
   const recheck = later1.ari!.retryAfter - Date.now();
   assert.ok(recheck > 3_500_000 && recheck <= 3_600_000, `next ARI check in ${recheck} ms (Retry-After: 3600)`);
-  assert.match(sw.output(), /ACME: renewal window for later\.test from the CA/);
+  await waitForLine(() => sw.output(), /ACME: renewal window for later\.test from the CA/);
   assert.doesNotMatch(sw.output(), /ordering a certificate for later\.test/);
 
   // now.test: its window began two hours ago, so it was renewed at once (20 days before the ratio).
   const now1 = list.find((c) => c.name === 'now.test')!;
   assert.equal(now1.served, true, 'still serving the old certificate');
-  assert.match(sw.output(), /ACME: ordering a certificate for now\.test/);
+  await waitForLine(() => sw.output(), /ACME: ordering a certificate for now\.test/);
   assert.match(now1.lastError!, /Failed to get nonce/, 'the stub answers the order 503');
 
   // Retry-After honoured: one renewalInfo request per certificate, also after more status reads.

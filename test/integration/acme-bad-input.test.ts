@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { handshake, type CertStatus } from '../helpers/acme.js';
-import { REFUSED_PORT, startSwitchyardProcess, waitFor, type SpawnedSwitchyard } from '../helpers/servers.js';
+import { REFUSED_PORT, startSwitchyardProcess, waitFor, waitForLine, type SpawnedSwitchyard } from '../helpers/servers.js';
 import { tempDir } from '../helpers/temp.js';
 import { testCert } from '../helpers/tls.js';
 
@@ -81,7 +81,7 @@ test('ACME directory down (connection refused): stored certificates keep being s
   // The socket's error, not acme-client's TypeError for the missing response.
   assert.match(s.lastError!, /^cannot reach the ACME server: connect ECONNREFUSED 127\.0\.0\.1:1$/);
   assertBackedOff(s);
-  assert.match(sw.output(), new RegExp(`ACME: order for ${NEW.replace('.', '\\.')} failed \\(attempt 1`));
+  await waitForLine(() => sw.output(), new RegExp(`ACME: order for ${NEW.replace('.', '\\.')} failed \\(attempt 1`));
 
   // The stored name is served (verified against its own self-signed certificate) and never ordered.
   const good = (await certificates(sw)).find((c) => c.name === GOOD)!;
@@ -125,7 +125,7 @@ test('ACME directory answering garbage (500 HTML, then 200 non-JSON): named in /
     assert.match(s.lastError!, path === '/dir500' ? /^Attempting to read ACME directory returned error 500: https:\/\/127\.0\.0\.1:\d+\/dir500$/ : /^Unable to locate API resource URL in ACME directory: "newAccount"$/, s.lastError);
     assert.doesNotMatch(s.lastError!, /Cannot read properties/);
     assertBackedOff(s);
-    assert.match(sw.output(), /ACME: order for new\.test failed \(attempt 1/);
+    await waitForLine(() => sw.output(), /ACME: order for new\.test failed \(attempt 1/);
     const good = await handshake(sw.proxyPort, GOOD, goodPem);
     good.socket.destroy();
 
@@ -156,8 +156,8 @@ test('a corrupt certificate in the store: logged and named, re-ordered (here: th
   const s = await failedStatus(sw, CORRUPT);
   assert.equal(s.served, false);
   // Named in the log with the store's reason; the name was re-ordered (and that order failed).
-  assert.match(sw.output(), /ACME: the stored certificate for corrupt\.test is unusable: certificate store: certificate "corrupt\.test" is unusable/);
-  assert.match(sw.output(), /ACME: ordering a certificate for corrupt\.test/);
+  await waitForLine(() => sw.output(), /ACME: the stored certificate for corrupt\.test is unusable: certificate store: certificate "corrupt\.test" is unusable/);
+  await waitForLine(() => sw.output(), /ACME: ordering a certificate for corrupt\.test/);
   // Key material of the corrupt entry is not echoed anywhere.
   assert.doesNotMatch(sw.output(), /bm90IGEga2V5|BEGIN PRIVATE KEY/);
   const good = await handshake(sw.proxyPort, GOOD, goodPem);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { handshake, startAcmeReplica, servedSerial, waitServed } from '../helpers/acme.js';
 import { startEtcd } from '../helpers/etcd.js';
 import { startBalancer, startPebble } from '../helpers/pebble.js';
-import { startBackend, waitFor } from '../helpers/servers.js';
+import { startBackend, waitFor, waitForLine } from '../helpers/servers.js';
 import { tempDir } from '../helpers/temp.js';
 
 const NAME = 'hub.test';
@@ -110,7 +110,7 @@ test('a replica killed mid-order: its lock expires and another replica obtains t
   await a.exited;
   http.setBackends([b.redirectPort]);
   await waitServed(b, NAME, 55_000);
-  assert.match(b.output(), /ACME: ordering a certificate for hub\.test/);
+  await waitForLine(() => b.output(), /ACME: ordering a certificate for hub\.test/);
   const root = await pebble.root();
   assert.match(await servedSerial(b.proxyPort, NAME, root), /^[0-9A-F]+$/);
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { join } from 'node:path';
 import { handshake, startAcmeReplica, servedSerial, waitServed, type CertStatus } from '../helpers/acme.js';
-import { REFUSED_PORT, request, startBackend, waitFor } from '../helpers/servers.js';
+import { REFUSED_PORT, request, startBackend, waitFor, waitForLine } from '../helpers/servers.js';
 import { startBalancer, startPebble } from '../helpers/pebble.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -99,7 +99,7 @@ test('an unreachable challenge: the order fails, the error and the backoff are v
   assert.equal(pebble.orders(), 1);
   assert.equal((await replica.api('GET', '/api/health')).status, 200);
   assert.equal(replica.proc.exitCode, null);
-  assert.match(replica.output(), /ACME: order for hub\.test failed \(attempt 1/);
+  await waitForLine(() => replica.output(), /ACME: order for hub\.test failed \(attempt 1/);
 });
 
 test('on-demand TLS: a name with a host route (or allowed by --acme-ask) gets a certificate at its first handshake; an unknown name never orders', async (t) => {
@@ -123,7 +123,7 @@ test('on-demand TLS: a name with a host route (or allowed by --acme-ask) gets a 
   const root = await pebble.root();
   await assert.rejects(handshake(replica.proxyPort, 'unknown.test', root));
   assert.equal(pebble.orders(), 0, 'an unknown SNI name caused no order');
-  assert.match(replica.output(), /on-demand: refused a handshake for 'unknown\.test'/);
+  await waitForLine(() => replica.output(), /on-demand: refused a handshake for 'unknown\.test'/);
   const h = await handshake(replica.proxyPort, 'known.test', root);
   h.socket.destroy();
   assert.equal(pebble.orders(), 1);

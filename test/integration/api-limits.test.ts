@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { startEtcd } from '../helpers/etcd.js';
-import { request, startBackend, startSwitchyardProcess, waitFor, type SpawnedSwitchyard } from '../helpers/servers.js';
+import { request, startBackend, startSwitchyardProcess, waitFor, waitForLine, type SpawnedSwitchyard } from '../helpers/servers.js';
 import { ROUTE_DATA_MAX_BYTES, ROUTE_DATA_MAX_DEPTH, routeDataProblem } from '../../src/routing/route-data.js';
 
 /** A route body whose data nests `depth` levels (the route object is level 1), as raw JSON text. */
@@ -115,7 +115,7 @@ test('file store: routes beyond the bounds are skipped and listed in /api/health
   assert.match(health.invalidRoutes['/deep40'] ?? '', /more than 32 levels deep/);
   assert.match(health.invalidRoutes['/deep100k'] ?? '', /levels deep/);
   assert.match(health.invalidRoutes['/fat'] ?? '', /bytes as JSON/);
-  assert.match(p.output(), /route "\/deep40" skipped: route data nests more than 32 levels deep/);
+  await waitForLine(() => p.output(), /route "\/deep40" skipped: route data nests more than 32 levels deep/);
 
   // A hand edit that fixes one and breaks another: the lists follow the file.
   writeFileSync(file, text(`, "/deep40": ${good}, "/new": ${nestedBody(backend.url, 33, 'array')}`));

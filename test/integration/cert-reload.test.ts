@@ -10,7 +10,7 @@ import https from 'node:https';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import tls, { type TLSSocket } from 'node:tls';
-import { startBackend, startSwitchyardProcess, waitFor } from '../helpers/servers.js';
+import { startBackend, startSwitchyardProcess, waitFor, waitForLine } from '../helpers/servers.js';
 import { tempDir } from '../helpers/temp.js';
 
 interface Pair {
@@ -141,7 +141,7 @@ test('a certificate replaced on disk is served to new connections within a secon
   const refusals = (): number => p.output().match(/certificate and key cannot be used together/g)?.length ?? 0;
   writeFileSync(certFile, c.cert);
   await waitFor(() => refusals() >= 1, 5000, 'the refusal of a mismatched pair');
-  assert.match(p.output(), /reload \(certificate files\): configuration not applied, the running configuration is kept: ssl-cert\/ssl-key: certificate and key cannot be used together/);
+  await waitForLine(() => p.output(), /reload \(certificate files\): configuration not applied, the running configuration is kept: ssl-cert\/ssl-key: certificate and key cannot be used together/);
   for (let i = 0; i < 6; i++) assert.equal(await servedFingerprint(p.proxyPort), b.fingerprint);
   // Then its key: the pair is whole again and served.
   writeFileSync(keyFile, c.key);
@@ -174,5 +174,5 @@ test('the API server certificate (--api-ssl-cert/--api-ssl-key) is swapped the s
   writeFileSync(certFile, b.cert);
   await waitFor(async () => (await servedFingerprint(p.apiPort)) === b.fingerprint, 5000, 'the new API certificate');
   assert.ok(Date.now() - t0 <= 1500, `served after ${Date.now() - t0} ms`);
-  assert.match(p.output(), /reload \(certificate files\): applied new api-ssl-cert\/api-ssl-key certificate/);
+  await waitForLine(() => p.output(), /reload \(certificate files\): applied new api-ssl-cert\/api-ssl-key certificate/);
 });

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { request, startBackend, startSwitchyardProcess, waitFor, type Echo } from '../helpers/servers.js';
+import { request, startBackend, startSwitchyardProcess, waitFor, waitForLine, type Echo } from '../helpers/servers.js';
 
 test('file store: survives restart, hand edits take effect, broken edits are contained', { timeout: 60_000 }, async (t) => {
   const a = await startBackend(t, 'A');
@@ -39,7 +39,7 @@ test('file store: survives restart, hand edits take effect, broken edits are con
   assert.equal((await request(`http://127.0.0.1:${port}/user/bob/x`)).status, 200, 'last good table still served');
   const metrics = (await request(`http://127.0.0.1:${metricsPort}/metrics`)).body;
   assert.match(metrics, /switchyard_store_connected 0/);
-  assert.match(p.output(), /routes\.toml does not parse as TOML \(line 3, column \d+\): .*; keeping the last good table/);
+  await waitForLine(() => p.output(), /routes\.toml does not parse as TOML \(line 3, column \d+\): .*; keeping the last good table/);
   assert.equal((await api('POST', '/api/routes/user/carl', { target: a.url })).status, 201, 'the API still writes (and repairs the file)');
   assert.equal((await api('GET', '/api/health')).status, 200);
   assert.deepEqual(Object.keys((await api('GET', '/api/routes')).json() as object).sort(), ['/user/bob', '/user/carl', '/user/mary']);
