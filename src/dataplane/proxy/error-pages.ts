@@ -78,40 +78,50 @@ export function createErrorPages(opts: ErrorPageOptions): ErrorPages {
     return { headers: [['content-type', 'text/html']], body };
   };
 
+  /**
+   * GET <error-target>/<code>?url=<url>: the one request both error-page forms make (the node:http
+   * path streams its answer, the fast path buffers it). `onError` hears a failed request or a
+   * timeout (10 s); the response's own errors are the caller's.
+   */
+  const requestErrorTarget = (t: Upstream, code: number, url: string, onResponse: (eres: IncomingMessage) => void, onError: (e: Error) => void): void => {
+    const mod = t.protocol === 'https:' ? https : http;
+    const ereq = mod.request(
+      {
+        agent: t.protocol === 'https:' ? opts.agents.https : opts.agents.http,
+        hostname: t.hostname || undefined,
+        port: t.port || undefined,
+        socketPath: t.socketPath,
+        method: 'GET',
+        path: `${t.pathname}${code}?url=${encodeURIComponent(url)}`,
+        timeout: 10_000,
+      },
+      onResponse,
+    );
+    ereq.on('timeout', () => ereq.destroy(new Error('error target timed out')));
+    ereq.on('error', onError);
+    ereq.end();
+  };
+
+  /** The error target's headers that travel with its page. */
+  const PAGE_HEADERS = ['content-type', 'content-encoding'] as const;
+
   const pageFromTarget = (url: string, code: number, t: Upstream): Promise<ErrorPage> =>
     new Promise((resolve) => {
-      const mod = t.protocol === 'https:' ? https : http;
-      const ereq = mod.request(
-        {
-          agent: t.protocol === 'https:' ? opts.agents.https : opts.agents.http,
-          hostname: t.hostname || undefined,
-          port: t.port || undefined,
-          socketPath: t.socketPath,
-          method: 'GET',
-          path: `${t.pathname}${code}?url=${encodeURIComponent(url)}`,
-          timeout: 10_000,
-        },
-        (eres) => {
-          const headers: [string, string][] = [];
-          for (const k of ['content-type', 'content-encoding'] as const) {
-            const v = eres.headers[k];
-            if (typeof v === 'string') headers.push([k, v]);
-          }
-          const chunks: Buffer[] = [];
-          eres.on('data', (d: Buffer) => chunks.push(d));
-          eres.on('end', () => resolve({ headers, body: Buffer.concat(chunks) }));
-          eres.on('error', (e) => {
-            log.error('failed to get custom error page', { target: opts.errorTarget, err: e });
-            resolve(pageFromFile(code));
-          });
-        },
-      );
-      ereq.on('timeout', () => ereq.destroy(new Error('error target timed out')));
-      ereq.on('error', (e) => {
+      const fallBack = (e: Error): void => {
         log.error('failed to get custom error page', { target: opts.errorTarget, err: e });
         resolve(pageFromFile(code));
-      });
-      ereq.end();
+      };
+      requestErrorTarget(t, code, url, (eres) => {
+        const headers: [string, string][] = [];
+        for (const k of PAGE_HEADERS) {
+          const v = eres.headers[k];
+          if (typeof v === 'string') headers.push([k, v]);
+        }
+        const chunks: Buffer[] = [];
+        eres.on('data', (d: Buffer) => chunks.push(d));
+        eres.on('end', () => resolve({ headers, body: Buffer.concat(chunks) }));
+        eres.on('error', fallBack);
+      }, fallBack);
     });
 
   const fromFile = async (res: ServerResponse, code: number): Promise<void> => {
@@ -133,25 +143,17 @@ export function createErrorPages(opts: ErrorPageOptions): ErrorPages {
   };
 
   const fromTarget = (req: IncomingMessage, res: ServerResponse, code: number, t: Upstream): void => {
-    const path = `${t.pathname}${code}?url=${encodeURIComponent(req.url ?? '/')}`;
-    const mod = t.protocol === 'https:' ? https : http;
-    const ereq = mod.request(
-      {
-        agent: t.protocol === 'https:' ? opts.agents.https : opts.agents.http,
-        hostname: t.hostname || undefined,
-        port: t.port || undefined,
-        socketPath: t.socketPath,
-        method: 'GET',
-        path,
-        timeout: 10_000,
-      },
+    requestErrorTarget(
+      t,
+      code,
+      req.url ?? '/',
       (eres) => {
         if (res.writableEnded || res.destroyed) {
           eres.resume();
           return;
         }
         const headers: Record<string, string> = {};
-        for (const k of ['content-type', 'content-encoding'] as const) {
+        for (const k of PAGE_HEADERS) {
           const v = eres.headers[k];
           if (typeof v === 'string') headers[k] = v;
         }
@@ -166,13 +168,11 @@ export function createErrorPages(opts: ErrorPageOptions): ErrorPages {
         eres.pipe(res);
         eres.on('error', () => res.destroy());
       },
+      (e) => {
+        log.error('failed to get custom error page', { target: opts.errorTarget, err: e });
+        void fromFile(res, code);
+      },
     );
-    ereq.on('timeout', () => ereq.destroy(new Error('error target timed out')));
-    ereq.on('error', (e) => {
-      log.error('failed to get custom error page', { target: opts.errorTarget, err: e });
-      void fromFile(res, code);
-    });
-    ereq.end();
   };
 
   return {
