@@ -87,7 +87,7 @@ export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
   const { config, store, log } = opts;
   const protocol = opts.protocol ?? createAcmeProtocol(config);
   const managed = new Set<string>(config.domains);
-  const served = new Map<string, KeyCert & { notAfter: number }>();
+  const served = new Map<string, KeyCert & { notBefore: number; notAfter: number }>();
   const busy = new Map<string, Promise<void>>();
   const timers = new Map<string, NodeJS.Timeout>();
   /** Local view of the backoff (the store's metadata is the fleet's). */
@@ -99,7 +99,7 @@ export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
   function install(cert: StoredCertificate): void {
     const cur = served.get(cert.name);
     if (cur && (cur.cert === cert.certPem || cur.notAfter > cert.notAfter)) return;
-    served.set(cert.name, { cert: cert.certPem, key: cert.keyPem, notAfter: cert.notAfter });
+    served.set(cert.name, { cert: cert.certPem, key: cert.keyPem, notBefore: cert.notBefore, notAfter: cert.notAfter });
     opts.install(cert.name, { cert: cert.certPem, key: cert.keyPem });
     log.info(`ACME: serving the certificate for ${cert.name} (valid until ${new Date(cert.notAfter).toISOString()})`);
   }
@@ -384,7 +384,9 @@ export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
           name,
           served: s !== undefined,
           ...(m ?? {}),
-          ...(s && (m?.notAfter === undefined || s.notAfter > m.notAfter) ? { notAfter: s.notAfter } : {}),
+          // Validity describes what this replica serves: the store's metadata may already name a
+          // certificate another replica just obtained that this one has not installed yet.
+          ...(s ? { notBefore: s.notBefore, notAfter: s.notAfter } : {}),
         };
       });
     },
