@@ -68,15 +68,32 @@ function packagesLoadedBy(entries: string[]): string[] {
   return JSON.parse(out) as string[];
 }
 
-test('a worker loads only the undici and prom-client parts it uses', () => {
-  const loaded = packagesLoadedBy(['worker.js']);
-  assert.ok(loaded.includes('undici/lib/dispatcher/pool.js'), 'the data plane dispatches through an undici Pool');
-  assert.ok(loaded.includes('prom-client/lib/histogram.js'), 'and counts through prom-client');
-  const unused = loaded.filter(
-    (f) => f === 'undici/index.js' || f.startsWith('undici/lib/web/') || f.startsWith('undici/lib/mock/') || f === 'prom-client/index.js' ||
-      f === 'prom-client/lib/pushgateway.js' || f.startsWith('@opentelemetry/'),
-  );
-  assert.deepEqual(unused, [], 'package modules a worker does not use');
+test('a worker loads only the prom-client parts it uses, and no undici until a request needs it', () => {
+  const loaded = packagesLoadedBy(['worker.js', 'dataplane/proxy/proxy-server.js']);
+  assert.ok(loaded.includes('prom-client/lib/histogram.js'), 'a data plane counts through prom-client');
+  const unused = loaded.filter((f) => f.startsWith('undici/') || f === 'prom-client/index.js' || f === 'prom-client/lib/pushgateway.js' || f.startsWith('@opentelemetry/'));
+  assert.deepEqual(unused, [], 'package modules a worker does not load at start (undici: on the first pool, upstream-agents.ts)');
+});
+
+test('creating the upstream agents loads no undici; the first dispatcher loads its Pool and connector only', () => {
+  const script = [
+    "import { createRequire } from 'node:module';",
+    `const { createUpstreamAgents } = await import(${JSON.stringify(pathToFileURL(resolve(SRC, 'dataplane/proxy/upstream-agents.js')).href)});`,
+    'const cache = createRequire(import.meta.url).cache;',
+    "const undici = () => Object.keys(cache).filter((k) => k.includes('/node_modules/undici/')).map((k) => k.slice(k.lastIndexOf('/node_modules/undici/') + 21));",
+    'const agents = createUpstreamAgents({ insecure: false, clientSsl: undefined });',
+    'agents.setConnectTimeout(5000);',
+    'const before = undici();',
+    "agents.dispatcher({ poolKey: 'http://127.0.0.1:1' });",
+    'const after = undici();',
+    'agents.destroy();',
+    'process.stdout.write(JSON.stringify({ before, after }));',
+  ].join('\n');
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+  const { before, after } = JSON.parse(out) as { before: string[]; after: string[] };
+  assert.deepEqual(before, []);
+  assert.ok(after.includes('lib/dispatcher/pool.js') && after.includes('lib/core/connect.js'), after.join(' '));
+  assert.deepEqual(after.filter((f) => f === 'index.js' || f.startsWith('lib/web/') || f.startsWith('lib/mock/')), []);
 });
 
 test('a primary with workers loads no undici (the proxy module is imported only without workers)', () => {

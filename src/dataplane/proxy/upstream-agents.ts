@@ -20,11 +20,23 @@ import { guardUpstreamSocket } from './upstream-socket.js';
 // Only the two undici modules the data path uses (Pool and its connector), not undici's index:
 // that also loads fetch, websocket, cache, mock agents and the request()/stream() API mixin, ~5 MiB
 // of RSS and ~40 ms of start per process that a proxy never calls (it only dispatch()es).
-// test/unit/worker-imports.test.ts checks that the index stays unloaded in a data-plane process.
+// And only when a request first needs a pool, not at start: loading undici's HTTP/1 client
+// compiles its llhttp WebAssembly parser at once (~+12 MiB of RSS per process: module code, the
+// compiled WASM, the compiler's pages of the node binary), while requests the fast path takes
+// (fast-path.ts: plain http targets, no chunked request body) never reach undici. The first
+// request that does pays the load (a synchronous require, a few ms); undici's client waits for
+// the compilation itself before it parses a response.
+// test/unit/worker-imports.test.ts checks that neither is loaded before that request.
 const requireUndici = createRequire(import.meta.url);
-const Pool = requireUndici('undici/lib/dispatcher/pool.js') as typeof PoolClass;
-const buildConnector = requireUndici('undici/lib/core/connect.js') as typeof BuildConnector;
 type Pool = PoolClass;
+let undici: { Pool: typeof PoolClass; buildConnector: typeof BuildConnector } | undefined;
+function loadUndici(): NonNullable<typeof undici> {
+  undici ??= {
+    Pool: requireUndici('undici/lib/dispatcher/pool.js') as typeof PoolClass,
+    buildConnector: requireUndici('undici/lib/core/connect.js') as typeof BuildConnector,
+  };
+  return undici;
+}
 
 /** TLS options for connections to https targets (--insecure, --client-ssl-*). */
 export interface UpstreamTls {
@@ -108,8 +120,10 @@ export function createUpstreamAgents(opts: {
   // types do not list them, hence the spread).
   const socketOptions = { highWaterMark: BODY_HIGH_WATER_MARK };
   // Pools keep this wrapper; a reload swaps what it calls, so new connections get the new timeout.
-  let tcpConnectNow = connector(buildConnector({ ...tls, ...socketOptions, timeout }));
-  const tcpConnect: BuildConnector.connector = (options, callback) => tcpConnectNow(options, callback);
+  // Built on the first connection (undici is loaded by then: loadUndici()).
+  let tcpConnectNow: BuildConnector.connector | undefined;
+  const tcpConnect: BuildConnector.connector = (options, callback) =>
+    (tcpConnectNow ??= connector(loadUndici().buildConnector({ ...tls, ...socketOptions, timeout })))(options, callback);
   const pools = new Map<string, Pool>();
   const sweep = setInterval(() => {
     for (const [key, pool] of pools) {
@@ -128,6 +142,7 @@ export function createUpstreamAgents(opts: {
     dispatcher(upstream) {
       let pool = pools.get(upstream.poolKey);
       if (pool === undefined) {
+        const { Pool, buildConnector } = loadUndici();
         pool =
           upstream.socketPath === undefined
             ? new Pool(upstream.poolKey, { ...undiciCommon, connect: tcpConnect })
@@ -140,7 +155,7 @@ export function createUpstreamAgents(opts: {
     setConnectTimeout(ms: number) {
       if (ms === timeout) return;
       timeout = ms;
-      tcpConnectNow = connector(buildConnector({ ...tls, ...socketOptions, timeout }));
+      tcpConnectNow = undefined; // rebuilt with the new timeout on the next connection
     },
     /** Open pools (tests, diagnostics). */
     poolCount: () => pools.size,
