@@ -6,6 +6,11 @@
 // Knobs (environment): DURATION (s, default 600), LOAD_RATE (req/s, 300), CHURN_RATE (changes/s, 50),
 // STABLE_ROUTES (20), SAMPLE_MS (5000), WORKERS (default: the CLI's default, one per core),
 // ETCD_DOWN_MS (how long the killed etcd member stays down; default 5% of the run, 3-10 s),
+// ETCD_WARMUP (s, default 0: none): before t=0, 3 throwaway replicas on the same etcd cluster (prefix
+// /soak-warmup/) carry the run's load and churn rates for this long, then stop; the cluster is then a
+// long-running one, as in production, and not fresh at t=0 (test/soak/soak.ts, warmEtcd);
+// ETCD_WARMUP_LEADER_KILL (1 or 0, default 1): the warm-up also SIGKILLs the etcd leader at 1/3 of it
+// and restarts it after ETCD_DOWN_MS (the run's etcd chaos step, once);
 // OUT (directory for soak.json and summary.md; default bench/results/soak-<timestamp>),
 // LIVE_MEMORY=1 (replicas run with --inspect on a free loopback port, workers inherit it; every primary's and
 // worker's live memory, heapUsed + external after full GCs, is read at the baseline and at the end,
@@ -48,6 +53,8 @@ const options = {
   workers: env('WORKERS', undefined),
   etcdDownMs: env('ETCD_DOWN_MS', undefined),
   liveMemory: env('LIVE_MEMORY', 0) === 1,
+  etcdWarmupS: env('ETCD_WARMUP', undefined),
+  etcdWarmupLeaderKill: process.env.ETCD_WARMUP_LEADER_KILL === undefined || process.env.ETCD_WARMUP_LEADER_KILL === '' ? undefined : process.env.ETCD_WARMUP_LEADER_KILL !== '0',
   log: (line) => process.stderr.write(`[soak] ${line}\n`),
 };
 for (const k of Object.keys(options)) if (options[k] === undefined) delete options[k];

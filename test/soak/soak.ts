@@ -44,6 +44,17 @@ export interface SoakOptions {
   /** How long the killed etcd member stays down, ms. */
   readonly etcdDownMs?: number;
   /**
+   * Seconds of etcd warm-up before the measured run (0 = none, the default): etcd in production is a
+   * long-running service, not one started with Switchyard. After the cluster starts and before the
+   * measured replicas do, 3 throwaway replicas on the same cluster (prefix WARMUP_PREFIX) carry the
+   * run's workload (same stable routes, load rate and churn rate) for this long, then stop
+   * (SIGTERM); what they wrote stays in etcd (see warmEtcd). The measured run, its chaos and its
+   * judgement are unchanged; t=0 is after the warm-up.
+   */
+  readonly etcdWarmupS?: number;
+  /** With a warm-up: SIGKILL the etcd leader at 1/3 of it and restart it after etcdDownMs (default true). */
+  readonly etcdWarmupLeaderKill?: boolean;
+  /**
    * Also read live memory (process.memoryUsage() after full GCs, test/helpers/inspector.ts) of every
    * replica primary and worker at the baseline and at the end, through the inspector: the replicas
    * are started with `--inspect=127.0.0.1:<free port>`, and cluster workers inherit it (Node gives each forked
@@ -214,6 +225,8 @@ export interface SoakReport {
   etcd: string;
   measuredS: number;
   chaos: ChaosEvent[];
+  /** The etcd warm-up before t=0 (etcdWarmupS > 0); not part of the verdict, reported. */
+  warmup?: WarmupReport;
   load: {
     sent: number;
     ok: number;
@@ -240,6 +253,25 @@ export interface SoakReport {
   processes: ProcessFigures[];
   verdict: { zeroStableFailures: boolean; churnOkOutsideChaos: boolean; noCrash: boolean; consistent: boolean; flat: boolean; flatDetail: string[] };
 }
+
+/** What the etcd warm-up did (times in seconds from the warm-up's start). */
+export interface WarmupReport {
+  seconds: number;
+  prefix: string;
+  replicas: string[];
+  load: { sent: number; ok: number; failed: number };
+  churn: { attempted: number; ok: number; failed: number };
+  /** The first failures (stable requests and churn writes), with their time: none expected outside the leader kill. */
+  failures: Failure[];
+  unexpectedExits: string[];
+  leaderKill?: { member: string; startS: number; readyS?: number; downMs: number; newLeader?: string };
+  /** What happened to the warm-up's data (kept under its own prefix). */
+  data: string;
+  /** Every sample of each etcd member: [seconds, VmRSS, RssAnon, RssFile, Go next-GC target, bbolt file] (KiB). */
+  etcd: Record<string, Array<[number, number, number, number, number | null, number | null]>>;
+}
+
+const WARMUP_PREFIX = '/soak-warmup/';
 
 // ------------------------------------------------------------------ cleanup registry
 
@@ -464,10 +496,10 @@ async function freePortBlock(span: number): Promise<number> {
   throw new Error('no free block of loopback ports for the inspectors');
 }
 
-async function spawnReplica(name: string, incarnation: number, endpoints: string, workers: number | undefined, inspect: boolean, onExit: (r: Replica, code: number | null, signal: string | null) => void): Promise<Replica> {
+async function spawnReplica(name: string, incarnation: number, endpoints: string, workers: number | undefined, inspect: boolean, onExit: (r: Replica, code: number | null, signal: string | null) => void, prefix = '/soak/'): Promise<Replica> {
   if (closing) throw new Error('soak is closing');
   const argv = ['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0',
-    '--store', `etcd://${endpoints}`, '--store-prefix', '/soak/', '--replica-id', name,
+    '--store', `etcd://${endpoints}`, '--store-prefix', prefix, '--replica-id', name,
     ...(workers === undefined ? [] : ['--workers', String(workers)])];
   const inspectArg = inspect ? [`--inspect=127.0.0.1:${await freePortBlock(16)}`] : [];
   const proc = spawn(process.execPath, [...inspectArg, MAIN, ...argv], { env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -537,6 +569,194 @@ function call(r: Replica, port: number, method: string, path: string, body?: str
 const api = (r: Replica, method: string, path: string, data?: unknown): Promise<Answer> =>
   call(r, r.apiPort, method, path, data === undefined ? undefined : JSON.stringify(data), { authorization: `token ${TOKEN}` });
 
+// ------------------------------------------------------------------ etcd warm-up
+
+/**
+ * Drives the fresh etcd cluster with the measured run's workload for o.etcdWarmupS seconds, so that
+ * at t=0 its members are past their start-up growth (Go GC envelope, bbolt high-water mark, raft log
+ * and snapshots) as a long-running production cluster would be. The workload is the run's own: 3
+ * throwaway replicas (the real CLI, same --workers) on the same cluster under WARMUP_PREFIX, the same
+ * stable routes, the same stable-route load and route churn rates through them, and (etcdWarmupLeaderKill)
+ * the run's etcd chaos step once, at 1/3 of the warm-up: the leader SIGKILLed, down etcdDownMs, restarted.
+ * Then the replicas are stopped with SIGTERM (as a deploy would). Their data stays under WARMUP_PREFIX:
+ * the measured replicas do not watch it, and a production cluster holds older keys too; deleting
+ * it would be a burst of writes just before t=0. Failures are counted and reported, not judged.
+ */
+async function warmEtcd(
+  o: { etcdWarmupS: number; etcdWarmupLeaderKill: boolean; etcdDownMs: number; loadRate: number; churnRate: number; stableRoutes: number; sampleMs: number },
+  etcd: EtcdCluster, backends: Map<string, string>, workers: number | undefined, log: (line: string) => void,
+): Promise<WarmupReport> {
+  const w0 = Date.now();
+  const now = (): number => (Date.now() - w0) / 1000;
+  const report: WarmupReport = {
+    seconds: o.etcdWarmupS, prefix: WARMUP_PREFIX, replicas: [], load: { sent: 0, ok: 0, failed: 0 }, churn: { attempted: 0, ok: 0, failed: 0 },
+    failures: [], unexpectedExits: [], data: `kept under ${WARMUP_PREFIX} (not deleted)`, etcd: {},
+  };
+  const fail = (where: string, reason: string): void => void (report.failures.length < 50 && report.failures.push({ t: now(), where, reason }));
+  const onExit = (r: Replica, code: number | null, signal: string | null): void => {
+    r.state = 'down';
+    if (!r.expectedExit) report.unexpectedExits.push(`warm-up ${r.name} exited (code ${code}, signal ${signal}) at ${now().toFixed(1)} s:\n${r.tail.slice(-2000)}`);
+  };
+  const reps: Replica[] = [];
+  for (const name of ['w1', 'w2', 'w3']) reps.push(await spawnReplica(name, 0, etcd.endpoints, workers, false, onExit, WARMUP_PREFIX));
+  report.replicas = reps.map((r) => `${r.name} (pid ${r.proc.pid})`);
+  const stable: Array<{ path: string; backend: string }> = [];
+  for (let i = 0; i < o.stableRoutes; i++) {
+    const backend = i % 2 === 0 ? 'A' : 'B';
+    const path = `/stable/${i}`;
+    const res = await api(reps[i % 3]!, 'POST', `/api/routes${path}`, { target: backends.get(backend) });
+    if (res.status !== 201) throw new Error(`warm-up stable route ${path}: ${res.status} ${res.body}`);
+    stable.push({ path, backend });
+  }
+  for (const r of reps) {
+    await waitFor(async () => {
+      const res = await api(r, 'GET', '/api/routes');
+      return res.status === 200 && Object.keys(JSON.parse(res.body) as object).length >= o.stableRoutes;
+    }, 20_000, `warm-up stable routes on ${r.name}`);
+  }
+  log(`etcd warm-up: ${o.etcdWarmupS} s, 3 throwaway replicas under ${WARMUP_PREFIX}, ${o.loadRate} req/s, ${o.churnRate} changes/s${o.etcdWarmupLeaderKill ? ', leader kill at 1/3' : ''}`);
+
+  // The members' memory while the warm-up runs (the figures the measured run judges).
+  const sampleEtcd = (): void => {
+    const t = Math.round(now());
+    for (const m of etcd.members) {
+      const pid = m.proc?.pid;
+      if (pid === undefined) continue;
+      let status = '';
+      try {
+        status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      } catch {
+        continue;
+      }
+      const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+      const row: [number, number, number, number, number | null, number | null] = [t, kb('VmRSS'), kb('RssAnon'), kb('RssFile'), null, null];
+      (report.etcd[m.name] ??= []).push(row);
+      void scrapeGo(m.clientPort).then((g) => ((row[4] = g.nextGcKb), (row[5] = g.dbSizeKb)), () => {});
+    }
+  };
+
+  const inflight = new Set<Promise<void>>();
+  const model = new Map<string, string>();
+  const busy = new Set<string>();
+  let loadIssued = 0;
+  let churnIssued = 0;
+  let next = 0;
+  const fireLoad = (): void => {
+    const r = reps[next++ % reps.length]!;
+    if (r.state !== 'up' || r.inflight >= MAX_INFLIGHT_PER_REPLICA) return;
+    const route = stable[loadIssued++ % stable.length]!;
+    report.load.sent++;
+    r.inflight++;
+    const p = call(r, r.proxyPort, 'GET', `${route.path}/x?i=${loadIssued}`).then(
+      (res) => {
+        if (res.status === 200 && res.body === route.backend) report.load.ok++;
+        else {
+          report.load.failed++;
+          fail(`${r.name} ${route.path}`, `status ${res.status} ${res.body.slice(0, 40)}`);
+        }
+      },
+      (e: Error & { code?: string }) => {
+        report.load.failed++;
+        fail(`${r.name} ${route.path}`, e.code ?? e.message);
+      },
+    ).finally(() => (r.inflight--, inflight.delete(p)));
+    inflight.add(p);
+  };
+  const fireChurn = (): void => {
+    const live = reps.filter((r) => r.state === 'up' && r.inflight < MAX_INFLIGHT_PER_REPLICA);
+    if (live.length === 0) return;
+    const r = live[churnIssued % live.length]!;
+    let path = '';
+    for (let k = 0; k < 10 && !path; k++) {
+      const cand = `/churn/${(churnIssued * 7 + k * 13) % CHURN_PATHS}`;
+      if (!busy.has(cand)) path = cand;
+    }
+    churnIssued++;
+    if (!path) return;
+    const current = model.get(path);
+    const op = current === undefined ? 'add' : churnIssued % 3 === 0 ? 'remove' : 'retarget';
+    const target = current === 'B' ? 'C' : 'B';
+    busy.add(path);
+    report.churn.attempted++;
+    r.inflight++;
+    const p = (async () => {
+      const tStart = now();
+      try {
+        const res = op === 'remove' ? await api(r, 'DELETE', `/api/routes${path}`) : await api(r, 'POST', `/api/routes${path}`, { target: backends.get(target) });
+        if (res.status === (op === 'remove' ? 204 : 201)) {
+          report.churn.ok++;
+          if (op === 'remove') model.delete(path);
+          else model.set(path, target);
+        } else {
+          report.churn.failed++;
+          fail(`${r.name} ${path} (${tStart.toFixed(1)} s)`, `${op} ${res.status} ${res.body.slice(0, 80)}`);
+        }
+      } catch (e) {
+        report.churn.failed++;
+        fail(`${r.name} ${path} (${tStart.toFixed(1)} s)`, `${op} ${(e as Error & { code?: string }).code ?? (e as Error).message}`);
+      }
+    })().finally(() => (busy.delete(path), r.inflight--, inflight.delete(p)));
+    inflight.add(p);
+  };
+
+  const d0 = Date.now();
+  const ticks = { load: 0, churn: 0 };
+  const ticker = setInterval(() => {
+    const elapsed = (Date.now() - d0) / 1000;
+    for (let due = Math.min(50, Math.floor(elapsed * o.loadRate) - ticks.load); due > 0; due--, ticks.load++) fireLoad();
+    ticks.load = Math.max(ticks.load, Math.floor(elapsed * o.loadRate) - 50);
+    for (let due = Math.min(10, Math.floor(elapsed * o.churnRate) - ticks.churn); due > 0; due--, ticks.churn++) fireChurn();
+    ticks.churn = Math.max(ticks.churn, Math.floor(elapsed * o.churnRate) - 10);
+  }, 10);
+  sampleEtcd();
+  const sampler = setInterval(sampleEtcd, o.sampleMs);
+  const progress = setInterval(() => log(`warm-up ${now().toFixed(0)} s: load ${report.load.ok}/${report.load.sent} ok; churn ${report.churn.ok}/${report.churn.attempted} ok`), 60_000);
+  const stopTimers = (): void => (clearInterval(ticker), clearInterval(sampler), clearInterval(progress));
+  cleanups.add(stopTimers);
+  try {
+    const until = (s: number): Promise<void> => sleep(Math.max(0, d0 + s * 1000 - Date.now()));
+    if (o.etcdWarmupLeaderKill) {
+      await until(o.etcdWarmupS / 3);
+      let leader: EtcdMember | undefined;
+      await waitFor(async () => (leader = await etcd.leader().catch(() => undefined)) !== undefined, 15_000, 'an etcd leader (warm-up)');
+      if (!leader) throw new Error('no etcd leader (warm-up)');
+      const kill: NonNullable<WarmupReport['leaderKill']> = { member: leader.name, startS: now(), downMs: o.etcdDownMs };
+      report.leaderKill = kill;
+      await etcd.stop(leader, 'SIGKILL');
+      log(`warm-up ${now().toFixed(1)} s: etcd ${leader.name} (leader) killed (-9)`);
+      await sleep(o.etcdDownMs);
+      if (closing) throw new Error('soak is closing');
+      await etcd.start(leader);
+      await etcd.waitHealthy(leader, 30_000);
+      kill.readyS = Math.round(now() * 10) / 10;
+      kill.newLeader = (await etcd.leader().catch(() => undefined))?.name;
+      log(`warm-up ${kill.readyS} s: etcd ${leader.name} restarted and healthy; leader ${kill.newLeader}`);
+    }
+    await until(o.etcdWarmupS);
+    clearInterval(ticker);
+    sampleEtcd();
+    await waitFor(() => inflight.size === 0, REQUEST_TIMEOUT_MS + 5000, 'warm-up in-flight requests').catch(() => {});
+  } finally {
+    stopTimers();
+    cleanups.delete(stopTimers);
+  }
+  // Stop the throwaway replicas as a deploy would (SIGTERM; SIGKILL after 15 s).
+  for (const r of reps) {
+    r.expectedExit = true;
+    if (r.proc.exitCode === null && r.proc.signalCode === null) {
+      const exited = once(r.proc, 'exit');
+      r.proc.kill('SIGTERM');
+      const timer = setTimeout(() => r.proc.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    r.agent.destroy();
+    r.apiAgent.destroy();
+  }
+  log(`etcd warm-up over after ${now().toFixed(1)} s: load ${report.load.ok}/${report.load.sent} ok, ${report.load.failed} failed; churn ${report.churn.ok}/${report.churn.attempted} ok, ${report.churn.failed} failed; replicas stopped`);
+  return report;
+}
+
 // ------------------------------------------------------------------ the run
 
 export async function runSoak(options: SoakOptions): Promise<SoakReport> {
@@ -548,6 +768,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     sampleMs: options.sampleMs ?? 5000,
     etcdDownMs: options.etcdDownMs ?? Math.min(10_000, Math.max(3000, options.durationS * 1000 * 0.05)),
     liveMemory: options.liveMemory ?? false,
+    etcdWarmupS: options.etcdWarmupS ?? 0,
+    etcdWarmupLeaderKill: options.etcdWarmupLeaderKill ?? true,
   };
   const log = options.log ?? (() => {});
   closing = false;
@@ -584,6 +806,9 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
     });
     backends.set(name, `http://127.0.0.1:${(srv.address() as AddressInfo).port}`);
   }
+
+  // --- etcd warm-up (etcdWarmupS > 0): the cluster carries the run's workload before t=0
+  const warmup = o.etcdWarmupS > 0 ? await warmEtcd(o, etcd, backends, workers, log) : undefined;
 
   // --- replicas
   let t0 = 0; // set when the measured run starts
@@ -622,7 +847,8 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
   const track = (pid: number | undefined, name: string, role: TrackedProcess['role'], replica?: Replica, etcdPort?: number): void => {
     if (pid !== undefined && !tracked.has(pid)) tracked.set(pid, { name, pid, role, startedAt: now(), samples: [], gone: false, replica, etcdPort, live: {}, etcdMem: {} });
   };
-  const etcdIncarnation = new Map<EtcdMember, number>(etcd.members.map((m) => [m, 0]));
+  // A member restarted by the warm-up's leader kill is its #1 from the start.
+  const etcdIncarnation = new Map<EtcdMember, number>(etcd.members.map((m) => [m, warmup?.leaderKill?.member === m.name ? 1 : 0]));
   const trackAll = (): void => {
     for (const r of replicas) {
       if (r.state === 'down' || r.proc.pid === undefined) continue;
@@ -1048,6 +1274,7 @@ async function soak(o: Omit<SoakReport['options'], 'workers'>, workers: number |
     etcd: etcdVersion,
     measuredS: Math.round(measuredS * 10) / 10,
     chaos,
+    warmup,
     load: { sent: load.sent, ok: load.ok, failed: load.failed, byReason: load.byReason, perReplica: load.perReplica, latencyMs: percentiles(load.latency), failures: load.failures },
     churn: {
       attempted: churn.attempted, ok: churn.ok, failed: churn.failed, failedOutsideChaos: churn.failedOutsideChaos, byOp: churn.byOp,
@@ -1142,6 +1369,25 @@ export function summarize(r: SoakReport): string {
   lines.push(`Soak: ${r.measuredS} s measured, started ${r.startedAt}, Node ${r.node}, etcd ${r.etcd}, workers ${r.options.workers}`);
   lines.push(`load ${r.options.loadRate} req/s on ${r.options.stableRoutes} stable routes (achieved ${(r.load.sent / r.measuredS).toFixed(0)}/s); churn ${r.options.churnRate} changes/s (achieved ${(r.churn.attempted / r.measuredS).toFixed(1)}/s); samples every ${r.options.sampleMs} ms`);
   lines.push('');
+  const w = r.warmup;
+  if (w) {
+    lines.push(`etcd warm-up before t=0: ${w.seconds} s, 3 throwaway replicas (${w.replicas.join(', ')}) under ${w.prefix}, the run's load and churn rates; load ${w.load.ok}/${w.load.sent} ok, ${w.load.failed} failed; churn ${w.churn.ok}/${w.churn.attempted} ok, ${w.churn.failed} failed; replicas stopped (SIGTERM) at its end; data ${w.data}`);
+    if (w.leaderKill) lines.push(`  warm-up leader kill: etcd ${w.leaderKill.member} SIGKILLed at ${w.leaderKill.startS.toFixed(1)} s, down ${w.leaderKill.downMs} ms, healthy at ${w.leaderKill.readyS ?? '?'} s, leader then ${w.leaderKill.newLeader ?? '?'}`);
+    for (const f of w.failures.slice(0, 10)) lines.push(`  warm-up failure at ${f.t.toFixed(1)} s: ${f.where}: ${f.reason}`);
+    for (const e of w.unexpectedExits) lines.push(`  warm-up exit: ${e.split('\n')[0]}`);
+    lines.push('  etcd members during the warm-up, RSS (MiB) at each minute (last: its end)' + ' / Go next-GC target / bbolt file (MiB) at its end:');
+    const mib = (kb: number | null | undefined): string => (kb == null ? '?' : (kb / 1024).toFixed(0));
+    for (const [name, rows] of Object.entries(w.etcd)) {
+      const perMinute: string[] = [];
+      for (let m = 0; m * 60 <= w.seconds; m++) {
+        const row = rows.find((x) => x[0] >= m * 60);
+        if (row && (m === 0 || row[0] < (m + 1) * 60)) perMinute.push(mib(row[1]));
+      }
+      const last = rows[rows.length - 1];
+      lines.push(`  - ${name}: ${perMinute.join(' ')} → ${mib(last?.[1])}; next GC ${mib(last?.[4])}, bbolt ${mib(last?.[5])}`);
+    }
+    lines.push('');
+  }
   lines.push('Chaos:');
   for (const c of r.chaos) lines.push(`- ${c.startS.toFixed(1)} s: ${c.what} of ${c.target}; ready again at ${c.readyS?.toFixed(1) ?? '?'} s ${c.details ? JSON.stringify(c.details) : ''}`);
   lines.push('');
