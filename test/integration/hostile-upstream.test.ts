@@ -96,6 +96,18 @@ async function scripted(t: TestContextLike, behaviour: Behaviour, onConnect?: (c
 }
 
 const respond = (c: Conn, bytes: string): void => void c.sock.write(Buffer.from(bytes, 'latin1'));
+/**
+ * Write `pieces` one after the other, each once the previous one was flushed to the kernel (its
+ * write callback: a barrier, no sleep): on loopback the proxy reads them as separate TCP reads
+ * (the proxy's side of that barrier, one read per piece whatever the scheduling, is proven by
+ * test/unit/upstream-socket.test.ts with a barrier on the reading socket).
+ */
+const respondInPieces = (c: Conn, pieces: readonly string[]): void => {
+  const next = (k: number): void => {
+    if (k < pieces.length && !c.sock.destroyed) c.sock.write(Buffer.from(pieces[k]!, 'latin1'), () => next(k + 1));
+  };
+  next(0);
+};
 const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
 
 // ---------------------------------------------------------------------------------------------
@@ -162,7 +174,9 @@ class RawClient {
     const deadline = start + ms;
     for (;;) {
       const { responses } = parseResponses(this.buf, { closed: this.closed, headRequest });
-      if (this.closed || (responses.length > 0 && responses.at(-1)!.complete) || Date.now() >= deadline) break;
+      // A final response (an interim 1xx, e.g. Node's own 100 Continue, is followed by one).
+      const last = responses.at(-1);
+      if (this.closed || (last !== undefined && last.complete && (last.status >= 200 || last.status === 101)) || Date.now() >= deadline) break;
       await this.changed(deadline - Date.now());
     }
     const took = Date.now() - start;
@@ -203,6 +217,8 @@ interface Case {
   upstreamRequests: number;
   /** Answered within this many ms (bounded time). */
   withinMs?: number;
+  /** Interim responses the client gets before the final one (Node's own 100 to an Expect). */
+  interim?: readonly number[];
 }
 
 const PROXY_TIMEOUT = 400;
@@ -406,6 +422,38 @@ const cases: Case[] = [
     upstreamRequests: 1,
   },
   {
+    desc: 'RFC 9110 §15.2: an unasked 100 head in two TCP reads ("HTTP/1.1 100 Continue\\r\\n", then "\\r\\n"), then 200: the 100 is dropped, the 200 forwarded whole (node:http answered 502)',
+    name: 'continue-split-head',
+    behaviour: (c) => respondInPieces(c, ['HTTP/1.1 100 Continue\r\n', '\r\n', OK]),
+    send: GET,
+    expect: { status: 200, then: 'keep-alive', check: (p) => assert.equal(p.body.toString(), 'ok') },
+    upstreamRequests: 1,
+  },
+  {
+    desc: 'a 100 status line split inside its code, then the 200 status line split too: 100 dropped, 200 forwarded whole',
+    name: 'continue-split-code',
+    behaviour: (c) => respondInPieces(c, ['HTTP/1.1 10', '0 Continue\r\n\r\nHTTP/1.1 2', '00 OK\r\nContent-', 'Length: 2\r\n\r\no', 'k']),
+    send: GET,
+    expect: { status: 200, then: 'keep-alive', check: (p) => assert.equal(p.body.toString(), 'ok') },
+    upstreamRequests: 1,
+  },
+  {
+    desc: 'RFC 9110 §10.1.1: a client\'s Expect: 100-continue is answered 100 by the proxy itself (never forwarded); the upstream\'s own 100 (split across reads) is dropped and its final 200, head split too, reaches the client framed, the connection kept',
+    name: 'expect-continue-split',
+    behaviour: (c, head, body) => {
+      // The upstream never sees Expect (the proxy answered it), and gets the body whole.
+      if (/^expect:/im.test(head) || body.toString() !== 'hello') {
+        respond(c, 'HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      respondInPieces(c, ['HTTP/1.1 100 Continue\r\n', '\r\n', 'HTTP/1.1 200 OK\r\n', 'Content-Length: 5\r\n\r\n', 'he', 'llo']);
+    },
+    send: 'POST PATH HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello',
+    interim: [100],
+    expect: { status: 200, then: 'keep-alive', check: (p) => assert.equal(p.body.toString(), 'hello') },
+    upstreamRequests: 1,
+  },
+  {
     desc: '103 Early Hints then 200: interim responses are not forwarded over HTTP/1.1 (as CHP), the 200 is',
     name: 'early-hints',
     behaviour: (c) => respond(c, 'HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n' + OK),
@@ -558,8 +606,10 @@ async function runCase(t: TestContextLike, h: Harness, c: Case): Promise<void> {
     assert.equal(got.responses[0]!.complete, false, `${where}: the body must stay incomplete`);
     assert.ok(got.closed, `${where}: the connection must be cut`);
   } else {
-    assert.equal(got.responses.length, 1, `${where}: exactly one response`);
-    const p = got.responses[0]!;
+    const interim = c.interim ?? [];
+    assert.deepEqual(got.responses.slice(0, -1).map((r) => r.status), interim, `${where}: interim responses`);
+    assert.equal(got.responses.length, interim.length + 1, `${where}: exactly one final response`);
+    const p = got.responses.at(-1)!;
     assert.equal(p.status, c.expect.status, where);
     assert.ok(p.complete, `${where}: a well-framed, complete response`);
     assert.equal(got.trailing.length, 0, `${where}: nothing after the response (${JSON.stringify(got.trailing.toString('latin1').slice(0, 80))})`);
