@@ -67,7 +67,7 @@ async function runTable(t: TestContext, table: CaseTable, workers: string[]): Pr
   assert.match(metrics, new RegExp(`^switchyard_bad_requests_total ${refusals}$`, 'm'), 'one count per refusal');
 }
 
-const REFUSAL = new Set([400, 408, 413, 431, 501, 505]);
+const REFUSAL = new Set([400, 408, 413, 414, 431, 501, 505]);
 
 async function runCase(sy: SpawnedSwitchyard, table: CaseTable, workers: string[], c: HostileCase, log: RecordedRequest[], garbage: string[]): Promise<void> {
   {

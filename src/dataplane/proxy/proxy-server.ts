@@ -388,21 +388,30 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
   // CONNECT: Node emits 'connect' (without a listener it destroys the socket unanswered, as CHP
   // 5.3 does). Refused like a request rule (501, plain text, Connection: close), counted and logged
   // as one; the bytes after the head (a would-be tunnel) are read and discarded, never a request.
+  // Requests pipelined before it are answered first: the 501 waits for their responses.
   server.on('connect', (req: IncomingMessage, socket: Duplex) => {
     socket.on('error', () => socket.destroy());
     socket.resume();
-    if (refusedOn.has(socket)) {
-      socket.destroy();
-      return;
-    }
-    const bytes = localAnswerBytes(CONNECT_REFUSAL, new Date().toUTCString());
-    stats.badRequests++;
-    stats.countResponse(0, CONNECT_REFUSAL.status);
-    log.debug(`${CONNECT_REFUSAL.status} ${req.method} refused: ${CONNECT_REFUSAL.reason}`);
-    socket.end(bytes);
-    // end() flushes the answer; destroy() after a grace period covers a peer that never closes.
-    setTimeout(() => socket.destroy(), 1000).unref();
-    if (accessLog !== undefined) logAccess(req, CONNECT_REFUSAL.status, Buffer.byteLength(bytes), Date.now(), 0, undefined, 'web');
+    const refuseConnect = (): void => {
+      const busy = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+      if (busy != null) {
+        busy.once('close', () => setImmediate(refuseConnect));
+        return;
+      }
+      if (refusedOn.has(socket) || socket.destroyed) {
+        socket.destroy();
+        return;
+      }
+      const bytes = localAnswerBytes(CONNECT_REFUSAL, new Date().toUTCString());
+      stats.badRequests++;
+      stats.countResponse(0, CONNECT_REFUSAL.status);
+      log.debug(`${CONNECT_REFUSAL.status} ${req.method} refused: ${CONNECT_REFUSAL.reason}`);
+      socket.end(bytes);
+      // end() flushes the answer; destroy() after a grace period covers a peer that never closes.
+      setTimeout(() => socket.destroy(), 1000).unref();
+      if (accessLog !== undefined) logAccess(req, CONNECT_REFUSAL.status, Buffer.byteLength(bytes), Date.now(), 0, undefined, 'web');
+    };
+    refuseConnect();
   });
   // --timeout (client inactivity during a request) and --keep-alive-timeout (idle between
   // requests) both end in Node's socket timeout; with a listener here Node leaves the close to us,
