@@ -98,9 +98,10 @@ async function scripted(t: TestContextLike, behaviour: Behaviour, onConnect?: (c
 const respond = (c: Conn, bytes: string): void => void c.sock.write(Buffer.from(bytes, 'latin1'));
 /**
  * Write `pieces` one after the other, each once the previous one was flushed to the kernel (its
- * write callback: a barrier, no sleep): on loopback the proxy reads them as separate TCP reads
- * (the proxy's side of that barrier, one read per piece whatever the scheduling, is proven by
- * test/unit/upstream-socket.test.ts with a barrier on the reading socket).
+ * write callback). Only a flush barrier: a busy proxy may still read two pieces at once (these
+ * cases passed with the old guard). One read per piece is forced by the test "an upstream 100
+ * split across reads" below (a barrier through the proxy) and test/unit/upstream-socket.test.ts
+ * (a barrier on the reading socket).
  */
 const respondInPieces = (c: Conn, pieces: readonly string[]): void => {
   const next = (k: number): void => {
@@ -188,6 +189,15 @@ class RawClient {
     const { responses, rest } = parseResponses(this.buf, { closed: this.closed, headRequest });
     this.buf = Buffer.alloc(0);
     return { responses, trailing: rest, closed: this.closed, ms: took };
+  }
+
+  /** Wait (at most `ms`) until the bytes received so far, not taken yet, satisfy `cond`. */
+  async until(cond: (buf: Buffer) => boolean, ms = 5000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!cond(this.buf)) {
+      if (this.closed || Date.now() >= deadline) throw new Error(`client: condition not met (closed=${this.closed}, got ${JSON.stringify(this.buf.toString('latin1'))})`);
+      await this.changed(deadline - Date.now());
+    }
   }
 
   destroy(): void {
@@ -667,6 +677,76 @@ for (const [label, workers] of MODES) {
       );
     }, 10_000, 'upstream error and timeout metrics');
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// An upstream 100 split across reads, with a barrier the proxy itself takes part in: the client
+// sends its body in three pieces, and the upstream writes the next piece of its answer only once
+// it has received, through the proxy, the body piece the client sent after the previous answer
+// piece was flushed. So the proxy had the first answer piece in its socket before it relayed the
+// body piece that releases the second: each piece reaches the proxy alone (the table's
+// `respondInPieces` cases only wait for the flush, and the proxy may read two pieces at once).
+
+for (const [label, workers] of MODES) {
+  for (const expect of [false, true]) {
+    test(`an upstream 100 split across reads (${label}${expect ? ', client sent Expect: 100-continue' : ''}): dropped, the 200 after it framed, the connection kept`, { timeout: 60_000 }, async (t) => {
+      const sy = await startSwitchyardProcess(t, [...workers]);
+      let got = '';
+      let last: net.Socket | undefined;
+      const socks = new Set<net.Socket>();
+      const server = net.createServer((s) => {
+        socks.add(s);
+        s.on('error', () => {});
+        s.on('data', (d: Buffer) => {
+          got += d.toString('latin1');
+          last = s;
+        });
+      });
+      const port = await listen0(server);
+      t.after(() => {
+        for (const s of socks) s.destroy();
+        return new Promise((r) => server.close(r));
+      });
+      const upstreamGot = (re: RegExp): Promise<void> => waitFor(() => re.test(got), 5000, `the upstream to receive ${re}`);
+      const upWrite = (bytes: string): Promise<void> => new Promise((r) => last!.write(Buffer.from(bytes, 'latin1'), () => r()));
+      assert.equal((await sy.api('POST', '/api/routes/split', { target: `http://127.0.0.1:${port}` })).status, 201);
+
+      const client = await RawClient.connect(sy.proxyPort);
+      t.after(() => client.destroy());
+      if (expect) {
+        client.send('POST /split/x HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 15\r\n\r\n');
+        await client.until((b) => b.toString('latin1').startsWith('HTTP/1.1 100 Continue\r\n\r\n'));
+        client.send('hello');
+      } else {
+        client.send('POST /split/x HTTP/1.1\r\nHost: a\r\nContent-Length: 15\r\n\r\nhello');
+      }
+      await upstreamGot(/^POST \/split\/x HTTP\/1\.1\r\n[^]*\r\n\r\nhello$/);
+      assert.doesNotMatch(got, /^expect:/im, 'Expect is never forwarded');
+      await upWrite('HTTP/1.1 100 Continue\r\n');
+      client.send('world');
+      await upstreamGot(/helloworld$/);
+      await upWrite('\r\n');
+      client.send('!!!!!');
+      await upstreamGot(/helloworld!!!!!$/);
+      await upWrite('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      const r = await client.receive(8000);
+      const where = `got ${JSON.stringify(r.responses.map((p) => [p.status, p.complete]))} trailing ${JSON.stringify(r.trailing.toString('latin1'))}`;
+      assert.deepEqual(r.responses.map((p) => p.status), expect ? [100, 200] : [200], where);
+      const p = r.responses.at(-1)!;
+      assert.ok(p.complete, where);
+      assert.equal(p.body.toString(), 'ok', where);
+      assert.equal(header(p, 'content-length'), '2', where);
+      assert.equal(r.trailing.length, 0, where);
+      assert.ok(!r.closed, 'the client connection is kept');
+      // The same client connection, the same pooled upstream connection: a plain request works.
+      got = '';
+      client.send('GET /split/y HTTP/1.1\r\nHost: a\r\n\r\n');
+      await upstreamGot(/^GET \/split\/y HTTP\/1\.1\r\n[^]*\r\n\r\n$/);
+      await upWrite(OK);
+      const again = await client.receive(5000);
+      assert.deepEqual(again.responses.map((q) => [q.status, q.complete, q.body.toString()]), [[200, true, 'ok']]);
+    });
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
