@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { freePort, request, startBackend, startSwitchyardProcess, type SpawnedSwitchyard } from '../helpers/servers.js';
+import { freePort, request, startBackend, startSwitchyardProcess, waitFor, type SpawnedSwitchyard } from '../helpers/servers.js';
 import { exchange, headerLines, startRecorder, type RecordedRequest, type Recorder } from '../helpers/raw-http.js';
 import { tables, type CaseTable, type HostileCase, type UpstreamExpectation } from '../helpers/hostile-corpus.js';
 
@@ -67,7 +67,7 @@ async function runTable(t: TestContext, table: CaseTable, workers: string[]): Pr
   assert.match(metrics, new RegExp(`^switchyard_bad_requests_total ${refusals}$`, 'm'), 'one count per refusal');
 }
 
-const REFUSAL = new Set([400, 408, 413, 431, 501, 505]);
+const REFUSAL = new Set([400, 408, 413, 414, 431, 501, 505]);
 
 async function runCase(sy: SpawnedSwitchyard, table: CaseTable, workers: string[], c: HostileCase, log: RecordedRequest[], garbage: string[]): Promise<void> {
   {
@@ -101,4 +101,51 @@ for (const workers of [['--workers', '1'], [], ['--workers', '1', '--no-fast-pat
       await runTable(t, table, workers);
     });
   }
+}
+
+// The statuses the proxy produces itself for CONNECT, an unsupported major version and an
+// oversized request target: counted under their codes (switchyard_requests_total) and as refusals,
+// logged once (debug) and access-logged once each, on both paths.
+for (const workers of [['--workers', '1'], [], ['--workers', '1', '--no-fast-path'], ['--no-fast-path']]) {
+  test(`CONNECT 501, HTTP/3.0 505, long target 414: counted, logged and access-logged once (${workers.join(' ') || 'default workers'})`, async (t) => {
+    const metricsPort = await freePort();
+    const sy = await startSwitchyardProcess(t, [...workers, '--log-level', 'debug', '--access-log', '-', '--metrics-port', String(metricsPort), '--metrics-ip', '127.0.0.1']);
+    const sends: [string, number][] = [
+      ['CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n', 501],
+      ['GET /x HTTP/3.0\r\nHost: a.example\r\n\r\n', 505],
+      [`GET /${'p'.repeat(17000)} HTTP/1.1\r\nHost: a.example\r\n\r\n`, 414],
+    ];
+    for (const [bytes, status] of sends) {
+      const ex = await exchange(sy.proxyPort, bytes, { expected: 1 });
+      assert.deepEqual(ex.responses.map((r) => r.status), [status], JSON.stringify(ex.raw));
+      assert.ok(ex.closedByServer);
+    }
+    const connect = exchangeBody(await exchange(sy.proxyPort, sends[0]![0], { expected: 1 }));
+    assert.equal(connect, 'Not Implemented: CONNECT not implemented (this proxy opens no tunnels)\n');
+    await waitFor(async () => {
+      const m = (await request(`http://127.0.0.1:${metricsPort}/metrics`)).body;
+      return (
+        /^switchyard_requests_total\{kind="web",code="501"\} 2$/m.test(m) &&
+        /^switchyard_requests_total\{kind="web",code="505"\} 1$/m.test(m) &&
+        /^switchyard_requests_total\{kind="web",code="414"\} 1$/m.test(m) &&
+        /^switchyard_bad_requests_total 4$/m.test(m)
+      );
+    }, 10_000, 'the refusals counted under their codes');
+    // Worker processes' lines reach the output in any order: wait for all of them, then count.
+    const lines: [RegExp, number][] = [
+      [/501 CONNECT refused: CONNECT not implemented/g, 2],
+      [/505 refused by the HTTP parser: HPE_INVALID_VERSION/g, 1],
+      [/414 refused by the HTTP parser: HPE_HEADER_OVERFLOW/g, 1],
+      [/"method":"CONNECT","url":"a\.example:443".*?"status":501/g, 2],
+      [/"status":505/g, 1],
+      [/"status":414/g, 1],
+    ];
+    await waitFor(() => lines.every(([re, n]) => (sy.output().match(re)?.length ?? 0) >= n), 10_000, 'the log and access-log lines');
+    const out = sy.output();
+    for (const [re, n] of lines) assert.equal(out.match(re)?.length, n, `${re}\n${out}`);
+  });
+}
+
+function exchangeBody(ex: { responses: { body: Buffer }[] }): string {
+  return ex.responses[0]!.body.toString('latin1');
 }

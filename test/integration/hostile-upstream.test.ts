@@ -96,6 +96,19 @@ async function scripted(t: TestContextLike, behaviour: Behaviour, onConnect?: (c
 }
 
 const respond = (c: Conn, bytes: string): void => void c.sock.write(Buffer.from(bytes, 'latin1'));
+/**
+ * Write `pieces` one after the other, each once the previous one was flushed to the kernel (its
+ * write callback). Only a flush barrier: a busy proxy may still read two pieces at once (these
+ * cases passed with the old guard). One read per piece is forced by the test "an upstream 100
+ * split across reads" below (a barrier through the proxy) and test/unit/upstream-socket.test.ts
+ * (a barrier on the reading socket).
+ */
+const respondInPieces = (c: Conn, pieces: readonly string[]): void => {
+  const next = (k: number): void => {
+    if (k < pieces.length && !c.sock.destroyed) c.sock.write(Buffer.from(pieces[k]!, 'latin1'), () => next(k + 1));
+  };
+  next(0);
+};
 const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
 
 // ---------------------------------------------------------------------------------------------
@@ -162,7 +175,9 @@ class RawClient {
     const deadline = start + ms;
     for (;;) {
       const { responses } = parseResponses(this.buf, { closed: this.closed, headRequest });
-      if (this.closed || (responses.length > 0 && responses.at(-1)!.complete) || Date.now() >= deadline) break;
+      // A final response (an interim 1xx, e.g. Node's own 100 Continue, is followed by one).
+      const last = responses.at(-1);
+      if (this.closed || (last !== undefined && last.complete && (last.status >= 200 || last.status === 101)) || Date.now() >= deadline) break;
       await this.changed(deadline - Date.now());
     }
     const took = Date.now() - start;
@@ -174,6 +189,15 @@ class RawClient {
     const { responses, rest } = parseResponses(this.buf, { closed: this.closed, headRequest });
     this.buf = Buffer.alloc(0);
     return { responses, trailing: rest, closed: this.closed, ms: took };
+  }
+
+  /** Wait (at most `ms`) until the bytes received so far, not taken yet, satisfy `cond`. */
+  async until(cond: (buf: Buffer) => boolean, ms = 5000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!cond(this.buf)) {
+      if (this.closed || Date.now() >= deadline) throw new Error(`client: condition not met (closed=${this.closed}, got ${JSON.stringify(this.buf.toString('latin1'))})`);
+      await this.changed(deadline - Date.now());
+    }
   }
 
   destroy(): void {
@@ -203,6 +227,8 @@ interface Case {
   upstreamRequests: number;
   /** Answered within this many ms (bounded time). */
   withinMs?: number;
+  /** Interim responses the client gets before the final one (Node's own 100 to an Expect). */
+  interim?: readonly number[];
 }
 
 const PROXY_TIMEOUT = 400;
@@ -406,6 +432,38 @@ const cases: Case[] = [
     upstreamRequests: 1,
   },
   {
+    desc: 'RFC 9110 §15.2: an unasked 100 head in two TCP reads ("HTTP/1.1 100 Continue\\r\\n", then "\\r\\n"), then 200: the 100 is dropped, the 200 forwarded whole (node:http answered 502)',
+    name: 'continue-split-head',
+    behaviour: (c) => respondInPieces(c, ['HTTP/1.1 100 Continue\r\n', '\r\n', OK]),
+    send: GET,
+    expect: { status: 200, then: 'keep-alive', check: (p) => assert.equal(p.body.toString(), 'ok') },
+    upstreamRequests: 1,
+  },
+  {
+    desc: 'a 100 status line split inside its code, then the 200 status line split too: 100 dropped, 200 forwarded whole',
+    name: 'continue-split-code',
+    behaviour: (c) => respondInPieces(c, ['HTTP/1.1 10', '0 Continue\r\n\r\nHTTP/1.1 2', '00 OK\r\nContent-', 'Length: 2\r\n\r\no', 'k']),
+    send: GET,
+    expect: { status: 200, then: 'keep-alive', check: (p) => assert.equal(p.body.toString(), 'ok') },
+    upstreamRequests: 1,
+  },
+  {
+    desc: 'RFC 9110 §10.1.1: a client\'s Expect: 100-continue is answered 100 by the proxy itself (never forwarded); the upstream\'s own 100 (split across reads) is dropped and its final 200, head split too, reaches the client framed, the connection kept',
+    name: 'expect-continue-split',
+    behaviour: (c, head, body) => {
+      // The upstream never sees Expect (the proxy answered it), and gets the body whole.
+      if (/^expect:/im.test(head) || body.toString() !== 'hello') {
+        respond(c, 'HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      respondInPieces(c, ['HTTP/1.1 100 Continue\r\n', '\r\n', 'HTTP/1.1 200 OK\r\n', 'Content-Length: 5\r\n\r\n', 'he', 'llo']);
+    },
+    send: 'POST PATH HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello',
+    interim: [100],
+    expect: { status: 200, then: 'keep-alive', check: (p) => assert.equal(p.body.toString(), 'hello') },
+    upstreamRequests: 1,
+  },
+  {
     desc: '103 Early Hints then 200: interim responses are not forwarded over HTTP/1.1 (as CHP), the 200 is',
     name: 'early-hints',
     behaviour: (c) => respond(c, 'HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n' + OK),
@@ -558,8 +616,10 @@ async function runCase(t: TestContextLike, h: Harness, c: Case): Promise<void> {
     assert.equal(got.responses[0]!.complete, false, `${where}: the body must stay incomplete`);
     assert.ok(got.closed, `${where}: the connection must be cut`);
   } else {
-    assert.equal(got.responses.length, 1, `${where}: exactly one response`);
-    const p = got.responses[0]!;
+    const interim = c.interim ?? [];
+    assert.deepEqual(got.responses.slice(0, -1).map((r) => r.status), interim, `${where}: interim responses`);
+    assert.equal(got.responses.length, interim.length + 1, `${where}: exactly one final response`);
+    const p = got.responses.at(-1)!;
     assert.equal(p.status, c.expect.status, where);
     assert.ok(p.complete, `${where}: a well-framed, complete response`);
     assert.equal(got.trailing.length, 0, `${where}: nothing after the response (${JSON.stringify(got.trailing.toString('latin1').slice(0, 80))})`);
@@ -617,6 +677,76 @@ for (const [label, workers] of MODES) {
       );
     }, 10_000, 'upstream error and timeout metrics');
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// An upstream 100 split across reads, with a barrier the proxy itself takes part in: the client
+// sends its body in three pieces, and the upstream writes the next piece of its answer only once
+// it has received, through the proxy, the body piece the client sent after the previous answer
+// piece was flushed. So the proxy had the first answer piece in its socket before it relayed the
+// body piece that releases the second: each piece reaches the proxy alone (the table's
+// `respondInPieces` cases only wait for the flush, and the proxy may read two pieces at once).
+
+for (const [label, workers] of MODES) {
+  for (const expect of [false, true]) {
+    test(`an upstream 100 split across reads (${label}${expect ? ', client sent Expect: 100-continue' : ''}): dropped, the 200 after it framed, the connection kept`, { timeout: 60_000 }, async (t) => {
+      const sy = await startSwitchyardProcess(t, [...workers]);
+      let got = '';
+      let last: net.Socket | undefined;
+      const socks = new Set<net.Socket>();
+      const server = net.createServer((s) => {
+        socks.add(s);
+        s.on('error', () => {});
+        s.on('data', (d: Buffer) => {
+          got += d.toString('latin1');
+          last = s;
+        });
+      });
+      const port = await listen0(server);
+      t.after(() => {
+        for (const s of socks) s.destroy();
+        return new Promise((r) => server.close(r));
+      });
+      const upstreamGot = (re: RegExp): Promise<void> => waitFor(() => re.test(got), 5000, `the upstream to receive ${re}`);
+      const upWrite = (bytes: string): Promise<void> => new Promise((r) => last!.write(Buffer.from(bytes, 'latin1'), () => r()));
+      assert.equal((await sy.api('POST', '/api/routes/split', { target: `http://127.0.0.1:${port}` })).status, 201);
+
+      const client = await RawClient.connect(sy.proxyPort);
+      t.after(() => client.destroy());
+      if (expect) {
+        client.send('POST /split/x HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 15\r\n\r\n');
+        await client.until((b) => b.toString('latin1').startsWith('HTTP/1.1 100 Continue\r\n\r\n'));
+        client.send('hello');
+      } else {
+        client.send('POST /split/x HTTP/1.1\r\nHost: a\r\nContent-Length: 15\r\n\r\nhello');
+      }
+      await upstreamGot(/^POST \/split\/x HTTP\/1\.1\r\n[^]*\r\n\r\nhello$/);
+      assert.doesNotMatch(got, /^expect:/im, 'Expect is never forwarded');
+      await upWrite('HTTP/1.1 100 Continue\r\n');
+      client.send('world');
+      await upstreamGot(/helloworld$/);
+      await upWrite('\r\n');
+      client.send('!!!!!');
+      await upstreamGot(/helloworld!!!!!$/);
+      await upWrite('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      const r = await client.receive(8000);
+      const where = `got ${JSON.stringify(r.responses.map((p) => [p.status, p.complete]))} trailing ${JSON.stringify(r.trailing.toString('latin1'))}`;
+      assert.deepEqual(r.responses.map((p) => p.status), expect ? [100, 200] : [200], where);
+      const p = r.responses.at(-1)!;
+      assert.ok(p.complete, where);
+      assert.equal(p.body.toString(), 'ok', where);
+      assert.equal(header(p, 'content-length'), '2', where);
+      assert.equal(r.trailing.length, 0, where);
+      assert.ok(!r.closed, 'the client connection is kept');
+      // The same client connection, the same pooled upstream connection: a plain request works.
+      got = '';
+      client.send('GET /split/y HTTP/1.1\r\nHost: a\r\n\r\n');
+      await upstreamGot(/^GET \/split\/y HTTP\/1\.1\r\n[^]*\r\n\r\n$/);
+      await upWrite(OK);
+      const again = await client.receive(5000);
+      assert.deepEqual(again.responses.map((q) => [q.status, q.complete, q.body.toString()]), [[200, true, 'ok']]);
+    });
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

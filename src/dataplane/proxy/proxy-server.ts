@@ -20,7 +20,7 @@ import { hostKey, parseRequestPath } from '../../routing/request-path.js';
 import type { Route, RoutingTable } from '../../routing/table.js';
 import type { TableListener } from '../../control/table-listener.js';
 import { createErrorPages } from './error-pages.js';
-import { checkRequest, sendLocalAnswer } from './request-rules.js';
+import { CONNECT_REFUSAL, checkRequest, localAnswerBytes, parserRefusalStatus, sendLocalAnswer } from './request-rules.js';
 import { createForwarder, type ForwardOptions } from './forward.js';
 import { BODY_HIGH_WATER_MARK, createUpstreamAgents } from './upstream-agents.js';
 import { createTunneler, type TunnelOptions } from './websocket.js';
@@ -352,9 +352,9 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
   });
   function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') stats.countTimeout('request_head');
-    const status =
-      err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 413 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     const sock = socket as Socket & { _httpMessage?: { headersSent?: boolean } };
+    const raw = (err as { rawPacket?: unknown }).rawPacket;
+    const status = parserRefusalStatus(err as NodeJS.ErrnoException & { bytesParsed?: number; rawPacket?: Buffer }, Buffer.isBuffer(raw) && sock.bytesRead === raw.length);
     if (err.code === 'ECONNRESET' || !socket.writable || sock._httpMessage?.headersSent) {
       socket.destroy();
       return;
@@ -385,6 +385,34 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
     }
     log.debug(`${status} refused by the HTTP parser: ${err.code ?? err.message}`);
   }
+  // CONNECT: Node emits 'connect' (without a listener it destroys the socket unanswered, as CHP
+  // 5.3 does). Refused like a request rule (501, plain text, Connection: close), counted and logged
+  // as one; the bytes after the head (a would-be tunnel) are read and discarded, never a request.
+  // Requests pipelined before it are answered first: the 501 waits for their responses.
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => socket.destroy());
+    socket.resume();
+    const refuseConnect = (): void => {
+      const busy = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+      if (busy != null) {
+        busy.once('close', () => setImmediate(refuseConnect));
+        return;
+      }
+      if (refusedOn.has(socket) || socket.destroyed) {
+        socket.destroy();
+        return;
+      }
+      const bytes = localAnswerBytes(CONNECT_REFUSAL, new Date().toUTCString());
+      stats.badRequests++;
+      stats.countResponse(0, CONNECT_REFUSAL.status);
+      log.debug(`${CONNECT_REFUSAL.status} ${req.method} refused: ${CONNECT_REFUSAL.reason}`);
+      socket.end(bytes);
+      // end() flushes the answer; destroy() after a grace period covers a peer that never closes.
+      setTimeout(() => socket.destroy(), 1000).unref();
+      if (accessLog !== undefined) logAccess(req, CONNECT_REFUSAL.status, Buffer.byteLength(bytes), Date.now(), 0, undefined, 'web');
+    };
+    refuseConnect();
+  });
   // --timeout (client inactivity during a request) and --keep-alive-timeout (idle between
   // requests) both end in Node's socket timeout; with a listener here Node leaves the close to us,
   // so each is counted. The connection is closed without an answer, as Node and CHP do.

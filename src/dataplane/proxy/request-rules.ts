@@ -12,7 +12,10 @@
 // together, duplicate or list-valued Content-Length, chunked twice (a final coding other than
 // chunked too, but only once the body starts: refused here first), bare CR, bare LF, obs-fold, whitespace before a colon, invalid bytes in names and values,
 // methods outside its list, versions other than 0.9/1.0/1.1/2.0, authority-form outside CONNECT, bad
-// chunk sizes. CONNECT never reaches the request handler (Node's 'connect' event).
+// chunk sizes. `parserRefusalStatus` picks the status for those: 400, except a well-formed version
+// with a major other than 1 (505), a request line past Node's header limit (414), other heads past
+// it (431). CONNECT never reaches the request handler (Node's 'connect' event): proxy-server.ts
+// answers it CONNECT_REFUSAL (501) with `localAnswerBytes`.
 //
 // Rules here, in order:
 //  - HTTP major version other than 1 (Node lets "HTTP/2.0" and "HTTP/0.9" request lines through):
@@ -83,6 +86,13 @@ const REFUSE = {
 } as const;
 
 const OPTIONS_ASTERISK = answer(200, 'OPTIONS * answered by the proxy');
+
+/**
+ * CONNECT (RFC 9110 §9.3.6) asks for a tunnel, which this reverse proxy never opens: a method the
+ * server does not implement is 501 (RFC 9110 §9.1, §15.6.2). Not 405: that says the method is
+ * implemented for other resources, and would owe an Allow header (RFC 9110 §15.5.6).
+ */
+export const CONNECT_REFUSAL = answer(501, 'CONNECT not implemented (this proxy opens no tunnels)');
 
 // reg-name = *( unreserved / pct-encoded / sub-delims ) (RFC 3986 §3.2.2); "%" checked apart.
 const REG_NAME = new Uint8Array(128);
@@ -226,4 +236,78 @@ export function sendLocalAnswer(res: ServerResponse, a: LocalAnswer): void {
   res.shouldKeepAlive = false;
   res.writeHead(a.status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close' });
   res.end(body);
+}
+
+/**
+ * The bytes `sendLocalAnswer` writes for a refusal, for a socket that has no ServerResponse (Node's
+ * 'connect' event). `date`: the Date header's value.
+ */
+export function localAnswerBytes(a: LocalAnswer, date: string): string {
+  const body = `${STATUS_CODES[a.status] ?? 'Error'}: ${a.reason}\n`;
+  return (
+    `HTTP/1.1 ${a.status} ${STATUS_CODES[a.status] ?? 'Error'}\r\nDate: ${date}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  );
+}
+
+/** What Node's HTTP server tells its 'clientError' listener about a request its parser refused. */
+export interface ParserError {
+  readonly code?: string | undefined;
+  /** Where in rawPacket llhttp stopped. */
+  readonly bytesParsed?: number | undefined;
+  /** The bytes of the parser's current read. */
+  readonly rawPacket?: Buffer | undefined;
+}
+
+const SP = 32;
+const COLON = 58;
+const CR = 13;
+const LF = 10;
+// "method SP" then target bytes (no SP): the start of a request line, never of a header line (a
+// header name is followed by ":" and llhttp refuses whitespace before it).
+const REQUEST_LINE_START = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ [^ ]+$/;
+
+/**
+ * The status for a request Node's parser refused. `firstRead`: rawPacket is the first data read on
+ * the connection (it starts the first request). Node answers 400 for all but the header limit
+ * (431) and chunk extensions (413); from llhttp's stop position this refines it:
+ *  - HPE_INVALID_VERSION on a well-formed `HTTP/D.D` (llhttp stops right after it, before the line
+ *    end) with a major version other than 1 (`HTTP/3.0`, `HTTP/2.1`): 505 (RFC 9110 §15.6.6).
+ *    A 1.x minor llhttp does not know (`HTTP/1.2`) stays 400: 505 is about the major version, and
+ *    "process it as 1.1" (RFC 9112 §2.3) is not something Node's parser can be told.
+ *  - HPE_HEADER_OVERFLOW (Node counts the request line in its header limit) found in the request
+ *    target: 414 (RFC 9112 §3: a request-target longer than the server parses). Node counts the
+ *    target when its span ends, at the SP after it or at the end of the read: the line is told
+ *    from a header line by its start ("method SP") when that is in this read, else by that SP.
+ *    A limit crossed in a read that starts and ends inside the target cannot be told from a long
+ *    header value: 431, as for every other head past the limit.
+ */
+export function parserRefusalStatus(err: ParserError, firstRead: boolean): number {
+  const raw = err.rawPacket;
+  const at = err.bytesParsed;
+  switch (err.code) {
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return 413;
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return 408;
+    case 'HPE_INVALID_VERSION': {
+      if (raw === undefined || at === undefined || at < 8 || at > raw.length) return 400;
+      if (at < raw.length && raw[at] !== CR && raw[at] !== LF) return 400; // junk after the version
+      const v = raw.toString('latin1', at - 8, at);
+      const m = /^HTTP\/(\d)\.\d$/.exec(v);
+      return m !== null && m[1] !== '1' ? 505 : 400;
+    }
+    case 'HPE_HEADER_OVERFLOW': {
+      if (raw === undefined || at === undefined || at > raw.length) return 431;
+      // A header value's span ends at its CR; a header name's just after its colon; the target's at
+      // the SP after it. Any of them may also end with the read.
+      if (at < raw.length && raw[at] !== SP) return 431;
+      const lf = raw.lastIndexOf(LF, at - 1);
+      if (lf !== -1 || firstRead) return REQUEST_LINE_START.test(raw.toString('latin1', lf + 1, at)) ? 414 : 431;
+      // The line began in an earlier read: an SP after the target, unless a name's colon precedes it.
+      return at < raw.length && raw[at - 1] !== COLON ? 414 : 431;
+    }
+    default:
+      return 400;
+  }
 }

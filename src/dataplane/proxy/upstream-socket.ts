@@ -7,8 +7,11 @@
 //    SWY_UPSTREAM_BARE_CR instead: the request fails with 502.
 //  - An unsolicited `100 Continue` (we never send Expect: Node's server already answered the
 //    client's): undici fails the request ("bad response"), Node's client skips it. RFC 9110 §15.2
-//    says a client must parse unexpected 1xx responses, so the guard removes a 100 head that
-//    arrives whole in one read, and the final response goes through.
+//    says a client must parse unexpected 1xx responses, so the guard removes every 100 head, also
+//    one split across reads (`HTTP/1.1 100 Continue\r\n` and `\r\n` in two TCP segments): a
+//    status line is withheld from undici until its end shows its code, a 100 head until its empty
+//    line, then removed; what follows goes through. At most MAX_HELD bytes are withheld: a longer
+//    status line or 100 head is handed to undici as it is (which fails it: 502).
 //
 // Contract: cheap when nothing is wrong — the guard looks only at status lines and at the head of
 // an interim (1xx) response. It learns that a response is due when undici writes a request head
@@ -23,6 +26,9 @@ const LF = 10;
 const IDLE = 0; // body or no request: nothing to look at
 const STATUS = 1; // reading a status line
 const INTERIM = 2; // reading the rest of a 1xx head (another status line follows)
+
+/** Most bytes withheld from undici at once: a status line, or a 100 head (its headers included). */
+const MAX_HELD = 16 * 1024;
 
 /** Set on errors of a socket that had carried a request before (a reused pooled connection). */
 export const REUSED = Symbol('switchyard.reusedSocket');
@@ -40,6 +46,9 @@ export function guardUpstreamSocket(socket: Socket): void {
   // Interim head: how much of CRLF CRLF has been matched, and whether it is a 100 to remove.
   let endMatch = 0;
   let drop = false;
+  // Bytes withheld from undici (the start of a status line, or of a 100 head, whose end has not
+  // arrived yet); already scanned: the next read goes on after them.
+  let held: Buffer | null = null;
 
   const write = socket.write;
   // Fixed arity (no rest array per write): Writable.write treats missing arguments as absent.
@@ -73,17 +82,25 @@ export function guardUpstreamSocket(socket: Socket): void {
   }
 
   function scan(chunk: Buffer): Buffer | null {
-    const len = chunk.length;
-    let out = chunk;
-    let removed = 0; // bytes of earlier 100 heads already cut out of `out`
-    let dropFrom = -1;
+    let buf = chunk;
     let i = 0;
+    // Start of the status line or 100 head being read (-1: none yet): withheld if it does not end here.
+    let lineStart = -1;
+    if (held !== null) {
+      buf = Buffer.concat([held, chunk]);
+      i = held.length;
+      lineStart = 0;
+      held = null;
+    }
+    const len = buf.length;
+    let pieces: Buffer[] | null = null; // what goes to undici, once a 100 head was cut out
+    let passFrom = 0;
     while (i < len && state !== IDLE) {
       if (state === STATUS) {
-        if (pos === 0 && !crPending) dropFrom = i;
+        if (lineStart === -1) lineStart = i;
         let ended = false;
         for (; i < len; i++) {
-          const b = chunk[i]!;
+          const b = buf[i]!;
           if (crPending) {
             if (b !== LF) return violation();
             crPending = false;
@@ -111,15 +128,17 @@ export function guardUpstreamSocket(socket: Socket): void {
         if (c0 === 49 && !(d1 === 48 && d2 === 49)) {
           state = INTERIM;
           endMatch = 2; // the status line's line end starts the empty line that ends the head
-          drop = d1 === 48 && d2 === 48 && dropFrom !== -1;
+          drop = d1 === 48 && d2 === 48;
+          if (!drop) lineStart = -1; // another 1xx (103): undici's
         } else {
           state = IDLE;
+          lineStart = -1;
         }
       } else {
         // INTERIM: find the empty line that ends this head (CRLF CRLF, or bare LFs).
         let ended = false;
         for (; i < len; i++) {
-          const b = chunk[i]!;
+          const b = buf[i]!;
           if (b === LF) {
             if (endMatch >= 2) {
               ended = true;
@@ -130,19 +149,34 @@ export function guardUpstreamSocket(socket: Socket): void {
           } else if (b === CR) endMatch = endMatch === 2 ? 3 : 1;
           else endMatch = 0;
         }
-        if (!ended) {
-          drop = false; // a 100 head split across reads is left to undici (which fails it: 502)
-          break;
-        }
+        if (!ended) break; // the head goes on in the next read
         if (drop) {
-          out = Buffer.concat([out.subarray(0, dropFrom - removed), out.subarray(i - removed)]);
-          removed += i - dropFrom;
+          pieces ??= [];
+          pieces.push(buf.subarray(passFrom, lineStart));
+          passFrom = i;
           drop = false;
         }
+        lineStart = -1;
         state = STATUS;
         pos = 0;
-        dropFrom = i;
       }
+    }
+    let passTo = len;
+    if (lineStart !== -1 && state !== IDLE) {
+      if (len - lineStart <= MAX_HELD) {
+        held = Buffer.from(buf.subarray(lineStart));
+        passTo = lineStart;
+      } else {
+        // Too long to be a status line or a 100 head worth keeping: undici judges it.
+        state = IDLE;
+        drop = false;
+      }
+    }
+    let out: Buffer;
+    if (pieces === null) out = passFrom === 0 && passTo === len ? buf : buf.subarray(passFrom, passTo);
+    else {
+      pieces.push(buf.subarray(passFrom, passTo));
+      out = Buffer.concat(pieces);
     }
     return out.length === 0 ? (socket.read() as Buffer | null) : out;
   }
