@@ -3,6 +3,7 @@
 #
 #   npm run build && bash bench/profile.sh
 #   DURATION=10s CONNS=64 OUT=bench/results/profile-<ts> bash bench/profile.sh
+#   URL_PATH=/user/u1/bytes/1048576 CONNS=16 bash bench/profile.sh   # 1 MiB responses
 #
 # Runs Switchyard with --workers 1 (the proxy in one process, so one profile holds the whole
 # data path) under `node --cpu-prof`, one route /user/u1 -> bench/backend.js, wrk -t2 -c$CONNS
@@ -14,6 +15,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
+URL_PATH=${URL_PATH:-/user/u1/api}
 OUT=${OUT:-$HERE/results/profile-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 P_PROXY=18600 P_BACKEND=18601 P_API=18602
@@ -32,8 +34,8 @@ wait_port $P_BACKEND
 wait_port $P_PROXY
 curl -sf -X POST -H 'Authorization: token profile' -d "{\"target\":\"http://127.0.0.1:$P_BACKEND\"}" \
   "http://127.0.0.1:$P_API/api/routes/user/u1" >/dev/null
-wrk -t2 -c"$CONNS" -d2s "http://127.0.0.1:$P_PROXY/user/u1/api" >/dev/null   # warm-up
-wrk -t2 -c"$CONNS" -d"$DURATION" "http://127.0.0.1:$P_PROXY/user/u1/api" | tee "$OUT/wrk.txt"
+wrk -t2 -c"$CONNS" -d2s "http://127.0.0.1:$P_PROXY$URL_PATH" >/dev/null   # warm-up
+wrk -t2 -c"$CONNS" -d"$DURATION" "http://127.0.0.1:$P_PROXY$URL_PATH" | tee "$OUT/wrk.txt"
 kill -TERM $sy
 wait $sy || true
 prof=$(ls "$OUT"/*.cpuprofile | head -1)

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# A/B of proxy CPU per byte for large bodies (bench/body-cpu.mjs) between builds, side by side.
+#
+#   BUILDS="before=/path/to/dist-a after=$PWD/dist" MB=200 ROUNDS=5 WORKERS=1 bash bench/body-cpu-ab.sh
+#
+# Starts bench/backend.js and one Switchyard per build (`node <dist>/src/main.js`, --workers
+# $WORKERS, each in its own session/process group), routes /user/u1 to the backend on each, then
+# runs body-cpu.mjs over all of them (rounds interleaved) and prints its table. Every process
+# started here is killed on exit (by process group). Loopback only, ports 18700-18799.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+BUILDS=${BUILDS:?BUILDS=\"name=dist-dir ...\"}
+WORKERS=${WORKERS:-1}
+P_BACKEND=18701
+pgs=()
+cleanup() { for g in "${pgs[@]}"; do kill -TERM -- "-$g" 2>/dev/null || true; done; }
+trap cleanup EXIT
+wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open" >&2; return 1; }
+
+setsid node "$HERE/backend.js" $P_BACKEND A >/dev/null 2>&1 </dev/null &
+pgs+=($!)
+wait_port $P_BACKEND
+targets=()
+port=18710
+for b in $BUILDS; do
+  name=${b%%=*} dist=${b#*=}
+  CONFIGPROXY_AUTH_TOKEN=ab setsid node "$dist/src/main.js" --workers "$WORKERS" --ip 127.0.0.1 --port $port \
+    --api-ip 127.0.0.1 --api-port $((port + 1)) --log-level warn >/dev/null 2>&1 </dev/null &
+  pg=$!
+  pgs+=($pg)
+  wait_port $port
+  wait_port $((port + 1))
+  curl -sf -X POST -H 'Authorization: token ab' -d "{\"target\":\"http://127.0.0.1:$P_BACKEND\"}" \
+    "http://127.0.0.1:$((port + 1))/api/routes/user/u1" >/dev/null
+  targets+=("$name=$port:$pg")
+  port=$((port + 10))
+done
+node "$HERE/body-cpu.mjs" "${targets[@]}"
