@@ -5,12 +5,15 @@
 #
 # Starts bench/backend.js and one Switchyard per build (`node <dist>/src/main.js`, --workers
 # $WORKERS, each in its own session/process group), routes /user/u1 to the backend on each, then
-# runs body-cpu.mjs over all of them (rounds interleaved) and prints its table. Every process
-# started here is killed on exit (by process group). Loopback only, ports 18700-18799.
+# runs body-cpu.mjs over all of them (rounds interleaved) and prints its table. TRANSFERS=N (default
+# 0) then runs bench/transfer.js N times per build, interleaved (one JSON line each: rates and RSS
+# peak vs start of the whole process group). Every process started here is killed on exit (by
+# process group). Loopback only, ports 18700-18799.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BUILDS=${BUILDS:?BUILDS=\"name=dist-dir ...\"}
 WORKERS=${WORKERS:-1}
+TRANSFERS=${TRANSFERS:-0}
 P_BACKEND=18701
 pgs=()
 cleanup() { for g in "${pgs[@]}"; do kill -TERM -- "-$g" 2>/dev/null || true; done; }
@@ -36,3 +39,9 @@ for b in $BUILDS; do
   port=$((port + 10))
 done
 node "$HERE/body-cpu.mjs" "${targets[@]}"
+for ((i = 1; i <= TRANSFERS; i++)); do
+  for t in "${targets[@]}"; do
+    name=${t%%=*} rest=${t#*=}
+    echo "$name $(node "$HERE/transfer.js" --base "http://127.0.0.1:${rest%%:*}/user/u1" --mb "${MB:-100}" --pgid "${rest#*:}")"
+  done
+done
