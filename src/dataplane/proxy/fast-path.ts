@@ -91,10 +91,14 @@ const STREAMING_BYTES = 64 * 1024;
 const MAX_RESPONSE_HEAD = 16 * 1024;
 const MAX_BUFFERED = 64 * 1024;
 const IDLE_MS = 4_000;
-/** Bytes per upstream socket read (libuv's own default read size is 64 KiB). */
+/**
+ * Bytes per upstream socket read: libuv's default size, and after a read that filled it (a large
+ * body streaming) the large size until the response ends. Fewer, larger reads and writes: less CPU
+ * per byte of a large download than 64 KiB reads (bench/README.md); a pooled idle socket keeps
+ * holding only a small one.
+ */
 const READ_BYTES = 64 * 1024;
-/** Read buffers kept on the free list (per process; more are left to the GC). */
-const MAX_FREE_BUFFERS = 64;
+const LARGE_READ_BYTES = 256 * 1024;
 /** Read buffers one client may hold (queued, not yet written) before the upstream is paused. */
 const MAX_HELD = 4;
 
@@ -308,7 +312,10 @@ export function createFastPath(o: FastPathOptions): FastPath {
   const pools = new Map<string, UpConn[]>();
   const clients = new Set<ClientConn>();
   const rewrite = o.autoRewrite || o.protocolRewrite !== undefined;
-  const buffers = createReadBuffers(READ_BYTES, MAX_FREE_BUFFERS);
+  // Free lists per size (per process; at most 4 MiB each kept, more left to the GC).
+  const small = createReadBuffers(READ_BYTES, 64);
+  const large = createReadBuffers(LARGE_READ_BYTES, 16);
+  const giveBack = (b: Buffer): void => (b.length === LARGE_READ_BYTES ? large : small).give(b);
   /** Set by writeBody: the read being handled wrote bytes from its buffer to a client. */
   let lent = false;
   let draining = false;
@@ -350,7 +357,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
     c.onWritten = () => {
       if (--c.inflight > 0 || c.held.length === 0) return;
       // Every write that referred to these buffers has completed: nothing reads them any more.
-      for (const b of c.held) buffers.give(b);
+      for (const b of c.held) giveBack(b);
       c.held.length = 0;
       resumeUpstream(c);
     };
@@ -524,7 +531,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
   }
 
   function connect(up: Upstream, key: string): UpConn {
-    const conn = new UpConn(key, buffers.take());
+    const conn = new UpConn(key, small.take());
     // Reads go into conn.buf; after each read Node asks for the next buffer (the same one, unless
     // onUpRead left it with a client and took another).
     const onread = {
@@ -560,7 +567,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
       }
       clearTimeout(conn.idleTimer);
       // The handle is closed: it reads into its buffer no more.
-      buffers.give(conn.buf);
+      giveBack(conn.buf);
       const ex = conn.ex;
       conn.ex = undefined;
       if (ex !== undefined && ex.up === conn && !ex.settled) onUpClosed(ex, conn);
@@ -593,17 +600,26 @@ export function createFastPath(o: FastPathOptions): FastPath {
     }
     lent = false;
     onUpData(ex, conn, n === buf.length ? buf : buf.subarray(0, n));
-    if (!lent) return; // nothing of buf was queued anywhere: the next read may reuse it
-    lent = false;
-    const c = ex.c;
-    const s = c.socket;
-    // All written bytes already handed to the kernel: buf is free again at once (the common case).
-    // Otherwise the client holds it until its writes complete, and the socket reads into another.
-    if (s.writableLength > 0) {
-      c.held.push(buf);
-      conn.buf = buffers.take();
-      if (conn.ex === ex && !ex.settled && (s.writableNeedDrain || c.held.length >= MAX_HELD)) conn.socket.pause();
+    // Nothing of buf queued anywhere, or all written bytes already handed to the kernel (the
+    // common case): buf is free again at once. Otherwise the client holds it until its writes
+    // complete, and the socket reads into another.
+    let free = true;
+    if (lent) {
+      lent = false;
+      const c = ex.c;
+      const s = c.socket;
+      if (s.writableLength > 0) {
+        free = false;
+        c.held.push(buf);
+        if (conn.ex === ex && !ex.settled && (s.writableNeedDrain || c.held.length >= MAX_HELD)) conn.socket.pause();
+      }
     }
+    // The next response on this connection starts small again (and so does what an idle pooled
+    // socket holds); a read that filled its buffer is followed by a large one.
+    const size = conn.ex !== ex || ex.settled ? READ_BYTES : n === buf.length ? LARGE_READ_BYTES : buf.length;
+    if (free && size === buf.length) return;
+    if (free) giveBack(buf);
+    conn.buf = (size === LARGE_READ_BYTES ? large : small).take();
   }
 
   function onUpData(ex: Exchange, conn: UpConn, d: Buffer): void {
