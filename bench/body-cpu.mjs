@@ -8,12 +8,14 @@
 // upload (PUT, 1 MiB writes with backpressure), each on a new connection. Reports medians of the
 // rate and of the CPU time (utime + stime from /proc, whole process group: primary and workers)
 // the proxy spent on it. CPU per byte moves far less than the rate on a shared, noisy machine.
+// DIRS=down (or up) runs one direction only (e.g. under a profiler).
 import http from 'node:http';
 import { readdirSync, readFileSync } from 'node:fs';
 
 const targets = process.argv.slice(2);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const MB = Number(process.env.MB ?? 100);
+const DIRS = (process.env.DIRS ?? 'down,up').split(',');
 const TICK_MS = 10; // 1000 / CLK_TCK (100 on Linux)
 const bytes = MB * 1048576;
 const block = Buffer.alloc(1 << 20, 'u');
@@ -71,7 +73,7 @@ for (let r = 0; r < ROUNDS; r++) {
   for (const t of targets) {
     const [name, rest] = t.split('=');
     const [port, pgid] = rest.split(':').map(Number);
-    for (const dir of ['down', 'up']) {
+    for (const dir of DIRS) {
       const c0 = groupCpuMs(pgid);
       const ms = await (dir === 'down' ? download(port) : upload(port));
       ((results[name] ??= {})[dir] ??= []).push({ ms, cpuMs: groupCpuMs(pgid) - c0 });
@@ -82,7 +84,7 @@ const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 console.log(`| target | download MiB/s | download CPU ms per ${MB} MiB | upload MiB/s | upload CPU ms per ${MB} MiB |`);
 console.log('|---|---:|---:|---:|---:|');
 for (const [name, d] of Object.entries(results)) {
-  const rate = (dir) => (MB / (median(d[dir].map((x) => x.ms)) / 1000)).toFixed(0);
-  const cpu = (dir) => median(d[dir].map((x) => x.cpuMs)).toFixed(0);
+  const rate = (dir) => (d[dir] ? (MB / (median(d[dir].map((x) => x.ms)) / 1000)).toFixed(0) : '-');
+  const cpu = (dir) => (d[dir] ? median(d[dir].map((x) => x.cpuMs)).toFixed(0) : '-');
   console.log(`| ${name} | ${rate('down')} | ${cpu('down')} | ${rate('up')} | ${cpu('up')} |`);
 }

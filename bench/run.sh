@@ -14,6 +14,8 @@
 #                 CHP-compatible proxy: what a simple single-threaded Node proxy costs here (a reference,
 #                 not a strict floor; SKIP_NODEMIN=1 to skip)
 #   $PROXY_NAME, $PROXY_NAME-10k, $PROXY_NAME-10k-rand   when PROXY_CMD is set (treated exactly like CHP)
+#   $PROXY2_NAME...   a second proxy under test when PROXY2_CMD is set (e.g. a build of main next to
+#                 this one: before and after side by side in one run), treated exactly like CHP
 #   EXTRA_TARGETS="name=http://127.0.0.1:18900/user/u1/api,..."  already-running targets (no CPU accounting)
 #   $name-100k    CHP and $PROXY_NAME holding ROUTES_HUGE=100,000 routes, path /user/u50000/api (SKIP_100K=1)
 # Scenarios on the one-route configs (direct, nginx, chp, node-min, $PROXY_NAME), every rep:
@@ -95,6 +97,9 @@ CHP_ARGS=${CHP_ARGS:-}
 PROXY_CMD=${PROXY_CMD-node $HERE/../dist/src/main.js}
 PROXY_NAME=${PROXY_NAME:-switchyard}
 PROXY_ARGS=${PROXY_ARGS:-}
+PROXY2_CMD=${PROXY2_CMD:-}
+PROXY2_NAME=${PROXY2_NAME:-proxy2}
+PROXY2_ARGS=${PROXY2_ARGS:-}
 EXTRA_TARGETS=${EXTRA_TARGETS:-}
 TOKEN=${CONFIGPROXY_AUTH_TOKEN:-benchtoken}
 export CONFIGPROXY_AUTH_TOKEN=$TOKEN
@@ -115,6 +120,9 @@ P_CHP100K=18120
 P_PROXY=18200
 P_PROXY10K=18210
 P_PROXY100K=18220
+P_PROXY2=18250
+P_PROXY2_10K=18260
+P_PROXY2_100K=18270
 P_NODEMIN=18300    # bench/node-min-proxy.js (naive plain-Node reference)
 P_NODEMIN10K=18310
 
@@ -366,6 +374,7 @@ command -v node >/dev/null || die "node not found"
   echo "knobs: DURATION=$DURATION LAT_DURATION=$LAT_DURATION THREADS=$THREADS CONNS=$CONNS REPS=$REPS ROUTES=$ROUTES ROUTE_CONC=$ROUTE_CONC WS_CONNS=$WS_CONNS WS_CONC=$WS_CONC CHP_LOG_LEVEL=$CHP_LOG_LEVEL BENCH_NICE=$BENCH_NICE"
   echo "scenarios: ROUTES_HUGE=$ROUTES_HUGE SKIP_100K=$SKIP_100K SKIP_SCENARIOS=$SKIP_SCENARIOS CHURN_RATE=$CHURN_RATE TRANSFER_MB=$TRANSFER_MB WS_HOLD=$WS_HOLD SKIP_HOLD=$SKIP_HOLD fd limit: $(ulimit -n)"
   echo "PROXY_CMD: ${PROXY_CMD:-<unset>} PROXY_ARGS: ${PROXY_ARGS:-}"
+  [ -z "$PROXY2_CMD" ] || echo "PROXY2_CMD ($PROXY2_NAME): $PROXY2_CMD PROXY2_ARGS: $PROXY2_ARGS"
 } >"$OUTDIR/env.txt"
 quiet_check
 cat "$OUTDIR/env.txt" >&2
@@ -472,6 +481,10 @@ if [ -n "$PROXY_CMD" ]; then
   # shellcheck disable=SC2086
   setup_chp_like "$PROXY_NAME" $P_PROXY $P_PROXY10K $P_PROXY100K $PROXY_CMD $PROXY_ARGS
 fi
+if [ -n "$PROXY2_CMD" ]; then
+  # shellcheck disable=SC2086
+  setup_chp_like "$PROXY2_NAME" $P_PROXY2 $P_PROXY2_10K $P_PROXY2_100K $PROXY2_CMD $PROXY2_ARGS
+fi
 if [ -n "$EXTRA_TARGETS" ]; then
   IFS=',' read -r -a _extra <<<"$EXTRA_TARGETS"
   for kv in "${_extra[@]}"; do register "${kv%%=*}" "${kv#*=}"; done
@@ -492,6 +505,7 @@ if [ "$SKIP_WS" != 1 ]; then
   [ "$SKIP_CHP" = 1 ] || WS_TARGETS+=("chp|ws://$IP:$P_CHP/user/w1/ws|${PGID[chp]}")
   [ "$SKIP_NODEMIN" = 1 ] || WS_TARGETS+=("node-min|ws://$IP:$P_NODEMIN/user/w1/ws|${PGID[node-min]}")
   [ -z "$PROXY_CMD" ] || WS_TARGETS+=("$PROXY_NAME|ws://$IP:$P_PROXY/user/w1/ws|${PGID[$PROXY_NAME]}")
+  [ -z "$PROXY2_CMD" ] || WS_TARGETS+=("$PROXY2_NAME|ws://$IP:$P_PROXY2/user/w1/ws|${PGID[$PROXY2_NAME]}")
 fi
 
 for ((rep = 1; rep <= REPS; rep++)); do

@@ -21,8 +21,15 @@
 //    forwarded a failure cuts the client connection. Error pages, counters, route stats,
 //    activity and the access log are those of the node:http path (proxy-server.ts's `finish`).
 //  - Response bodies: Content-Length bodies are passed through as they come; chunked and
-//    close-delimited ones are re-framed as chunked (trailers dropped, as forward.ts does), with
-//    backpressure (a full client buffer pauses the upstream socket).
+//    close-delimited ones are re-framed as chunked (trailers dropped, as forward.ts does).
+//    Upstream sockets read into reused buffers (read-buffers.ts, `net`'s `onread`), and body bytes
+//    are written to the client straight from them. A read buffer goes back to the free list only
+//    when every client write that refers to it has completed (its callback ran): a buffer whose
+//    bytes are still queued for a slow client is never read into again. Backpressure: the
+//    upstream socket is paused while the client socket has bytes queued in user space and a
+//    'drain' is due (or too many read buffers are held for it), resumed on 'drain' or when its
+//    held buffers come back; a client write that completes at once (the kernel took it) does not
+//    pause anything.
 
 import net, { type Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
@@ -37,6 +44,7 @@ import { fastUpstreamHeaders, reasonPhrase, rewriteLocation, upstreamPath, witho
 import { STATUS_FOR, codedError, classifyUpstreamError, type UpstreamFailureKind } from './forward.js';
 import type { ErrorPages } from './error-pages.js';
 import { activityPulse } from './activity-pulse.js';
+import { createReadBuffers } from './read-buffers.js';
 
 export interface FastPathOptions {
   /** Route a parsed request; undefined: not the fast path's (no route, odd path, https target...). */
@@ -83,6 +91,16 @@ const STREAMING_BYTES = 64 * 1024;
 const MAX_RESPONSE_HEAD = 16 * 1024;
 const MAX_BUFFERED = 64 * 1024;
 const IDLE_MS = 4_000;
+/**
+ * Bytes per upstream socket read: libuv's default size, and after a read that filled it (a large
+ * body streaming) the large size until the response ends. Fewer, larger reads and writes: less CPU
+ * per byte of a large download than 64 KiB reads (bench/README.md); a pooled idle socket keeps
+ * holding only a small one.
+ */
+const READ_BYTES = 64 * 1024;
+const LARGE_READ_BYTES = 256 * 1024;
+/** Read buffers one client may hold (queued, not yet written) before the upstream is paused. */
+const MAX_HELD = 4;
 
 const CR = 13;
 const LF = 10;
@@ -194,17 +212,19 @@ function parseResponseHead(b: Buffer, end: number): ResponseHead | string {
 // Upstream connections
 
 class UpConn {
-  readonly socket: Socket;
+  socket!: Socket;
   readonly key: string;
+  /** The buffer the socket reads into next (lent to its handle: see onUpRead). */
+  buf: Buffer;
   requests = 0;
   connected = false;
   ex: Exchange | undefined = undefined;
   idleTimer: NodeJS.Timeout | undefined = undefined;
   error: NodeJS.ErrnoException | undefined = undefined;
 
-  constructor(socket: Socket, key: string) {
-    this.socket = socket;
+  constructor(key: string, buf: Buffer) {
     this.key = key;
+    this.buf = buf;
   }
 }
 
@@ -269,6 +289,11 @@ class ClientConn {
   gone = false;
   /** Body bytes of an answered request still to be read and dropped (the upstream answered early). */
   discard = 0;
+  /** Response body writes from read buffers not yet completed (their callback not yet run). */
+  inflight = 0;
+  /** Read buffers with bytes still queued on this socket: back to the free list when inflight is 0. */
+  held: Buffer[] = [];
+  onWritten!: () => void;
   onData!: (d: Buffer) => void;
   onEnd!: () => void;
   onTimeout!: () => void;
@@ -287,6 +312,12 @@ export function createFastPath(o: FastPathOptions): FastPath {
   const pools = new Map<string, UpConn[]>();
   const clients = new Set<ClientConn>();
   const rewrite = o.autoRewrite || o.protocolRewrite !== undefined;
+  // Free lists per size (per process; at most 4 MiB each kept, more left to the GC).
+  const small = createReadBuffers(READ_BYTES, 64);
+  const large = createReadBuffers(LARGE_READ_BYTES, 16);
+  const giveBack = (b: Buffer): void => (b.length === LARGE_READ_BYTES ? large : small).give(b);
+  /** Set by writeBody: the read being handled wrote bytes from its buffer to a client. */
+  let lent = false;
   let draining = false;
   // Options are read per request (a reload changes timeouts in `o`); this header follows its timeout.
   let keepAliveFor = -1;
@@ -322,9 +353,13 @@ export function createFastPath(o: FastPathOptions): FastPath {
       stats.countTimeout(c.ex === undefined ? 'keep_alive' : 'client_idle');
       socket.destroy();
     };
-    c.onDrain = () => {
-      const up = c.ex?.up;
-      if (up !== undefined && up.socket.isPaused()) up.socket.resume();
+    c.onDrain = () => resumeUpstream(c);
+    c.onWritten = () => {
+      if (--c.inflight > 0 || c.held.length === 0) return;
+      // Every write that referred to these buffers has completed: nothing reads them any more.
+      for (const b of c.held) giveBack(b);
+      c.held.length = 0;
+      resumeUpstream(c);
     };
     c.onClose = () => {
       clients.delete(c);
@@ -363,6 +398,15 @@ export function createFastPath(o: FastPathOptions): FastPath {
     c.buf = c.buf === null || c.buf.length === 0 ? d : Buffer.concat([c.buf, d]);
     if (c.ex === undefined) next(c);
     else if (c.buf.length > MAX_BUFFERED) c.socket.pause();
+  }
+
+  /** The client can take more of the response: read on from its upstream if that was paused. */
+  function resumeUpstream(c: ClientConn): void {
+    const ex = c.ex;
+    const up = ex?.up;
+    if (up === undefined || up.ex !== ex || !up.socket.isPaused()) return;
+    if (c.socket.writableNeedDrain || c.held.length >= MAX_HELD) return; // a 'drain' or a write callback follows
+    up.socket.resume();
   }
 
   /** Body bytes from the client for the upstream, with backpressure both ways. */
@@ -487,8 +531,18 @@ export function createFastPath(o: FastPathOptions): FastPath {
   }
 
   function connect(up: Upstream, key: string): UpConn {
-    const socket = up.socketPath !== undefined ? net.connect({ path: up.socketPath }) : net.connect({ host: up.hostname, port: up.port, noDelay: true });
-    const conn = new UpConn(socket, key);
+    const conn = new UpConn(key, small.take());
+    // Reads go into conn.buf; after each read Node asks for the next buffer (the same one, unless
+    // onUpRead left it with a client and took another).
+    const onread = {
+      buffer: () => conn.buf,
+      callback: (n: number, b: Uint8Array): boolean => {
+        onUpRead(conn, n, b as Buffer);
+        return true;
+      },
+    };
+    const socket = up.socketPath !== undefined ? net.connect({ path: up.socketPath, onread }) : net.connect({ host: up.hostname, port: up.port, noDelay: true, onread });
+    conn.socket = socket;
     socket.setTimeout(o.connectTimeout);
     socket.once('connect', () => {
       conn.connected = true;
@@ -496,14 +550,6 @@ export function createFastPath(o: FastPathOptions): FastPath {
     });
     socket.on('timeout', () => {
       if (!conn.connected) socket.destroy(codedError(`connect to ${up.target} timed out`, 'UND_ERR_CONNECT_TIMEOUT'));
-    });
-    socket.on('data', (d: Buffer) => {
-      const ex = conn.ex;
-      if (ex === undefined) {
-        socket.destroy(); // bytes nobody asked for: the connection's framing is lost
-        return;
-      }
-      onUpData(ex, conn, d);
     });
     socket.on('error', (e: NodeJS.ErrnoException) => {
       conn.error = e;
@@ -520,6 +566,8 @@ export function createFastPath(o: FastPathOptions): FastPath {
         if (idle.length === 0) pools.delete(key);
       }
       clearTimeout(conn.idleTimer);
+      // The handle is closed: it reads into its buffer no more.
+      giveBack(conn.buf);
       const ex = conn.ex;
       conn.ex = undefined;
       if (ex !== undefined && ex.up === conn && !ex.settled) onUpClosed(ex, conn);
@@ -543,6 +591,37 @@ export function createFastPath(o: FastPathOptions): FastPath {
 
   // --- response ---
 
+  /** One upstream socket read, into conn's read buffer `buf`. */
+  function onUpRead(conn: UpConn, n: number, buf: Buffer): void {
+    const ex = conn.ex;
+    if (ex === undefined) {
+      conn.socket.destroy(); // bytes nobody asked for: the connection's framing is lost
+      return;
+    }
+    lent = false;
+    onUpData(ex, conn, n === buf.length ? buf : buf.subarray(0, n));
+    // Nothing of buf queued anywhere, or all written bytes already handed to the kernel (the
+    // common case): buf is free again at once. Otherwise the client holds it until its writes
+    // complete, and the socket reads into another.
+    let free = true;
+    if (lent) {
+      lent = false;
+      const c = ex.c;
+      const s = c.socket;
+      if (s.writableLength > 0) {
+        free = false;
+        c.held.push(buf);
+        if (conn.ex === ex && !ex.settled && (s.writableNeedDrain || c.held.length >= MAX_HELD)) conn.socket.pause();
+      }
+    }
+    // The next response on this connection starts small again (and so does what an idle pooled
+    // socket holds); a read that filled its buffer is followed by a large one.
+    const size = conn.ex !== ex || ex.settled ? READ_BYTES : n === buf.length ? LARGE_READ_BYTES : buf.length;
+    if (free && size === buf.length) return;
+    if (free) giveBack(buf);
+    conn.buf = (size === LARGE_READ_BYTES ? large : small).take();
+  }
+
   function onUpData(ex: Exchange, conn: UpConn, d: Buffer): void {
     if (ex.settled) return;
     ex.gotBytes = true;
@@ -560,7 +639,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
             break;
           case R_CL: {
             const n = Math.min(ex.remaining, d.length - off);
-            body(ex, conn, off === 0 && n === d.length ? d : d.subarray(off, off + n));
+            body(ex, off === 0 && n === d.length ? d : d.subarray(off, off + n));
             off += n;
             ex.remaining -= n;
             if (ex.remaining === 0) {
@@ -585,13 +664,13 @@ export function createFastPath(o: FastPathOptions): FastPath {
             } else {
               ex.remaining = size;
               ex.rstate = R_CHUNK_DATA;
-              body(ex, conn, null, size);
+              body(ex, null, size);
             }
             break;
           }
           case R_CHUNK_DATA: {
             const n = Math.min(ex.remaining, d.length - off);
-            body(ex, conn, d.subarray(off, off + n));
+            body(ex, d.subarray(off, off + n));
             off += n;
             ex.remaining -= n;
             if (ex.remaining === 0) {
@@ -629,7 +708,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
             break;
           }
           case R_CLOSE:
-            body(ex, conn, off === 0 ? d : d.subarray(off));
+            body(ex, off === 0 ? d : d.subarray(off));
             off = d.length;
             break;
           default:
@@ -732,20 +811,32 @@ export function createFastPath(o: FastPathOptions): FastPath {
     return s.write(data);
   }
 
-  /** Body bytes for the client; `chunkSize`: the start of a re-framed chunk of that size. */
-  function body(ex: Exchange, conn: UpConn, data: Buffer | null, chunkSize?: number): void {
+  /** Bytes of an upstream read buffer for the client: counted until the write completes. */
+  function writeBody(ex: Exchange, data: Buffer): void {
+    const c = ex.c;
+    const s = c.socket;
+    if (s.destroyed) return;
+    ex.bytes += data.length;
+    c.inflight++;
+    lent = true;
+    s.write(data, c.onWritten);
+  }
+
+  /**
+   * Body bytes for the client; `chunkSize`: the start of a re-framed chunk of that size.
+   * Backpressure is onUpRead's, once the whole read is handled.
+   */
+  function body(ex: Exchange, data: Buffer | null, chunkSize?: number): void {
     ex.pulse?.();
-    let ok: boolean;
-    if (chunkSize !== undefined) ok = writeClient(ex, chunkSize.toString(16) + '\r\n');
+    if (chunkSize !== undefined) writeClient(ex, chunkSize.toString(16) + '\r\n');
     else if (ex.rstate === R_CLOSE) {
       if (data!.length === 0) return;
       ex.c.socket.cork();
       writeClient(ex, data!.length.toString(16) + '\r\n');
-      writeClient(ex, data!);
-      ok = writeClient(ex, '\r\n');
+      writeBody(ex, data!);
+      writeClient(ex, '\r\n');
       ex.c.socket.uncork();
-    } else ok = writeClient(ex, data!);
-    if (!ok && !ex.c.socket.destroyed) conn.socket.pause();
+    } else writeBody(ex, data!);
   }
 
   function complete(ex: Exchange, conn: UpConn): void {
