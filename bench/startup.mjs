@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Start time and footprint, side by side and interleaved: configurable-http-proxy (CHP 5.3, from
-// bench/node_modules) vs Switchyard (dist/src/main.js) with --workers 1 and at its default workers.
+// bench/node_modules) vs Switchyard (dist/src/main.js) with --workers 1, at its default workers
+// (threads where supported: --worker-mode auto) and at its default workers as processes.
 //
 //   node bench/startup.mjs [RUNS=7] [OUT=path.json]      (env: RUNS, OUT, BASE_MAIN, SWITCHYARD_MAIN)
 //
@@ -37,6 +38,8 @@ const CONFIGS = [
   { name: 'chp', argv: [CHP_BIN, ...common] },
   { name: 'switchyard-w1', argv: [SWITCHYARD, ...common, '--workers', '1'] },
   { name: 'switchyard', argv: [SWITCHYARD, ...common] },
+  // The default workers as node:cluster processes (the default is threads where supported).
+  { name: 'switchyard-procs', argv: [SWITCHYARD, ...common, '--worker-mode', 'processes'] },
 ];
 // BASE_MAIN=path/to/dist/src/main.js: another build measured alongside (e.g. before a change).
 if (process.env.BASE_MAIN) {

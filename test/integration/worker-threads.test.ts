@@ -149,6 +149,17 @@ if (unsupported !== undefined) {
     assert.equal(await s.exited, 0, s.output());
   });
 
+  test('threads: SIGTERM while the threads are still starting exits 0 promptly', { timeout: 60_000 }, async (t) => {
+    const s = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0', ...THREADS], { CONFIGPROXY_AUTH_TOKEN: 'x' });
+    // The threads start right after this line (prefork.ts), long before they are ready.
+    await waitForLine(s.output, /Data plane: 2 worker threads/, 20_000);
+    const t0 = Date.now();
+    s.proc.kill('SIGTERM');
+    assert.equal(await s.exited, 0, s.output());
+    assert.ok(Date.now() - t0 < 8000, `took ${Date.now() - t0} ms`);
+    assert.doesNotMatch(s.output(), /Proxy API at/, 'the API never opened');
+  });
+
   test('threads: a second Switchyard on the same port is refused (SO_REUSEPORT would let it join); the first keeps serving', { timeout: 90_000 }, async (t) => {
     // A free port (listen on 0, close); another process may take it before the first Switchyard
     // does: then try another.
