@@ -58,7 +58,9 @@ if (unsupported !== undefined) {
       slow.closeAllConnections();
       return new Promise((r) => slow.close(r));
     });
-    const p = await startSwitchyardProcess(t, ['--metrics-port', '0', '--metrics-ip', '127.0.0.1', ...THREADS], { SWITCHYARD_TEST_HOOKS: '1' });
+    const p = await startSwitchyardProcess(t, ['--metrics-port', '0', '--metrics-ip', '127.0.0.1', '--activity-flush-interval', '100', '--dashboard-interval', '50', ...THREADS], {
+      SWITCHYARD_TEST_HOOKS: '1',
+    });
     const { api, proxyPort: port } = p;
     assert.match(p.output(), /Data plane: 2 worker threads, each listening on the public port \(SO_REUSEPORT\)/);
     assert.equal(readFileSync(`/proc/${p.pid}/task/${p.pid}/children`, 'utf8').trim(), '', 'no worker process');
@@ -97,6 +99,27 @@ if (unsupported !== undefined) {
 
     const health = (await api('GET', '/api/health')).json<{ status: string }>();
     assert.equal(health.status, 'ok');
+
+    // Activity recorded in a thread reaches the API.
+    const created = Date.parse((await api('GET', '/api/routes/user/u0')).json<{ last_activity: string }>().last_activity);
+    await waitFor(() => Date.now() > created, 1000, 'the clock past the creation time'); // a later timestamp is the signal
+    await request(`http://127.0.0.1:${port}/user/u0/again`);
+    await waitFor(async () => Date.parse((await api('GET', '/api/routes/user/u0')).json<{ last_activity: string }>().last_activity) > created, 5000, 'activity from a thread');
+
+    // The dashboard's workers: thread ids and each thread's heap; no per-thread RSS (the process's
+    // is the main process's figure).
+    type State = { status: { process: { rss: number; workers: { pid: number; threadId?: number; listening: boolean; vitals?: { rss?: number; heapUsed: number } }[] } } };
+    const state = async (): Promise<State> => (await request(`${p.apiUrl}/dashboard/api/state`, { headers: { authorization: 'token secret' } })).json<State>();
+    await waitFor(async () => (await state()).status.process.workers.every((w) => w.vitals !== undefined), 5000, 'vitals from both threads');
+    const { process: proc } = (await state()).status;
+    assert.equal(proc.workers.length, 2);
+    for (const w of proc.workers) {
+      assert.equal(w.pid, p.pid, 'a thread is in the main process');
+      assert.ok(typeof w.threadId === 'number' && w.threadId > 0 && w.listening);
+      assert.equal(w.vitals!.rss, undefined);
+      assert.ok(w.vitals!.heapUsed > 0);
+    }
+    assert.notEqual(proc.workers[0]!.threadId, proc.workers[1]!.threadId);
 
     // A thread that dies of an uncaught error is replaced; the other keeps serving meanwhile.
     process.kill(p.pid, 'SIGUSR2'); // test hook (worker-pool.ts): the oldest thread throws
