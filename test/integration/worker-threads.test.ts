@@ -128,6 +128,9 @@ if (unsupported !== undefined) {
     await waitFor(async () => (await api('GET', '/api/health')).status === 200, 15_000, 'the replacement listening');
     assert.equal((await api('POST', '/api/routes/after', { target: backend.url })).status, 201);
     for (let k = 0; k < 10; k++) assert.equal((await request(`http://127.0.0.1:${port}/after/${k}`)).status, 200, 'live on the survivor and the replacement');
+    // The replacement runs with the pinned young generation too.
+    const newSpaceAfter = metric((await request(`${p.metricsUrl}/metrics`)).body, 'switchyard_nodejs_heap_space_size_total_bytes', '{space="new"}');
+    assert.ok(newSpaceAfter >= 2 * WORKER_SEMI_SPACE_MB * 2 ** 20, `new space after the replacement: ${newSpaceAfter / 2 ** 20} MiB`);
     // The replacement serves too.
     const before = servedBy(p.output());
     const deadline2 = Date.now() + 30_000;
