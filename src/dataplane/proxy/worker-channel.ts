@@ -39,7 +39,7 @@ export interface WorkerHandle {
  * for new large objects; Heap::YoungGenerationSizeFromSemiSpaceSize), so a 16 MiB semi-space is a
  * 48 MiB maxYoungGenerationSizeMb. That option sets only the maximum; the minimum (what pins it)
  * is V8's --min-semi-space-size flag, which V8 reads for every isolate it creates, so the primary
- * sets it (pinThreadYoungGeneration) before its first thread starts, after its own heap exists.
+ * sets it (worker-exec-argv.ts setupWorkers) before its first thread starts, after its own heap exists.
  */
 export const THREAD_YOUNG_GENERATION_MB = 3 * WORKER_SEMI_SPACE_MB;
 
