@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Start time and footprint, side by side and interleaved: configurable-http-proxy (CHP 5.3, from
-// bench/node_modules) vs Switchyard (dist/src/main.js) with --workers 1 and at its default workers.
+// bench/node_modules) vs Switchyard (dist/src/main.js) with --workers 1, at its default workers
+// (threads where supported: --worker-mode auto) and at its default workers as processes.
 //
-//   node bench/startup.mjs [RUNS=7] [OUT=path.json]      (env: RUNS, OUT, BASE_MAIN, SWITCHYARD_MAIN)
+//   node bench/startup.mjs [RUNS=7] [OUT=path.json]      (env: RUNS, OUT, BASE_MAIN, SWITCHYARD_MAIN, COMPILE_CACHE)
 //
 // Each run starts every config once (rotating the order between runs), each in its own process
 // group, with CHP's flags and a --default-target backend (bench/backend.js, started once here):
@@ -37,7 +38,19 @@ const CONFIGS = [
   { name: 'chp', argv: [CHP_BIN, ...common] },
   { name: 'switchyard-w1', argv: [SWITCHYARD, ...common, '--workers', '1'] },
   { name: 'switchyard', argv: [SWITCHYARD, ...common] },
+  // The default workers as node:cluster processes (the default is threads where supported).
+  { name: 'switchyard-procs', argv: [SWITCHYARD, ...common, '--worker-mode', 'processes'] },
 ];
+// COMPILE_CACHE=dir: also CHP and Switchyard (default workers, and --workers 1) with Node's on-disk
+// compile cache (NODE_COMPILE_CACHE=dir, Node 22.1+; the first start of each fills it).
+if (process.env.COMPILE_CACHE) {
+  const env = { NODE_COMPILE_CACHE: process.env.COMPILE_CACHE };
+  CONFIGS.push(
+    { name: 'chp-cc', argv: [CHP_BIN, ...common], env },
+    { name: 'switchyard-w1-cc', argv: [SWITCHYARD, ...common, '--workers', '1'], env },
+    { name: 'switchyard-cc', argv: [SWITCHYARD, ...common], env },
+  );
+}
 // BASE_MAIN=path/to/dist/src/main.js: another build measured alongside (e.g. before a change).
 if (process.env.BASE_MAIN) {
   CONFIGS.push({ name: 'base-w1', argv: [process.env.BASE_MAIN, ...common, '--workers', '1'] }, { name: 'base', argv: [process.env.BASE_MAIN, ...common] });
@@ -118,7 +131,7 @@ async function measure(cfg) {
   const child = spawn(process.execPath, cfg.argv, {
     detached: true,
     stdio: ['ignore', 'ignore', 'ignore'],
-    env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: TOKEN },
+    env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: TOKEN, ...cfg.env },
   });
   try {
     await waitFor(async () => child.exitCode === null && (await get(P_PROXY, '/startup')) === 200, 30_000, `${cfg.name} proxy port`);

@@ -234,13 +234,21 @@ function renderStatus() {
   text($('proc-mem'), `${fmtBytes(p.rss)} RSS, ${fmtBytes(p.heapUsed)} heap`);
   text($('proc-cpu'), p.cpuPct + ' %');
   text($('proc-loop'), p.eventLoopP99Ms + ' ms');
+  // (Worker threads share this process: its RSS above covers them; their rows show each one's heap.)
   text($('proc-workers'), p.workers.length ? p.workers.length : 'in process');
 
   $('workers-panel').hidden = p.workers.length === 0;
   if (p.workers.length) {
     tableRows(
       $('workers'),
-      p.workers.map((w) => [w.pid, w.listening ? 'yes' : 'no', w.applied, fmtBytes(w.vitals?.rss), w.vitals?.connections ?? '–', w.vitals?.websockets ?? '–']),
+      p.workers.map((w) => [
+        w.threadId !== undefined ? `thread ${w.threadId}` : `pid ${w.pid}`,
+        w.listening ? 'yes' : 'no',
+        w.applied,
+        w.threadId !== undefined ? `${fmtBytes(w.vitals?.heapUsed)} heap` : `${fmtBytes(w.vitals?.rss)} RSS`,
+        w.vitals?.connections ?? '–',
+        w.vitals?.websockets ?? '–',
+      ]),
     );
   }
 

@@ -98,13 +98,14 @@ export async function createApp<S = unknown>(config: ReloadableConfig, deps: App
   if (acme) metrics.setAcmeStatus(() => acme.installed());
   const onAcmeError = (e: unknown): void => log.warn(`ACME: ${(e as Error).message}`);
 
-  // The data plane: the proxy in this process, or --workers N processes fed by a pool. Each module
+  // The data plane: the proxy in this process, or --workers N processes or threads fed by a pool. Each module
   // is loaded only when used: a primary with workers never loads the proxy (nor undici).
   const routeStats = new RouteStatsAggregate();
   const pool =
     config.workers > 1
       ? (await import('./dataplane/proxy/worker-pool.js')).createWorkerPool({
           count: config.workers,
+          mode: config.workerMode,
           log,
           listen: config.proxyListen,
           initialTable: watcher.current(),

@@ -13,6 +13,7 @@ import { createLogger } from './observability/logger.js';
 import { VERSION } from './version.js';
 import type { App, AppDeps } from './app.js';
 import type { Config } from './config/config.js';
+import { threadsUnsupported } from './config/worker-mode.js';
 import type { ToPrimary, ToWorker } from './dataplane/proxy/worker-protocol.js';
 
 async function main(argv: string[]): Promise<void> {
@@ -22,9 +23,9 @@ async function main(argv: string[]): Promise<void> {
     // Each role loads only its own modules: a worker never loads the API, stores or etcd client
     // (test/unit/worker-imports.test.ts walks its import graph).
     // (Its modules load while the answer comes: a preforked worker asks before the app exists.)
-    const [config, { runWorker }] = await Promise.all([configFromPrimary(), import('./worker.js')]);
+    const [config, { runWorker }, { processLink }] = await Promise.all([configFromPrimary(), import('./worker.js'), import('./dataplane/proxy/worker-channel.js')]);
     const log = createLogger({ level: config.logLevel, format: config.logFormat });
-    runWorker(config, log.child({ worker: cluster.worker?.id }), (l) => log.setLevel(l));
+    runWorker(config, log.child({ worker: cluster.worker?.id }), (l) => log.setLevel(l), processLink());
     return;
   }
   const loaded = await loadConfig({ argv, env: process.env });
@@ -118,8 +119,10 @@ async function main(argv: string[]): Promise<void> {
   process.on('SIGHUP', () => {
     if (!stopping && app !== undefined) void app.reload('SIGHUP');
   });
+  log.info(dataPlaneLine(config));
   // With --workers N the workers boot and load their modules while this process loads its own.
-  const preforked = config.workers > 1 ? (await import('./dataplane/proxy/prefork.js')).preforkWorkers(config.workers, config) : undefined;
+  const preforked =
+    config.workers > 1 ? await (await import('./dataplane/proxy/prefork.js')).preforkWorkers(config.workers, config.workerMode, config) : undefined;
   const { createApp } = await import('./app.js');
   app = await createApp(config, { ...appDeps, ...(preforked ? { preforked } : {}) });
   if (pending !== undefined) {
@@ -149,6 +152,14 @@ async function main(argv: string[]): Promise<void> {
 
   // As CHP: once running, an unexpected exception is logged and the proxy keeps serving.
   process.on('uncaughtException', (e) => log.error(`Uncaught Exception: ${e.message}`, { err: e }));
+}
+
+/** The start-up line that says what runs the data plane (and why not threads, when auto chose processes). */
+function dataPlaneLine(config: Config): string {
+  if (config.workers <= 1) return 'Data plane: in the main process (1 worker)';
+  if (config.workerMode === 'threads') return `Data plane: ${config.workers} worker threads, each listening on the public port (SO_REUSEPORT)`;
+  const why = threadsUnsupported(config.proxyListen);
+  return `Data plane: ${config.workers} worker processes (node:cluster)` + (why !== undefined ? `; not threads: ${why}` : '');
 }
 
 /** Asks the primary for its running configuration (worker-protocol.ts 'config?' / 'config'). */

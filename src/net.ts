@@ -12,8 +12,14 @@ export function listenFailed(e: Error): SwitchyardError {
   return new SwitchyardError(ErrorCode.LISTEN_FAILED, e.message, { cause: e, details: { errno: (e as NodeJS.ErrnoException).code } });
 }
 
+/** How a TCP listen differs from its target's: another port (a worker thread's), SO_REUSEPORT. */
+export interface ListenOptions {
+  readonly port?: number;
+  readonly reusePort?: boolean;
+}
+
 /** Listen on a TCP port or unix socket; rejects with SWY_LISTEN_FAILED caused by the OS error (EADDRINUSE...). */
-export function listenOn(server: NetServer, target: ListenTarget): Promise<void> {
+export function listenOn(server: NetServer, target: ListenTarget, options: ListenOptions = {}): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (e: Error): void => reject(listenFailed(e));
     server.once('error', onError);
@@ -26,10 +32,9 @@ export function listenOn(server: NetServer, target: ListenTarget): Promise<void>
       // (Not in a cluster worker: the primary owns the socket and cleared it before forking.)
       if (!cluster.isWorker && existsSync(target.path)) unlinkSync(target.path);
       server.listen(target.path, done);
-    } else if (target.host === undefined) {
-      server.listen(target.port, done);
     } else {
-      server.listen(target.port, target.host, done);
+      const port = options.port ?? target.port;
+      server.listen({ port, ...(target.host !== undefined ? { host: target.host } : {}), ...(options.reusePort ? { reusePort: true } : {}) }, done);
     }
   });
 }

@@ -1,14 +1,19 @@
 // A data-plane worker (--workers N): the built-in proxy on the shared public port, routing
 // against its own copy of the table, fed by the primary. It runs the primary's route watcher
-// (fed by IPC: dataplane/proxy/ipc-route-source.ts) and activity batcher (flushing to the
+// (fed by messages: dataplane/proxy/ipc-route-source.ts) and activity batcher (flushing to the
 // primary); activity, stats and metrics go back to the primary. It loads no store module.
+// The same code runs in a forked process or in a thread of the primary's process: `link`
+// (worker-channel.ts) is the difference. A thread opens its own listening socket on the public
+// port with SO_REUSEPORT; a process listens through node:cluster.
 
+import { threadId } from 'node:worker_threads';
 import type { Config } from './config/config.js';
 import { createActivityTracker } from './control/activity.js';
 import { createRouteWatcher } from './control/route-watcher.js';
 import { createIpcRouteSource } from './dataplane/proxy/ipc-route-source.js';
 import { createProxyDataPlane } from './dataplane/proxy/proxy-server.js';
 import type { ToPrimary, ToWorker } from './dataplane/proxy/worker-protocol.js';
+import type { WorkerLink } from './dataplane/proxy/worker-channel.js';
 import type { LogLevel, Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { RouteStatsRecorder } from './observability/route-stats.js';
@@ -20,11 +25,12 @@ import { createIpcChallengeSource } from './tls/ipc-challenge-source.js';
 /** How often a worker sends its recorded activity to the primary (which batches it to the store). */
 const ACTIVITY_FLUSH_MS = 200;
 
-export function runWorker(config: Config, log: Logger, setLogLevel: (level: LogLevel) => void): void {
-  const send = (m: ToPrimary): void => {
-    if (process.connected) process.send!(m);
-  };
-  const metrics = createMetrics();
+export function runWorker(config: Config, log: Logger, setLogLevel: (level: LogLevel) => void, link: WorkerLink): void {
+  const send = (m: ToPrimary): void => link.send(m);
+  const thread = link.mode === 'threads';
+  // A thread shares the primary's process: the process-wide default metrics (CPU, RSS, fds) are
+  // the primary's to report, once; a thread reports its own heap, event loop and counters.
+  const metrics = createMetrics({ processWide: !thread });
   const source = createIpcRouteSource();
   const watcher = createRouteWatcher({ source, table: { hostRouting: config.hostRouting }, log, quiet: true });
   const activity = createActivityTracker({
@@ -69,17 +75,20 @@ export function runWorker(config: Config, log: Logger, setLogLevel: (level: LogL
   watcher.subscribe({ name: 'applied ack', onTable: ({ table }) => send({ t: 'applied', version: table.version }) });
 
   const statsTimer = setInterval(() => {
+    // In a thread, process.memoryUsage().rss is the whole process's (the primary reports it):
+    // a thread tells its id and its own heap.
     const m = process.memoryUsage();
+    const who = thread ? { pid: process.pid, threadId } : { pid: process.pid, rss: m.rss };
     send({
       t: 'stats',
       routes: routeStats.take(),
-      proc: { pid: process.pid, rss: m.rss, heapUsed: m.heapUsed, connections: metrics.stats.activeConnections, websockets: metrics.stats.activeWebsockets },
+      proc: { ...who, heapUsed: m.heapUsed, connections: metrics.stats.activeConnections, websockets: metrics.stats.activeWebsockets },
     });
   }, Math.max(config.dashboardIntervalMs, 50));
   statsTimer.unref();
 
   let listening = false;
-  process.on('message', (msg: ToWorker) => {
+  link.onMessage((msg: ToWorker) => {
     switch (msg.t) {
       case 'table':
       case 'changes':
@@ -97,7 +106,7 @@ export function runWorker(config: Config, log: Logger, setLogLevel: (level: LogL
       case 'listen':
         if (listening) return;
         listening = true;
-        proxy.start().then(
+        proxy.start(thread ? { reusePort: true, ...(msg.port !== undefined ? { port: msg.port } : {}) } : undefined).then(
           () => {
             const a = proxy.server.address();
             send(a !== null && typeof a === 'object' ? { t: 'listening', port: a.port } : { t: 'listening' });
@@ -106,7 +115,7 @@ export function runWorker(config: Config, log: Logger, setLogLevel: (level: LogL
             // Tell the primary why (a respawned worker would fail the same way), then leave.
             const err = e as Error & { details?: { errno?: string } };
             send({ t: 'listen-failed', message: err.message, errno: err.details?.errno });
-            process.exit(1);
+            link.exit(1);
           },
         );
         return;
@@ -122,8 +131,15 @@ export function runWorker(config: Config, log: Logger, setLogLevel: (level: LogL
           await activity.close();
           await accessLog.close();
           await watcher.close();
-          process.disconnect();
-          process.exit(0);
+          link.exit(0);
+        });
+        return;
+      case 'test-crash':
+        // Test hook (worker-pool.ts): an uncaught error that nothing catches, as a bug would.
+        if (process.env.SWITCHYARD_TEST_HOOKS !== '1') return;
+        process.removeAllListeners('uncaughtException');
+        setImmediate(() => {
+          throw new Error('test crash (SWITCHYARD_TEST_HOOKS)');
         });
         return;
     }
@@ -134,15 +150,18 @@ export function runWorker(config: Config, log: Logger, setLogLevel: (level: LogL
     () => activity.start(),
     (e: unknown) => {
       log.error(`worker cannot load its table: ${(e as Error).message}`);
-      process.exit(1);
+      link.exit(1);
     },
   );
   send({ t: 'ready' });
-  // The primary handles signals; a worker only stops when told to drain (or when orphaned).
-  process.on('SIGTERM', () => {});
-  process.on('SIGINT', () => {});
-  // A reload is the primary's (it sends 'settings'); a hang-up sent to the process group is not for us.
-  process.on('SIGHUP', () => {});
-  process.on('disconnect', () => process.exit(0));
+  if (!thread) {
+    // The primary handles signals; a worker only stops when told to drain (or when orphaned).
+    // (A thread gets no signals: they are the process's, handled by the primary's main thread.)
+    process.on('SIGTERM', () => {});
+    process.on('SIGINT', () => {});
+    // A reload is the primary's (it sends 'settings'); a hang-up sent to the process group is not for us.
+    process.on('SIGHUP', () => {});
+    process.on('disconnect', () => process.exit(0));
+  }
   process.on('uncaughtException', (e) => log.error(`Uncaught Exception: ${e.message}`, { err: e }));
 }

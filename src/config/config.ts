@@ -8,6 +8,7 @@ import { ErrorCode, SwitchyardError } from '../errors.js';
 import type { LogLevel } from '../observability/logger.js';
 import type { StoreOptions } from './store-spec.js';
 import type { FlagValue, ParsedArgs } from './flags.js';
+import { threadsUnsupported, type WorkerMode } from './worker-mode.js';
 import { buildAcmeConfig, type AcmeConfig } from './acme-config.js';
 import { SETTINGS, SETTINGS_BY_NAME, checkValue, defaultValue, envNames, splitCustomHeader, type SettingValue } from './schema.js';
 
@@ -75,6 +76,8 @@ export interface Config {
   readonly drainTimeout: number;
   /** Data-plane worker processes; 1 = the proxy runs in the main process. */
   readonly workers: number;
+  /** What data-plane workers are when workers > 1 (`worker-mode`, resolved: auto is decided here). */
+  readonly workerMode: WorkerMode;
   readonly activityFlushInterval: number;
   readonly apiMaxBody: number;
   /** The xDS control plane (--xds-port); undefined when off. */
@@ -334,6 +337,7 @@ export function configFromValues(v: SettingValues): Config {
   const protocolRewrite = str('protocol-rewrite');
   const accessFormat = str('access-log-format') as 'json' | 'combined';
   if (has('access-log-format') && !has('access-log')) throw invalid('access-log-format', 'needs --access-log <dest>');
+  const workers = workerCount(int('workers')!);
   const config: Config = {
     proxyListen,
     apiListen,
@@ -368,7 +372,8 @@ export function configFromValues(v: SettingValues): Config {
     store,
     storeOptions,
     drainTimeout: int('drain-timeout')!,
-    workers: workerCount(int('workers')!),
+    workers,
+    workerMode: resolveWorkerMode(str('worker-mode') as 'auto' | WorkerMode, proxyListen, workers, (reason) => invalid('worker-mode', reason)),
     activityFlushInterval: Math.max(10, int('activity-flush-interval')!),
     apiMaxBody: Math.max(1024, int('api-max-body')!),
     xds,
@@ -381,6 +386,20 @@ export function configFromValues(v: SettingValues): Config {
     dashboardUsers: list('dashboard.users'),
   };
   return deepFreeze(config);
+}
+
+/**
+ * `worker-mode` resolved: `auto` is threads where the runtime can give each thread its own
+ * listening socket on the public port (SO_REUSEPORT, worker-mode.ts), else processes; `threads`
+ * where it cannot is a configuration error naming why.
+ */
+function resolveWorkerMode(asked: 'auto' | WorkerMode, listen: ListenTarget, workers: number, error: (reason: string) => Error): WorkerMode {
+  if (asked === 'processes') return 'processes';
+  const why = threadsUnsupported(listen);
+  if (why === undefined) return 'threads';
+  // (One worker runs in the main process: neither mode applies, nothing to refuse.)
+  if (asked === 'threads' && workers > 1) throw error(`threads are not available here: ${why} (use --worker-mode processes or auto)`);
+  return 'processes';
 }
 
 function workerCount(n: number): number {

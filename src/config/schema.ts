@@ -157,7 +157,9 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'pid-file', type: 'string', flag: 'value', arg: 'pid-file', group: chp, section: 'Proxy', check: nonEmpty,
     help: 'Write our PID to a file (removed on exit)' },
   { name: 'workers', type: 'int', flag: 'value', arg: 'n', default: 0, defaultText: 'one per core', group: sy, section: 'Proxy', check: range(0, 256),
-    help: 'Data-plane processes sharing the public port (0: one per core; 1: in the main process)' },
+    help: 'Data-plane workers sharing the public port (0: one per core; 1: in the main process)' },
+  { name: 'worker-mode', type: 'string', flag: 'value', arg: 'mode', default: 'auto', group: sy, section: 'Proxy', check: oneOf('auto', 'threads', 'processes'),
+    help: 'What the data-plane workers are (with workers > 1): threads of the main process, each listening on the public port with SO_REUSEPORT (Linux, Node 22.12+, TCP listener), or node:cluster processes; auto: threads where supported, else processes' },
   { name: 'fast-path', type: 'bool', flag: 'negated', default: true, group: sy, section: 'Proxy',
     help: 'Serve plain-HTTP requests of the common shape through the HTTP/1.1 fast path; everything else goes through node:http (--no-fast-path: every request through node:http)' },
 

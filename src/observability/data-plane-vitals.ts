@@ -6,6 +6,8 @@ import type { ProxyStats } from './metrics.js';
 
 export interface WorkerInfo {
   readonly pid: number | undefined;
+  /** A worker thread's id (its pid is the main process's). */
+  readonly threadId?: number;
   readonly listening: boolean;
   readonly applied: number;
   readonly vitals: WorkerVitals | undefined;

@@ -62,9 +62,10 @@ export interface Metrics {
   render(): Promise<{ contentType: string; body: string }>;
 }
 
-export function createMetrics(): Metrics {
+/** `processWide: false`: a data-plane worker thread, whose process the primary reports (prom.ts). */
+export function createMetrics(o: { processWide?: boolean } = {}): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
+  collectDefaultMetrics({ register: registry, prefix: 'switchyard_', processWide: o.processWide !== false });
   const stats = new ProxyStats();
   const kinds = ['web', 'ws'] as const;
 

@@ -44,10 +44,25 @@ const DEFAULT_METRICS = [
   'gc',
 ];
 
-/** prom-client's collectDefaultMetrics({ register, prefix }) without loading @opentelemetry/api. */
-export function collectDefaultMetrics(opts: { register: Registry; prefix: string }): void {
+/**
+ * Default metrics that describe the whole process (CPU time, RSS and memory, file descriptors,
+ * start time, Node version): a data-plane worker thread shares its process with the primary, which
+ * reports these once; summed over threads by the /metrics merge they would count it N+1 times.
+ * The rest are per thread (its event loop, its V8 heap and GC, its handles).
+ */
+const PROCESS_WIDE = new Set(['processStartTime', 'osMemoryHeap', 'processOpenFileDescriptors', 'processMaxFileDescriptors', 'version']);
+
+/**
+ * prom-client's collectDefaultMetrics({ register, prefix }) without loading @opentelemetry/api.
+ * `processWide: false` (a worker thread): without the process-wide ones (PROCESS_WIDE, CPU).
+ */
+export function collectDefaultMetrics(opts: { register: Registry; prefix: string; processWide?: boolean }): void {
   const { register: registry, prefix } = opts;
   const config = { prefix, eventLoopMonitoringPrecision: 10 };
+  if (opts.processWide === false) {
+    for (const name of DEFAULT_METRICS) if (!PROCESS_WIDE.has(name)) (load(`prom-client/lib/metrics/${name}`) as DefaultMetric)(registry, config);
+    return;
+  }
   let last = process.cpuUsage();
   const user = new Counter({
     name: prefix + 'process_cpu_user_seconds_total',

@@ -20,6 +20,8 @@ export function samples(s: Setting, files: string[]): [SettingValue, SettingValu
     'log-level': ['debug', 'warn', 'error'],
     'log-format': ['json', 'text', 'json'],
     'access-log-format': ['combined', 'json', 'combined'],
+    // (threads would be refused where unsupported, e.g. Node 20: the CLI must pass on every Node)
+    'worker-mode': ['processes', 'auto', 'processes'],
     'custom-header': [['X-A: 1'], ['X-B: 2', 'X-C: 3'], ['X-D: 4']],
     'dashboard.users': [['a:h1'], ['b:h2', 'c:h3'], ['d:h4']],
     'acme-domain': [['a.test'], ['b.test', 'c.test'], ['d.test']],

@@ -53,12 +53,14 @@ function storeArgs(dir: string): string[] {
   return ['--store', `file:${join(dir, 'routes.toml')}`];
 }
 
-test('TLS-ALPN-01: the challenge is answered on the TLS port; ordinary handshakes there are not disturbed', async (t) => {
+// The TLS port is the data plane's: with --workers 2 the workers (threads where supported, else
+// processes) ask the primary for the challenge certificate and get the issued one pushed.
+for (const workers of ['1', '2']) test(`TLS-ALPN-01 (--workers ${workers}): the challenge is answered on the TLS port; ordinary handshakes there are not disturbed`, async (t) => {
   const http = await startBalancer(t);
   const tlsLb = await startBalancer(t);
   const pebble = await startPebble(t, { httpPort: http.port, tlsPort: tlsLb.port });
   const dir = tempDir(t, 'swy-acme-');
-  const replica = await startAcmeReplica(t, pebble, [...storeArgs(dir), '--acme-domain', NAME, '--acme-challenge', 'tls-alpn-01']);
+  const replica = await startAcmeReplica(t, pebble, [...storeArgs(dir), '--acme-domain', NAME, '--acme-challenge', 'tls-alpn-01', '--workers', workers]);
   tlsLb.setBackends([replica.proxyPort]);
   await waitServed(replica, NAME);
   assert.equal(pebble.orders(), 1);

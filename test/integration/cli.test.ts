@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { FLAGS } from '../../src/config/flags.js';
+import { threadsUnsupported } from '../../src/config/worker-mode.js';
 import { MAIN, connectRefused, listen0, nextEvent, request, spawnSwitchyard, startSwitchyardProcess, waitFor } from '../helpers/servers.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -77,10 +78,14 @@ test('pid file written, SIGTERM drains in-flight requests, refuses new ones, rem
   const p = await startSwitchyardProcess(t, ['--default-target', `http://127.0.0.1:${bport}`, '--pid-file', pidFile], { CONFIGPROXY_AUTH_TOKEN: 't' });
   await waitFor(() => existsSync(pidFile), 5000, 'pid file');
   assert.equal(readFileSync(pidFile, 'utf8'), String(p.pid));
-  // No --workers: one data-plane process per core (this process forks them; 1 core = no fork).
+  // No --workers: one data-plane worker per core (1 core = in this process). Worker threads where
+  // supported (config/worker-mode.ts), else processes this one forks.
   const kids = () => readFileSync(`/proc/${p.pid}/task/${p.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
   const cores = availableParallelism();
-  await waitFor(() => kids().length === (cores > 1 ? cores : 0), 10_000, `${cores} workers by default`);
+  if (cores > 1 && threadsUnsupported({ kind: 'tcp', port: 0, host: '127.0.0.1' }) === undefined) {
+    assert.match(p.output(), new RegExp(`Data plane: ${cores} worker threads`));
+    assert.equal(kids().length, 0, 'threads: no worker process');
+  } else await waitFor(() => kids().length === (cores > 1 ? cores : 0), 10_000, `${cores} workers by default`);
   const arrived = nextEvent(slow, 'request');
   const inflight = request(`${p.proxyUrl}/slow`);
   await arrived; // barrier: the backend holds the request

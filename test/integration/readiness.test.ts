@@ -115,7 +115,7 @@ test('workers forked before the table is loaded do not listen until it is: store
   const apiPort = await freePort();
   const s = spawnSwitchyard(
     t,
-    ['--ip', '127.0.0.1', '--port', String(proxyPort), '--api-ip', '127.0.0.1', '--api-port', String(apiPort), '--workers', '2', '--store', `etcd://127.0.0.1:${REFUSED_PORT}`],
+    ['--ip', '127.0.0.1', '--port', String(proxyPort), '--api-ip', '127.0.0.1', '--api-port', String(apiPort), '--workers', '2', '--worker-mode', 'processes', '--store', `etcd://127.0.0.1:${REFUSED_PORT}`],
     { CONFIGPROXY_AUTH_TOKEN: TOKEN },
   );
   const pid = s.proc.pid!;
@@ -141,7 +141,7 @@ function children(pid: number): number[] {
 
 test('a worker killed with SIGKILL: /api/health is 503 not-ready until the replacement listens; the survivor keeps answering', { timeout: 90_000 }, async (t) => {
   const backend = await startBackend(t, 'K');
-  const p = await startSwitchyardProcess(t, ['--workers', '2', '--default-target', backend.url]);
+  const p = await startSwitchyardProcess(t, ['--workers', '2', '--worker-mode', 'processes', '--default-target', backend.url]);
   const pid = p.proc.pid!;
   await waitFor(() => children(pid).length === 2, 10_000, 'two workers');
   assert.equal((await p.api('GET', '/api/health')).status, 200);
@@ -219,7 +219,7 @@ test('a worker killed with SIGKILL: /api/health is 503 not-ready until the repla
 });
 
 test('SIGTERM while workers are still starting: exits 0 promptly (a worker not yet ready still gets its drain)', { timeout: 60_000 }, async (t) => {
-  const s = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0', '--workers', '2'], { CONFIGPROXY_AUTH_TOKEN: TOKEN });
+  const s = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0', '--workers', '2', '--worker-mode', 'processes'], { CONFIGPROXY_AUTH_TOKEN: TOKEN });
   const pid = s.proc.pid!;
   // The first worker is forked after the signal handlers are installed, long before it is ready.
   await waitFor(() => children(pid).length > 0, 20_000, 'a worker forked');

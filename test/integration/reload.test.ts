@@ -71,7 +71,8 @@ test('SIGHUP applies log level, access log and format, custom headers and timeou
       '',
     ].join('\n'),
   );
-  const p = await startSwitchyardProcess(t, ['--config', file, '--workers', '2']);
+  // (SWITCHYARD_TEST_HOOKS: with worker threads, SIGUSR2 is how the test makes one die.)
+  const p = await startSwitchyardProcess(t, ['--config', file, '--workers', '2'], { SWITCHYARD_TEST_HOOKS: '1' });
   assert.equal((await p.api('POST', '/api/routes/', { target: backend.url })).status, 201);
 
   /** The headers the backend got for one request on a new connection (so any worker may take it). */
@@ -125,8 +126,9 @@ test('SIGHUP applies log level, access log and format, custom headers and timeou
   await waitFor(
     async () => {
       await rawRequest(p.proxyPort, 'GET / HTTP/1.1\r\n\r\n', 1000);
-      const out = p.output();
-      return /debug: 400 GET refused[^\n]*worker=1/.test(out) && /debug: 400 GET refused[^\n]*worker=2/.test(out);
+      // worker=1, worker=2 (processes) or worker="thread N" (threads): two different ones.
+      const workers = new Set([...p.output().matchAll(/debug: 400 GET refused[^\n]*worker=("[^"]*"|\S+)/g)].map((m) => m[1]));
+      return workers.size >= 2;
     },
     10_000,
     'debug lines from both workers',
@@ -188,14 +190,22 @@ test('SIGHUP applies log level, access log and format, custom headers and timeou
   // A worker that dies while the file is broken is replaced by one running the primary's running
   // configuration (sent over IPC; the broken file is not read again): it serves with the header
   // and the log level of the last applied reload.
-  const victim = Number(execFileSync('pgrep', ['-P', String(p.pid)], { encoding: 'utf8' }).trim().split('\n')[0]);
-  process.kill(victim, 'SIGKILL');
-  await waitFor(() => new RegExp(`data-plane worker ${victim} exited`).test(p.output()), 10_000, 'the worker exit line');
+  const seenWorkers = (): Set<string> => new Set([...p.output().matchAll(/debug: 400 GET refused[^\n]*worker=("[^"]*"|\S+)/g)].map((m) => m[1]!));
+  const workersBefore = seenWorkers();
+  if (/Data plane: \d+ worker threads/.test(p.output())) {
+    // A thread cannot be killed from outside: the test hook makes one die of an uncaught error.
+    process.kill(p.pid, 'SIGUSR2');
+    await waitFor(() => /data-plane worker thread \d+ exited/.test(p.output()), 10_000, 'the worker exit line');
+  } else {
+    const victim = Number(execFileSync('pgrep', ['-P', String(p.pid)], { encoding: 'utf8' }).trim().split('\n')[0]);
+    process.kill(victim, 'SIGKILL');
+    await waitFor(() => new RegExp(`data-plane worker pid ${victim} exited`).test(p.output()), 10_000, 'the worker exit line');
+  }
   await waitFor(async () => (await p.api('GET', '/api/health')).status === 200, 20_000, 'the replacement worker listening');
   await waitFor(
     async () => {
       await rawRequest(p.proxyPort, 'GET / HTTP/1.1\r\n\r\n', 1000);
-      return /debug: 400 GET refused[^\n]*worker=3/.test(p.output());
+      return [...seenWorkers()].some((w) => !workersBefore.has(w));
     },
     10_000,
     'debug lines from the replacement worker',

@@ -35,8 +35,8 @@ test('workerExecArgv: adds the pinned size to the primary\'s options unless a se
   assert.deepEqual(workerExecArgv(['--inspect=127.0.0.1:0'], '--max-old-space-size=512'), ['--inspect=127.0.0.1:0', ...PINNED]);
 });
 
-test('--workers 2: every worker, also a replacement, runs with the pinned semi-space size', { timeout: 60_000 }, async (t) => {
-  const p = await startSwitchyardProcess(t, ['--workers', '2']);
+test('--workers 2 (processes): every worker, also a replacement, runs with the pinned semi-space size', { timeout: 60_000 }, async (t) => {
+  const p = await startSwitchyardProcess(t, ['--workers', '2', '--worker-mode', 'processes']);
   const pid = p.proc.pid!;
   // A just-forked child shows the primary's command line until it has exec'd node: wait for the
   // exec (bounded), then compare. A worker without the options never matches: the wait fails.
@@ -53,11 +53,11 @@ test('--workers 2: every worker, also a replacement, runs with the pinned semi-s
 
 test('an operator\'s own semi-space size is what the workers get (command line or NODE_OPTIONS)', { timeout: 60_000 }, async (t) => {
   // (--workers 1 runs the data plane in the primary: no fork, so 2.)
-  const own = await startSwitchyardProcess(t, ['--workers', '2'], {}, 30_000, ['--max-semi-space-size=2']);
+  const own = await startSwitchyardProcess(t, ['--workers', '2', '--worker-mode', 'processes'], {}, 30_000, ['--max-semi-space-size=2']);
   await waitFor(() => children(own.proc.pid!).length === 2, 10_000, 'two workers');
   for (const w of children(own.proc.pid!)) assert.deepEqual(nodeArgsOf(w), ['--max-semi-space-size=2'], 'inherited from the primary, nothing added');
 
-  const env = await startSwitchyardProcess(t, ['--workers', '2'], { NODE_OPTIONS: '--max-semi-space-size=8' });
+  const env = await startSwitchyardProcess(t, ['--workers', '2', '--worker-mode', 'processes'], { NODE_OPTIONS: '--max-semi-space-size=8' });
   await waitFor(() => children(env.proc.pid!).length === 2, 10_000, 'two workers');
   for (const w of children(env.proc.pid!)) {
     assert.deepEqual(nodeArgsOf(w), [], 'nothing added on top of NODE_OPTIONS');

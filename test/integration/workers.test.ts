@@ -1,4 +1,5 @@
-// --workers N: several data-plane processes on one port, one table, one API.
+// --workers N --worker-mode processes: several data-plane processes on one port, one table, one
+// API. (The same with threads: worker-threads.test.ts.)
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -15,7 +16,7 @@ function children(pid: number): number[] {
   }
 }
 
-test('--workers 2: writes live on every worker at 201, activity and metrics gathered, workers replaced, graceful stop', { timeout: 120_000 }, async (t) => {
+test('--workers 2 (processes): writes live on every worker at 201, activity and metrics gathered, workers replaced, graceful stop', { timeout: 120_000 }, async (t) => {
   const backend = await startBackend(t, 'W', undefined, { ws: true });
   // The slow backend answers only when the test releases it (the request stays in flight).
   let release!: () => void;
@@ -27,7 +28,7 @@ test('--workers 2: writes live on every worker at 201, activity and metrics gath
     slow.closeAllConnections();
     return new Promise((r) => slow.close(r));
   });
-  const p = await startSwitchyardProcess(t, ['--metrics-port', '0', '--metrics-ip', '127.0.0.1', '--workers', '2', '--activity-flush-interval', '100'],
+  const p = await startSwitchyardProcess(t, ['--metrics-port', '0', '--metrics-ip', '127.0.0.1', '--workers', '2', '--worker-mode', 'processes', '--activity-flush-interval', '100'],
     { CONFIGPROXY_AUTH_TOKEN: 'w' });
   const { api, proxyPort: port, metricsPort } = p;
   const pid = p.proc.pid!;

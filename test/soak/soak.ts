@@ -500,7 +500,9 @@ async function spawnReplica(name: string, incarnation: number, endpoints: string
   if (closing) throw new Error('soak is closing');
   const argv = ['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0',
     '--store', `etcd://${endpoints}`, '--store-prefix', prefix, '--replica-id', name,
-    ...(workers === undefined ? [] : ['--workers', String(workers)])];
+    ...(workers === undefined ? [] : ['--workers', String(workers)]),
+    // The soak tracks and kills workers as processes (their pids, /proc); threads are not soaked here.
+    '--worker-mode', 'processes'];
   const inspectArg = inspect ? [`--inspect=127.0.0.1:${await freePortBlock(16)}`] : [];
   const proc = spawn(process.execPath, [...inspectArg, MAIN, ...argv], { env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
   const r: Replica = {

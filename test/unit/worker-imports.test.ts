@@ -1,6 +1,6 @@
 // A data-plane worker loads no store module (and so neither etcd3 nor smol-toml), no API and no
 // composition root: checked on the compiled import graph of what a worker process runs
-// (dist/src/main.js, then dist/src/worker.js). Type-only imports are erased by tsc and do not
+// (dist/src/main.js, then dist/src/worker.js; a worker thread: dist/src/worker-thread.js). Type-only imports are erased by tsc and do not
 // appear in the compiled files; dynamic import() is not followed (none is on the worker's path).
 
 import assert from 'node:assert/strict';
@@ -32,8 +32,8 @@ function closure(entries: string[]): { files: Set<string>; packages: Set<string>
   return { files, packages };
 }
 
-test('a worker process loads no store module, no etcd3/smol-toml, no API and no app', () => {
-  const { files, packages } = closure(['main.js', 'worker.js']);
+for (const [what, entry] of [['process', 'main.js'], ['thread', 'worker-thread.js']] as const) test(`a worker ${what} loads no store module, no etcd3/smol-toml, no API and no app`, () => {
+  const { files, packages } = closure([entry, 'worker.js']);
   assert.ok(files.has('control/route-watcher.js'), 'the worker runs the shared route watcher');
   assert.ok(files.has('control/activity.js'), 'and the shared activity batcher');
   const forbidden = [...files].filter((f) => f.startsWith('store/') || f.startsWith('api/') || f === 'app.js' || f.startsWith('dataplane/envoy/'));

@@ -26,7 +26,7 @@ import { BODY_HIGH_WATER_MARK, createUpstreamAgents } from './upstream-agents.js
 import { createTunneler, type TunnelOptions } from './websocket.js';
 import { createFastPath, type FastPath, type FastPathOptions } from './fast-path.js';
 import type { FastRequest } from './fast-parser.js';
-import { closeServer, listenOn } from '../../net.js';
+import { closeServer, listenOn, type ListenOptions } from '../../net.js';
 import type { CertificateSelector } from '../../tls/certificate-selector.js';
 import type { Http01Responder } from '../../tls/http01-responder.js';
 
@@ -97,7 +97,8 @@ export interface ProxyDataPlane extends TableListener {
    * connections keep theirs. Throws (and changes nothing) when the pair is unusable.
    */
   setCertificate(pair: { readonly key: Buffer; readonly cert: Buffer; readonly passphrase?: string | undefined }): void;
-  start(): Promise<void>;
+  /** Listen on config.proxyListen; a worker thread binds with SO_REUSEPORT, maybe on the port another thread got (worker.ts). */
+  start(listen?: ListenOptions): Promise<void>;
   close(drainMs: number): Promise<void>;
 }
 
@@ -564,8 +565,8 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
     onTable(update) {
       table = update.table;
     },
-    async start() {
-      await listenOn(listener, config.proxyListen);
+    async start(listen) {
+      await listenOn(listener, config.proxyListen, listen);
     },
     async close(drainMs) {
       if (fast !== undefined) await closeFast(fast, drainMs);

@@ -1,7 +1,9 @@
-// How data-plane workers are forked: the Node options they get. A module of its own so that
-// prefork.ts (loaded first thing in the primary) and the worker pool share it without the pool.
+// How data-plane workers are started: the Node options a forked one gets, the heap limits of a
+// thread. A module of its own so that prefork.ts (loaded first thing in the primary) and the
+// worker pool share it without the pool.
 
 import cluster from 'node:cluster';
+import type { WorkerMode } from '../../config/worker-mode.js';
 
 /**
  * The young-generation size of every data-plane worker, pinned: V8's semi-space (MiB; the new space
@@ -27,13 +29,37 @@ export const WORKER_SEMI_SPACE_MB = 16;
  * primary's command line or NODE_OPTIONS, which workers inherit): theirs wins.
  */
 export function workerExecArgv(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
-  const semiSpace = /--(?:min|max)[-_]semi[-_]space[-_]size/;
-  if (execArgv.some((a) => semiSpace.test(a)) || semiSpace.test(nodeOptions ?? '')) return [...execArgv];
+  if (semiSpaceChosen(execArgv, nodeOptions)) return [...execArgv];
   return [...execArgv, `--min-semi-space-size=${WORKER_SEMI_SPACE_MB}`, `--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`];
 }
 
-/** Every later cluster.fork() uses workerExecArgv and advanced serialization (idempotent; before the first fork). */
-export function setupWorkerForks(): void {
+/**
+ * Before the first worker (idempotent). Processes: every later cluster.fork() uses workerExecArgv
+ * and advanced serialization. Threads: the young generation is pinned through V8's flags
+ * (worker-channel.ts, THREAD_YOUNG_GENERATION_MB).
+ */
+export async function setupWorkers(mode: WorkerMode): Promise<void> {
+  if (mode === 'threads') {
+    await pinThreadYoungGeneration(process.execArgv, process.env.NODE_OPTIONS);
+    return;
+  }
   // Structured clone on the IPC channel: the Config sent to workers holds Buffers.
   cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS), serialization: 'advanced' });
+}
+
+/** Whether the operator chose a semi-space size (command line or NODE_OPTIONS): theirs wins. */
+export function semiSpaceChosen(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
+  const semiSpace = /--(?:min|max)[-_]semi[-_]space[-_]size/;
+  return execArgv.some((a) => semiSpace.test(a)) || semiSpace.test(nodeOptions ?? '');
+}
+
+/**
+ * Threads: V8 reads --min-semi-space-size for every isolate it creates, so set now (the primary's
+ * heap exists already and keeps V8's sizing) it pins each thread's semi-space at the size the
+ * thread's resourceLimits cap it to (worker-channel.ts). Unless the operator chose one.
+ */
+async function pinThreadYoungGeneration(execArgv: readonly string[], nodeOptions: string | undefined): Promise<void> {
+  if (semiSpaceChosen(execArgv, nodeOptions)) return;
+  const v8 = await import('node:v8');
+  v8.setFlagsFromString(`--min-semi-space-size=${WORKER_SEMI_SPACE_MB}`);
 }

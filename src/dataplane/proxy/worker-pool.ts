@@ -1,6 +1,9 @@
-// Primary side of --workers N: forks N data-plane workers that share the public port, keeps each
+// Primary side of --workers N: starts N data-plane workers that share the public port, keeps each
 // on the current table (a TableListener: a snapshot once, then deltas), and gathers what flows
 // back: applied versions (so "201" can mean live on every worker), route activity, and metrics.
+// Workers are node:cluster processes (they listen through cluster: one socket, the primary's) or
+// threads of this process (each binds the port itself with SO_REUSEPORT; the kernel spreads new
+// connections over their sockets); both speak worker-protocol.ts over worker-channel.ts.
 //
 // Contract: workers listen only when told, and at start-up all are told together once every one
 // has applied its snapshot; `start()` resolves when every worker has the table and listens; `waitApplied(v)`
@@ -9,7 +12,6 @@
 // replaced and not yet listening), undefined when every worker listens: /api/health answers 503
 // with it meanwhile. `close(drainMs)` asks workers to drain, then stops them.
 
-import cluster, { type Worker } from 'node:cluster';
 import { ErrorCode, SwitchyardError } from '../../errors.js';
 import { existsSync, unlinkSync } from 'node:fs';
 import type { TableListener, TableUpdate } from '../../control/table-listener.js';
@@ -17,13 +19,18 @@ import type { Logger } from '../../observability/logger.js';
 import type { RoutingTable } from '../../routing/table.js';
 import type { Config, ListenTarget } from '../../config/config.js';
 import type { PreforkedWorker } from './prefork.js';
-import { setupWorkerForks } from './worker-exec-argv.js';
+import { setupWorkers } from './worker-exec-argv.js';
+import { spawnWorker, type WorkerHandle } from './worker-channel.js';
+import type { WorkerMode } from '../../config/worker-mode.js';
+import { claimProxyPort, type PortClaim } from './port-claim.js';
 import type { ToPrimary, ToWorker, WorkerVitals } from './worker-protocol.js';
 import type { DataPlaneSettings } from './live-settings.js';
 import type { ChallengeSource, KeyCert } from '../../tls/challenge-source.js';
 
 export interface WorkerPoolOptions {
   readonly count: number;
+  /** Processes or threads (config.ts resolves worker-mode; threads need a TCP listener). */
+  readonly mode: WorkerMode;
   readonly log: Logger;
   readonly listen: ListenTarget;
   /** What a worker gets until the first table update (as every data plane takes one). */
@@ -42,7 +49,7 @@ export interface WorkerPoolOptions {
 }
 
 interface Member {
-  worker: Worker;
+  worker: WorkerHandle;
   applied: number;
   listening: boolean;
   /** Got its snapshot: only then do deltas make sense to it. */
@@ -65,12 +72,14 @@ export function createWorkerPool(o: WorkerPoolOptions) {
   let stopping = false;
   /** Set when a worker could not bind the public port: nothing is respawned, start() rejects. */
   let listenFailure: SwitchyardError | undefined;
-  /** The bound public port as the workers report it (they share one: cluster binds it once). */
+  /** The bound public port as the workers report it (processes share one: cluster binds it once; threads bind this one). */
   let boundPort: number | undefined;
+  /** Threads: this instance's claim on the public port (port-claim.ts), held until close. */
+  let claim: PortClaim | undefined;
+  const threads = o.mode === 'threads';
+  const fixedPort = o.listen.kind === 'tcp' && o.listen.port !== 0 ? o.listen.port : undefined;
 
-  const send = (w: Worker, m: ToWorker): void => {
-    if (w.isConnected()) w.send(m);
-  };
+  const send = (w: WorkerHandle, m: ToWorker): void => w.send(m);
   const minApplied = (): number => {
     let min = Infinity;
     for (const m of members.values()) min = Math.min(min, m.applied);
@@ -91,18 +100,44 @@ export function createWorkerPool(o: WorkerPoolOptions) {
   let gateOpen = false;
   let gateVersion: number | undefined;
   const tellListen = (): void => {
-    if (stopping) return;
+    if (stopping || listenFailure !== undefined) return;
     if (!gateOpen) {
       if (gateVersion === undefined || members.size < o.count) return;
       for (const m of members.values()) if (m.applied < Math.max(0, gateVersion)) return;
+      if (threads && fixedPort !== undefined && claim === undefined) return; // start() claims it first
       gateOpen = true;
+    }
+    // Threads with --port 0: one binds port 0, the others (and replacements) the port it got.
+    const port = threads ? (fixedPort ?? (claim !== undefined ? boundPort : undefined)) : undefined;
+    if (threads && port === undefined) {
+      for (const m of members.values()) if (m.told) return; // the first one is binding
     }
     for (const m of members.values()) {
       if (!m.told && m.applied >= 0) {
         m.told = true;
-        send(m.worker, { t: 'listen' });
+        send(m.worker, port !== undefined ? { t: 'listen', port } : { t: 'listen' });
+        if (threads && port === undefined) return;
       }
     }
+  };
+
+  /**
+   * Threads with --port 0: the first thread got a port; claim it (port-claim.ts) and let the
+   * others bind it. (No other instance can have it: the kernel does not hand out an ephemeral
+   * port that is bound, SO_REUSEPORT or not.)
+   */
+  const onPortZeroBound = (port: number): void => {
+    claimProxyPort(port).then(
+      (c) => {
+        if (stopping) c.release();
+        else claim = c;
+        tellListen();
+      },
+      (e: unknown) => {
+        listenFailure ??= e as SwitchyardError;
+        notify();
+      },
+    );
   };
 
   const snapshot = (table: RoutingTable): ToWorker => ({
@@ -111,10 +146,10 @@ export function createWorkerPool(o: WorkerPoolOptions) {
     routes: [...table.routes()].map((r) => [r.path, r.data] as const),
   });
 
-  const fork = (): Member => attach(cluster.fork());
+  const fork = (): Member => attach(spawnWorker(o.mode));
 
   /** Make `worker` a member; `pre`: it was preforked (its messages and exit come through adopt). */
-  const attach = (worker: Worker, pre?: PreforkedWorker): Member => {
+  const attach = (worker: WorkerHandle, pre?: PreforkedWorker): Member => {
     const m: Member = { worker, applied: -1, listening: false, synced: false, told: false, vitals: undefined };
     members.set(worker.id, m);
     const onMessage = (msg: ToPrimary): void => {
@@ -161,7 +196,10 @@ export function createWorkerPool(o: WorkerPoolOptions) {
           break;
         case 'listening':
           m.listening = true;
-          if (msg.port !== undefined) boundPort = msg.port;
+          if (msg.port !== undefined && boundPort === undefined) {
+            boundPort = msg.port;
+            if (threads && fixedPort === undefined) onPortZeroBound(msg.port);
+          }
           notify();
           break;
         case 'listen-failed':
@@ -177,8 +215,8 @@ export function createWorkerPool(o: WorkerPoolOptions) {
           metricWaits.get(msg.id)?.(msg.json);
           break;
         case 'settings-applied':
-          if (msg.error !== undefined) o.log.error(`data-plane worker ${worker.process.pid} could not apply settings: ${msg.error}`);
-          settingsWaits.get(msg.id)?.(msg.error === undefined ? undefined : `worker ${worker.process.pid}: ${msg.error}`);
+          if (msg.error !== undefined) o.log.error(`data-plane worker ${worker.label} could not apply settings: ${msg.error}`);
+          settingsWaits.get(msg.id)?.(msg.error === undefined ? undefined : `worker ${worker.label}: ${msg.error}`);
           break;
         case 'stats':
           m.vitals = msg.proc;
@@ -190,14 +228,14 @@ export function createWorkerPool(o: WorkerPoolOptions) {
       members.delete(worker.id);
       notify();
       if (!stopping && listenFailure === undefined) {
-        o.log.error(`data-plane worker ${worker.process.pid} exited (${signal ?? code}); starting a new one`);
+        o.log.error(`data-plane worker ${worker.label} exited (${signal ?? code}); starting a new one`);
         fork();
       }
     };
     if (pre !== undefined) pre.adopt(onMessage, onExit);
     else {
-      worker.on('message', onMessage);
-      worker.on('exit', onExit);
+      worker.onMessage(onMessage);
+      worker.onExit(onExit);
     }
     return m;
   };
@@ -223,10 +261,25 @@ export function createWorkerPool(o: WorkerPoolOptions) {
     name: 'worker pool',
     async start(): Promise<void> {
       if (o.listen.kind === 'unix' && existsSync(o.listen.path)) unlinkSync(o.listen.path);
-      // Applies to every later fork (also replacements); preforked workers got it in prefork.ts.
-      // The script and args stay node:cluster's defaults (process.argv), and so does --inspect
-      // handling (each worker gets its own port).
-      setupWorkerForks();
+      // Applies to every later worker (also replacements); preforked workers got it in prefork.ts.
+      // A process's script and args stay node:cluster's defaults (process.argv), and so does
+      // --inspect handling (each worker gets its own port).
+      await setupWorkers(o.mode);
+      if (threads && fixedPort !== undefined) {
+        try {
+          claim = await claimProxyPort(fixedPort);
+        } catch (e) {
+          listenFailure = e as SwitchyardError;
+          throw e;
+        }
+      }
+      if (process.env.SWITCHYARD_TEST_HOOKS === '1') {
+        // Test hook: SIGUSR2 makes the oldest worker die of an uncaught error (worker.ts).
+        process.on('SIGUSR2', () => {
+          const first = members.values().next().value;
+          if (first !== undefined) send(first.worker, { t: 'test-crash' });
+        });
+      }
       gateVersion = current.version;
       for (let i = members.size; i < o.count; i++) fork();
       tellListen(); // preforked workers may have applied this table already
@@ -243,8 +296,8 @@ export function createWorkerPool(o: WorkerPoolOptions) {
       const starting = [...members.values()].filter((m) => !m.listening);
       const listening = members.size - starting.length;
       if (listening === o.count) return undefined;
-      const pids = starting.map((m) => m.worker.process.pid).join(', ');
-      return `${listening} of ${o.count} data-plane workers listening` + (pids ? ` (starting: pid ${pids})` : '');
+      const names = starting.map((m) => m.worker.label).join(', ');
+      return `${listening} of ${o.count} data-plane workers listening` + (names ? ` (starting: ${names})` : '');
     },
     /** ACME: every worker serves this certificate for `name` from its next handshake on. */
     pushCertificate(name: string, pem: KeyCert): void {
@@ -262,9 +315,15 @@ export function createWorkerPool(o: WorkerPoolOptions) {
     port(): number | undefined {
       return boundPort;
     },
-    /** Each live worker: pid, whether it listens, the table version it serves, its latest vitals. */
-    workers(): { pid: number | undefined; listening: boolean; applied: number; vitals: WorkerVitals | undefined }[] {
-      return [...members.values()].map((m) => ({ pid: m.worker.process.pid, listening: m.listening, applied: m.applied, vitals: m.vitals }));
+    /** Each live worker: pid (and thread id), whether it listens, the table version it serves, its latest vitals. */
+    workers(): { pid: number | undefined; threadId?: number; listening: boolean; applied: number; vitals: WorkerVitals | undefined }[] {
+      return [...members.values()].map((m) => ({
+        pid: m.worker.pid,
+        ...(m.worker.threadId !== undefined ? { threadId: m.worker.threadId } : {}),
+        listening: m.listening,
+        applied: m.applied,
+        vitals: m.vitals,
+      }));
     },
     /** Every worker's metrics as prom-client JSON (a worker that does not answer in 1 s is left out). */
     async workerMetrics(): Promise<unknown[]> {
@@ -302,7 +361,7 @@ export function createWorkerPool(o: WorkerPoolOptions) {
                 const id = nextSettingsId++;
                 const timer = setTimeout(() => {
                   settingsWaits.delete(id);
-                  resolve(`worker ${m.worker.process.pid} did not answer within 5 s`);
+                  resolve(`worker ${m.worker.label} did not answer within 5 s`);
                 }, 5000);
                 settingsWaits.set(id, (error) => {
                   clearTimeout(timer);
@@ -318,13 +377,14 @@ export function createWorkerPool(o: WorkerPoolOptions) {
     },
     async close(drainMs: number): Promise<void> {
       stopping = true;
-      const exits = [...members.values()].map((m) => new Promise<void>((r) => (m.worker.isDead() ? r() : m.worker.once('exit', () => r()))));
+      const exits = [...members.values()].map((m) => new Promise<void>((r) => (m.worker.isDead() ? r() : m.worker.onExit(() => r()))));
       for (const m of members.values()) send(m.worker, { t: 'drain', ms: drainMs });
       const timer = setTimeout(() => {
-        for (const m of members.values()) m.worker.process.kill('SIGKILL');
+        for (const m of members.values()) m.worker.kill();
       }, drainMs + 2000);
       await Promise.all(exits);
       clearTimeout(timer);
+      claim?.release();
     },
   };
   for (const pre of o.preforked ?? []) attach(pre.worker, pre);

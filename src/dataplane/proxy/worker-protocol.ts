@@ -1,6 +1,7 @@
 // Messages between the primary (control plane: store, watcher, API, metrics) and the data-plane
-// workers (--workers N). Tables travel as a full snapshot once, then as deltas. Messages use
-// node's 'advanced' serialization (structured clone): the Config carries Buffers (certificates).
+// workers (--workers N), processes or threads alike (worker-channel.ts). Tables travel as a full
+// snapshot once, then as deltas. Messages are structured clones (a process's IPC uses node's
+// 'advanced' serialization): the Config carries Buffers (certificates; a thread revives them).
 
 import type { RouteChange, RouteData } from '../../routing/table.js';
 import type { DataPlaneSettings } from './live-settings.js';
@@ -17,7 +18,16 @@ export type ToWorker =
    * sends it only when every worker has its table, so the shared port opens with all of them
    * ready to listen at once, not with the first one to boot.
    */
-  | { readonly t: 'listen' }
+  | {
+      readonly t: 'listen';
+      /**
+       * Threads only: the port to bind with SO_REUSEPORT (the one the first thread got, with
+       * --port 0). A process listens through node:cluster, which shares the primary's socket.
+       */
+      readonly port?: number;
+    }
+  /** Test hook (SWITCHYARD_TEST_HOOKS=1 and SIGUSR2 to the primary): die of an uncaught error. */
+  | { readonly t: 'test-crash' }
   | { readonly t: 'drain'; readonly ms: number }
   /**
    * Apply these live settings (a reload; also sent right after the snapshot, so a replacement
@@ -51,7 +61,9 @@ export type ToPrimary =
 
 export interface WorkerVitals {
   readonly pid: number;
-  readonly rss: number;
+  /** A thread's id (threads mode); its RSS is the whole process's, so it reports none. */
+  readonly threadId?: number;
+  readonly rss?: number;
   readonly heapUsed: number;
   readonly connections: number;
   readonly websockets: number;
