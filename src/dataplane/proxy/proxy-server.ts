@@ -104,6 +104,10 @@ export interface ProxyDataPlane extends TableListener {
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 const HEALTHZ = '/_chp_healthz';
+
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
 const HEALTHZ_BODY = JSON.stringify({ status: 'OK' });
 const MALFORMED_PATH = { ok: false, status: 400, reason: 'malformed request path' } as const;
 
@@ -136,6 +140,10 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
   };
   const forward = createForwarder(forwardOpts);
   const tunnels = new Set<Duplex>();
+  // One function for every tunnel: a per-tunnel closure would stay alive as long as the tunnel.
+  function untrackTunnel(this: Duplex): void {
+    tunnels.delete(this);
+  }
   const tunnelOpts: Mutable<TunnelOptions> = {
     headers: headerOpts,
     prependPath: config.prependPath,
@@ -149,7 +157,7 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
     recordActivity: opts.recordActivity,
     onTunnel(client) {
       tunnels.add(client);
-      client.once('close', () => tunnels.delete(client));
+      client.on('close', untrackTunnel);
     },
   };
   const tunnel = createTunneler(tunnelOpts);
@@ -260,7 +268,9 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
     const started = performance.now();
     const startedAt = Date.now();
     let route: Route | undefined;
-    socket.on('error', () => socket.destroy());
+    // A module-level listener: a closure here would keep this handshake (req, its headers) alive
+    // for as long as the websocket stays open.
+    socket.on('error', destroyOnError);
     // Every websocket ends here once: its status is known (101, or the refusal), counted, logged.
     let reported = false;
     const result = (status: number): void => {
