@@ -146,15 +146,19 @@ test('a tunnel passes half-closes: the client ends first, the upstream still ans
   const c = net.connect(Number(new URL(sy.proxyUrl).port), '127.0.0.1');
   c.write('GET /h HTTP/1.1\r\nHost: h\r\nUpgrade: x-test\r\nConnection: Upgrade\r\n\r\n');
   let got = '';
+  let ended = false;
   c.on('data', (d: Buffer) => {
     got += d.toString('latin1');
+  });
+  c.on('end', () => {
+    ended = true;
   });
   await waitFor(() => got.includes('\r\n\r\n'), 5000, '101 relayed');
   assert.match(got, /^HTTP\/1.1 101 /);
   assert.equal(await gauge(), 1);
   c.write('ping');
   c.end();
-  await once(c, 'end');
+  await waitFor(() => ended, 5000, "the upstream's answer and end relayed after the client's end");
   assert.equal(got.slice(got.indexOf('\r\n\r\n') + 4), 'got:ping');
   await waitFor(async () => (await gauge()) === 0, 5000, 'the gauge back to 0 once both sides closed');
 });
