@@ -406,11 +406,16 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
     socket.destroy();
   });
   // Sockets the fast path handed to node:http were counted when the fast path accepted them.
+  // (Only while node:http's 'connection' listeners run.) Shared listeners, no closure per
+  // connection: they would live as long as the connection (a websocket's: hours).
   const handedOver = new Set<Socket>();
+  const uncountConnection = (): void => {
+    stats.activeConnections--;
+  };
   const countConnection = (socket: Socket): void => {
     if (handedOver.has(socket)) return;
     stats.activeConnections++;
-    socket.once('close', () => stats.activeConnections--);
+    socket.on('close', uncountConnection);
   };
   server.on('connection', countConnection);
 
@@ -432,8 +437,11 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
             // and parses the unread bytes first (then, if the client already half-closed, the
             // end node:http's own listener never saw).
             handedOver.add(socket);
-            socket.once('close', () => handedOver.delete(socket));
-            server.emit('connection', socket);
+            try {
+              server.emit('connection', socket);
+            } finally {
+              handedOver.delete(socket);
+            }
             if (unread.length > 0) socket.emit('data', unread);
             if (ended) socket.emit('end');
           },
