@@ -116,6 +116,8 @@ function startRelay(p: WsPair): void {
     s.on('end', relayEnd);
     s.on('drain', relayDrain);
     s.on('data', relayData);
+    // As pipe does: flowing even if someone paused it before ('data' alone would not resume it).
+    s.resume();
   }
 }
 
