@@ -2,6 +2,7 @@
 // What one idle websocket holds inside a Switchyard process (issue 15's idle-websocket target).
 //
 //   node bench/ws-heap.mjs [--main dist/src/main.js] [--conns 2000] [--port 18600] [--snapshot 1]
+//                          [--args "--access-log /dev/null"]   (more proxy flags, split on spaces)
 //
 // Starts bench/backend.js in ws mode and one Switchyard (`--workers 1`: the proxy runs in the
 // process whose inspector is opened), routes /user/w1 to the backend, then reads, after full
@@ -28,6 +29,7 @@ const main = arg('main', here + '../dist/src/main.js');
 const conns = Number(arg('conns', 2000));
 const port = Number(arg('port', 18600));
 const wantSnapshot = arg('snapshot', '1') === '1';
+const extraArgs = (arg('args', '') ?? '').split(' ').filter((a) => a !== '');
 const token = 'ws-heap-token';
 const children = [];
 const stopAll = () => { for (const c of children) try { c.kill('SIGKILL'); } catch { /* gone */ } };
@@ -63,7 +65,7 @@ function post(p, path, body) {
 
 const backend = start([here + 'backend.js', String(port + 3), 'W', 'ws']);
 await until(() => answers(port + 3), 'backend');
-const proxy = start(['--inspect=127.0.0.1:0', main, '--workers', '1', '--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(port + 1), '--default-target', `http://127.0.0.1:${port + 3}`], { CONFIGPROXY_AUTH_TOKEN: token });
+const proxy = start(['--inspect=127.0.0.1:0', main, '--workers', '1', '--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(port + 1), '--default-target', `http://127.0.0.1:${port + 3}`, ...extraArgs], { CONFIGPROXY_AUTH_TOKEN: token });
 const inspectUrl = await until(() => /Debugger listening on (ws:\/\/\S+)/.exec(proxy.output())?.[1], 'inspector url');
 await until(() => answers(port), 'proxy');
 if ((await post(port + 1, '/api/routes/user/w1', { target: `http://127.0.0.1:${port + 3}` })) > 201) throw new Error('route');

@@ -176,22 +176,48 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
   let accessLog = opts.accessLog;
 
   function logAccess(req: IncomingMessage, status: number, bytes: number, startedAt: number, ms: number, route: Route | undefined, kind: 'web' | 'ws'): void {
-    accessLog!.log({
-      start: startedAt,
+    logAccessFields(accessFields(req), status, bytes, startedAt, ms, route, kind);
+  }
+
+  /** What an access-log line takes from the request. */
+  function accessFields(req: IncomingMessage) {
+    return {
       remote: req.socket.remoteAddress,
       method: req.method ?? '',
       url: req.url ?? '',
       httpVersion: req.httpVersion,
       host: req.headers.host,
+      userAgent: req.headers['user-agent'],
+      referer: req.headers.referer,
+    };
+  }
+
+  function logAccessFields(f: ReturnType<typeof accessFields>, status: number, bytes: number, startedAt: number, ms: number, route: Route | undefined, kind: 'web' | 'ws'): void {
+    accessLog!.log({
+      start: startedAt,
+      remote: f.remote,
+      method: f.method,
+      url: f.url,
+      httpVersion: f.httpVersion,
+      host: f.host,
       status,
       bytes,
       durationMs: ms,
       route: route?.path,
       upstream: route?.upstream.target,
       kind,
-      userAgent: req.headers['user-agent'],
-      referer: req.headers.referer,
+      userAgent: f.userAgent,
+      referer: f.referer,
     });
+  }
+
+  /**
+   * A tunnel's access-log line, written when it closes (its duration and bytes). Here, not in
+   * onUpgrade: the listener's scope holds the line's fields, read now, not the handshake's request
+   * and headers, for as long as the websocket stays open.
+   */
+  function logTunnelAtClose(socket: Socket, f: ReturnType<typeof accessFields>, written0: number, startedAt: number, started: number, route: Route | undefined): void {
+    socket.once('close', () => logAccessFields(f, 101, (socket.bytesWritten ?? 0) - written0, startedAt, performance.now() - started, route, 'ws'));
   }
 
   const http01 = opts.acme?.http01;
@@ -283,10 +309,9 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
       if (accessLog !== undefined) {
         const sock = socket as Socket;
         const written0 = sock.bytesWritten ?? 0;
-        const done = (): void => logAccess(req, status, (sock.bytesWritten ?? 0) - written0, startedAt, performance.now() - started, route, 'ws');
-        // A tunnel is logged when it closes (its duration and bytes); a refusal right away.
-        if (status === 101 && !socket.destroyed) socket.once('close', done);
-        else done();
+        // A tunnel is logged when it closes; a refusal right away.
+        if (status === 101 && !socket.destroyed) logTunnelAtClose(sock, accessFields(req), written0, startedAt, started, route);
+        else logAccess(req, status, (sock.bytesWritten ?? 0) - written0, startedAt, performance.now() - started, route, 'ws');
       }
     };
     if (refusedOn.has(socket)) {
