@@ -94,6 +94,8 @@ test('--access-log FILE (json) with 2 workers: one line per request and websocke
   assert.equal(wsLine.status, 101);
   assert.equal(wsLine.route, '/user/a');
   assert.ok(wsLine.bytes > 1000, `tunnel bytes counted (${wsLine.bytes})`);
+  // Read at the 101, written at the close: the request's fields, not what a closed socket says.
+  assert.deepEqual([wsLine.remote, wsLine.method, wsLine.url], ['127.0.0.1', 'GET', '/user/a/ws']);
 
   // Metrics summed over both workers, per-route series on request.
   assert.match(m, /switchyard_requests_total\{kind="web",code="200"\} 20\n/);

@@ -2,11 +2,11 @@
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import { test } from 'node:test';
 import { ACTIVITY_EVERY_MS } from '../../src/dataplane/proxy/activity-pulse.js';
 import WebSocket from 'ws';
-import { rawRequest, startBackend, startSwitchyard, waitFor } from '../helpers/servers.js';
+import { rawRequest, request, startBackend, startSwitchyard, waitFor } from '../helpers/servers.js';
 
 async function open(url: string, headers: Record<string, string> = {}): Promise<WebSocket> {
   const ws = new WebSocket(url, { headers, perMessageDeflate: false });
@@ -118,4 +118,47 @@ test('websocket traffic counts as activity', async (t) => {
   await next(ws);
   await waitFor(async () => (await la()) > opened, 3000, 'activity on messages');
   ws.close();
+});
+
+test('a tunnel passes half-closes: the client ends first, the upstream still answers; the gauge returns to 0', async (t) => {
+  // A raw upstream that accepts any upgrade, then answers what it got once the client has ended.
+  const upstream = net.createServer({ allowHalfOpen: true }, (s) => {
+    let buf = Buffer.alloc(0);
+    let upgraded = false;
+    s.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (!upgraded && buf.includes('\r\n\r\n')) {
+        upgraded = true;
+        buf = buf.subarray(buf.indexOf('\r\n\r\n') + 4);
+        s.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: x-test\r\nConnection: Upgrade\r\n\r\n');
+      }
+    });
+    s.on('end', () => s.end(`got:${buf.toString()}`));
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  t.after(() => upstream.close());
+  const sy = await startSwitchyard(t, ['--metrics-port', '0', '--metrics-ip', '127.0.0.1']);
+  await sy.api('POST', '/api/routes/h', { target: `http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}` });
+  const gauge = async (): Promise<number> => {
+    const text = (await request(sy.metricsUrl + '/metrics')).body;
+    return Number(/^switchyard_active_websockets (\d+)/m.exec(text)?.[1]);
+  };
+  const c = net.connect(Number(new URL(sy.proxyUrl).port), '127.0.0.1');
+  c.write('GET /h HTTP/1.1\r\nHost: h\r\nUpgrade: x-test\r\nConnection: Upgrade\r\n\r\n');
+  let got = '';
+  let ended = false;
+  c.on('data', (d: Buffer) => {
+    got += d.toString('latin1');
+  });
+  c.on('end', () => {
+    ended = true;
+  });
+  await waitFor(() => got.includes('\r\n\r\n'), 5000, '101 relayed');
+  assert.match(got, /^HTTP\/1.1 101 /);
+  assert.equal(await gauge(), 1);
+  c.write('ping');
+  c.end();
+  await waitFor(() => ended, 5000, "the upstream's answer and end relayed after the client's end");
+  assert.equal(got.slice(got.indexOf('\r\n\r\n') + 4), 'got:ping');
+  await waitFor(async () => (await gauge()) === 0, 5000, 'the gauge back to 0 once both sides closed');
 });

@@ -105,6 +105,10 @@ export interface ProxyDataPlane extends TableListener {
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 const HEALTHZ = '/_chp_healthz';
+
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
 const HEALTHZ_BODY = JSON.stringify({ status: 'OK' });
 const MALFORMED_PATH = { ok: false, status: 400, reason: 'malformed request path' } as const;
 
@@ -137,6 +141,10 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
   };
   const forward = createForwarder(forwardOpts);
   const tunnels = new Set<Duplex>();
+  // One function for every tunnel: a per-tunnel closure would stay alive as long as the tunnel.
+  function untrackTunnel(this: Duplex): void {
+    tunnels.delete(this);
+  }
   const tunnelOpts: Mutable<TunnelOptions> = {
     headers: headerOpts,
     prependPath: config.prependPath,
@@ -150,7 +158,7 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
     recordActivity: opts.recordActivity,
     onTunnel(client) {
       tunnels.add(client);
-      client.once('close', () => tunnels.delete(client));
+      client.on('close', untrackTunnel);
     },
   };
   const tunnel = createTunneler(tunnelOpts);
@@ -169,22 +177,48 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
   let accessLog = opts.accessLog;
 
   function logAccess(req: IncomingMessage, status: number, bytes: number, startedAt: number, ms: number, route: Route | undefined, kind: 'web' | 'ws'): void {
-    accessLog!.log({
-      start: startedAt,
+    logAccessFields(accessFields(req), status, bytes, startedAt, ms, route, kind);
+  }
+
+  /** What an access-log line takes from the request. */
+  function accessFields(req: IncomingMessage) {
+    return {
       remote: req.socket.remoteAddress,
       method: req.method ?? '',
       url: req.url ?? '',
       httpVersion: req.httpVersion,
       host: req.headers.host,
+      userAgent: req.headers['user-agent'],
+      referer: req.headers.referer,
+    };
+  }
+
+  function logAccessFields(f: ReturnType<typeof accessFields>, status: number, bytes: number, startedAt: number, ms: number, route: Route | undefined, kind: 'web' | 'ws'): void {
+    accessLog!.log({
+      start: startedAt,
+      remote: f.remote,
+      method: f.method,
+      url: f.url,
+      httpVersion: f.httpVersion,
+      host: f.host,
       status,
       bytes,
       durationMs: ms,
       route: route?.path,
       upstream: route?.upstream.target,
       kind,
-      userAgent: req.headers['user-agent'],
-      referer: req.headers.referer,
+      userAgent: f.userAgent,
+      referer: f.referer,
     });
+  }
+
+  /**
+   * A tunnel's access-log line, written when it closes (its duration and bytes). Here, not in
+   * onUpgrade: the listener's scope holds the line's fields, read now, not the handshake's request
+   * and headers, for as long as the websocket stays open.
+   */
+  function logTunnelAtClose(socket: Socket, f: ReturnType<typeof accessFields>, written0: number, startedAt: number, started: number, route: Route | undefined): void {
+    socket.once('close', () => logAccessFields(f, 101, (socket.bytesWritten ?? 0) - written0, startedAt, performance.now() - started, route, 'ws'));
   }
 
   const http01 = opts.acme?.http01;
@@ -261,7 +295,9 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
     const started = performance.now();
     const startedAt = Date.now();
     let route: Route | undefined;
-    socket.on('error', () => socket.destroy());
+    // A module-level listener: a closure here would keep this handshake (req, its headers) alive
+    // for as long as the websocket stays open.
+    socket.on('error', destroyOnError);
     // Every websocket ends here once: its status is known (101, or the refusal), counted, logged.
     let reported = false;
     const result = (status: number): void => {
@@ -274,10 +310,9 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
       if (accessLog !== undefined) {
         const sock = socket as Socket;
         const written0 = sock.bytesWritten ?? 0;
-        const done = (): void => logAccess(req, status, (sock.bytesWritten ?? 0) - written0, startedAt, performance.now() - started, route, 'ws');
-        // A tunnel is logged when it closes (its duration and bytes); a refusal right away.
-        if (status === 101 && !socket.destroyed) socket.once('close', done);
-        else done();
+        // A tunnel is logged when it closes; a refusal right away.
+        if (status === 101 && !socket.destroyed) logTunnelAtClose(sock, accessFields(req), written0, startedAt, started, route);
+        else logAccess(req, status, (sock.bytesWritten ?? 0) - written0, startedAt, performance.now() - started, route, 'ws');
       }
     };
     if (refusedOn.has(socket)) {
@@ -425,11 +460,16 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
     socket.destroy();
   });
   // Sockets the fast path handed to node:http were counted when the fast path accepted them.
+  // (Only while node:http's 'connection' listeners run.) Shared listeners, no closure per
+  // connection: they would live as long as the connection (a websocket's: hours).
   const handedOver = new Set<Socket>();
+  const uncountConnection = (): void => {
+    stats.activeConnections--;
+  };
   const countConnection = (socket: Socket): void => {
     if (handedOver.has(socket)) return;
     stats.activeConnections++;
-    socket.once('close', () => stats.activeConnections--);
+    socket.on('close', uncountConnection);
   };
   server.on('connection', countConnection);
 
@@ -451,8 +491,11 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
             // and parses the unread bytes first (then, if the client already half-closed, the
             // end node:http's own listener never saw).
             handedOver.add(socket);
-            socket.once('close', () => handedOver.delete(socket));
-            server.emit('connection', socket);
+            try {
+              server.emit('connection', socket);
+            } finally {
+              handedOver.delete(socket);
+            }
             if (unread.length > 0) socket.emit('data', unread);
             if (ended) socket.emit('end');
           },
