@@ -82,6 +82,27 @@ export interface Backend {
   requests: Echo[];
 }
 
+/** A backend that holds every answer until `release()` (a request stays in flight as long as a test needs). */
+export interface HeldBackend {
+  readonly server: http.Server;
+  readonly port: number;
+  /** Answers every held and later request with `slow done`. */
+  release(): void;
+}
+
+export async function startHeldBackend(t: TestContextLike): Promise<HeldBackend> {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const server = http.createServer((_req, res) => void released.then(() => res.end('slow done')));
+  const port = await listen0(server);
+  t.after(() => {
+    release();
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  return { server, port, release };
+}
+
 /**
  * An HTTP backend that answers every request with a JSON echo of what it received.
  * `handler` may take over specific requests (return true when it answered).

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { FLAGS } from '../../src/config/flags.js';
 import { threadsUnsupported } from '../../src/config/worker-mode.js';
-import { MAIN, connectRefused, listen0, nextEvent, request, spawnSwitchyard, startSwitchyardProcess, waitFor } from '../helpers/servers.js';
+import { MAIN, connectRefused, listen0, nextEvent, request, spawnSwitchyard, startHeldBackend, startSwitchyardProcess, waitFor } from '../helpers/servers.js';
 import { tempDir } from '../helpers/temp.js';
 
 const run = promisify(execFile);
@@ -63,15 +63,8 @@ test('a port in use: exit 1 with the reason', async (t) => {
 test('pid file written, SIGTERM drains in-flight requests, refuses new ones, removes the pid file, exits 0', async (t) => {
   // The backend holds its answer until the test releases it: the request is in flight for as
   // long as the test needs, whatever the machine's speed.
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  const slow = http.createServer((req, res) => void released.then(() => res.end('slow done')));
-  const bport = await listen0(slow);
-  t.after(() => {
-    release();
-    slow.closeAllConnections();
-    return new Promise((r) => slow.close(r));
-  });
+  const held = await startHeldBackend(t);
+  const bport = held.port;
   const dir = mkdtempSync(join(tmpdir(), 'swy-pid-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const pidFile = join(dir, 'proxy.pid');
@@ -86,14 +79,14 @@ test('pid file written, SIGTERM drains in-flight requests, refuses new ones, rem
     assert.match(p.output(), new RegExp(`Data plane: ${cores} worker threads`));
     assert.equal(kids().length, 0, 'threads: no worker process');
   } else await waitFor(() => kids().length === (cores > 1 ? cores : 0), 10_000, `${cores} workers by default`);
-  const arrived = nextEvent(slow, 'request');
+  const arrived = nextEvent(held.server, 'request');
   const inflight = request(`${p.proxyUrl}/slow`);
   await arrived; // barrier: the backend holds the request
   p.proc.kill('SIGTERM');
   // New connections are refused while the in-flight request is still open...
   await waitFor(() => connectRefused(p.proxyPort), 10_000, 'proxy port closed while draining');
   // ...and the held request still completes once its backend answers.
-  release();
+  held.release();
   const r = await inflight;
   assert.equal(r.status, 200);
   assert.equal(r.body, 'slow done');

@@ -8,7 +8,6 @@
 
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
-import http from 'node:http';
 import { test } from 'node:test';
 import { threadsUnsupported } from '../../src/config/worker-mode.js';
 import { WORKER_SEMI_SPACE_MB } from '../../src/dataplane/proxy/worker-exec-argv.js';
@@ -16,11 +15,11 @@ import {
   REFUSED_PORT,
   connectRefused,
   freePort,
-  listen0,
   nextEvent,
   request,
   spawnSwitchyard,
   startBackend,
+  startHeldBackend,
   startSwitchyardProcess,
   waitFor,
   waitForLine,
@@ -49,15 +48,8 @@ if (unsupported !== undefined) {
 } else {
   test('threads: both accept connections, 201 is live on both, metrics merged (process-wide once), a dead thread is replaced, SIGTERM drains', { timeout: 120_000 }, async (t) => {
     const backend = await startBackend(t, 'T');
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
-    const slow = http.createServer((req, res) => void released.then(() => res.end('slow done')));
-    const slowPort = await listen0(slow);
-    t.after(() => {
-      release();
-      slow.closeAllConnections();
-      return new Promise((r) => slow.close(r));
-    });
+    const held = await startHeldBackend(t);
+    const slowPort = held.port;
     const p = await startSwitchyardProcess(t, ['--metrics-port', '0', '--metrics-ip', '127.0.0.1', '--activity-flush-interval', '100', '--dashboard-interval', '50', ...THREADS], {
       SWITCHYARD_TEST_HOOKS: '1',
     });
@@ -141,12 +133,12 @@ if (unsupported !== undefined) {
 
     // SIGTERM: the in-flight request finishes, then the process exits 0.
     await api('POST', '/api/routes/slow', { target: `http://127.0.0.1:${slowPort}` });
-    const arrived = nextEvent(slow, 'request');
+    const arrived = nextEvent(held.server, 'request');
     const inflight = request(`http://127.0.0.1:${port}/slow`);
     await arrived;
     p.proc.kill('SIGTERM');
     await waitFor(() => connectRefused(port), 10_000, 'listeners closed while draining');
-    release();
+    held.release();
     assert.equal((await inflight).body, 'slow done');
     assert.equal(await p.exited, 0, p.output());
   });

@@ -3,10 +3,9 @@
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
 import { test } from 'node:test';
 import WebSocket from 'ws';
-import { connectRefused, listen0, nextEvent, request, startBackend, startSwitchyardProcess, waitFor, type Echo } from '../helpers/servers.js';
+import { connectRefused, nextEvent, request, startBackend, startHeldBackend, startSwitchyardProcess, waitFor, type Echo } from '../helpers/servers.js';
 
 function children(pid: number): number[] {
   try {
@@ -19,15 +18,8 @@ function children(pid: number): number[] {
 test('--workers 2 (processes): writes live on every worker at 201, activity and metrics gathered, workers replaced, graceful stop', { timeout: 120_000 }, async (t) => {
   const backend = await startBackend(t, 'W', undefined, { ws: true });
   // The slow backend answers only when the test releases it (the request stays in flight).
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  const slow = http.createServer((req, res) => void released.then(() => res.end('slow done')));
-  const slowPort = await listen0(slow);
-  t.after(() => {
-    release();
-    slow.closeAllConnections();
-    return new Promise((r) => slow.close(r));
-  });
+  const held = await startHeldBackend(t);
+  const slowPort = held.port;
   const p = await startSwitchyardProcess(t, ['--metrics-port', '0', '--metrics-ip', '127.0.0.1', '--workers', '2', '--worker-mode', 'processes', '--activity-flush-interval', '100'],
     { CONFIGPROXY_AUTH_TOKEN: 'w' });
   const { api, proxyPort: port, metricsPort } = p;
@@ -74,12 +66,12 @@ test('--workers 2 (processes): writes live on every worker at 201, activity and 
 
   // SIGTERM: the in-flight request finishes, then everything exits 0.
   await api('POST', '/api/routes/slow', { target: `http://127.0.0.1:${slowPort}` });
-  const arrived = nextEvent(slow, 'request');
+  const arrived = nextEvent(held.server, 'request');
   const inflight = request(`http://127.0.0.1:${port}/slow`);
   await arrived; // barrier: the backend holds the request
   p.proc.kill('SIGTERM');
   await waitFor(() => connectRefused(port), 10_000, 'listeners closed while draining');
-  release();
+  held.release();
   assert.equal((await inflight).body, 'slow done');
   assert.equal(await p.exited, 0);
   assert.deepEqual(children(pid), []);
