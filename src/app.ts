@@ -101,6 +101,11 @@ export async function createApp<S = unknown>(config: ReloadableConfig, deps: App
   // The data plane: the proxy in this process, or --workers N processes or threads fed by a pool. Each module
   // is loaded only when used: a primary with workers never loads the proxy (nor undici).
   const routeStats = new RouteStatsAggregate();
+  // What a worker that asks ('config?') is given: the start-up configuration until the reloader
+  // below exists, then the reloader's. The pool may adopt a preforked worker before that worker
+  // has asked, and its question then arrives while this function still awaits module imports
+  // further down: reading `reloader` then threw (temporal dead zone) and the primary exited.
+  let liveConfig = (): Config => config;
   const pool =
     config.workers > 1
       ? (await import('./dataplane/proxy/worker-pool.js')).createWorkerPool({
@@ -113,7 +118,7 @@ export async function createApp<S = unknown>(config: ReloadableConfig, deps: App
           onRouteStats: (entries) => routeStats.add(entries),
           ...(deps.preforked ? { preforked: deps.preforked } : {}),
           settings: dataPlaneSettingsOf(config),
-          config: () => reloader.current(),
+          config: () => liveConfig(),
           ...(acme ? { acme: { source: acme.source, certificates: () => acme.installed() } } : {}),
         })
       : undefined;
@@ -242,6 +247,7 @@ export async function createApp<S = unknown>(config: ReloadableConfig, deps: App
       },
     ],
   });
+  liveConfig = () => reloader.current();
   const certWatches = (['ssl', 'apiSsl'] as const).flatMap((which) => {
     const files = deps.certFiles?.[which];
     return files ? [{ which, files }] : [];
