@@ -82,6 +82,50 @@ export interface Backend {
   requests: Echo[];
 }
 
+/** Requests until stopped: counts 200 answers, and every other status or error as a failure. */
+export interface LoadClient {
+  stop(): Promise<{ ok: number; failed: string[] }>;
+}
+
+/**
+ * `loops` request loops, each sending its next request when the previous one ended. `get(k, cb)`
+ * starts loop k's request (cb gets the response); `done` runs at stop (e.g. destroy the agent).
+ */
+export function startLoadClient(
+  get: (loop: number, onResponse: (res: IncomingMessage) => void) => http.ClientRequest,
+  done: () => void = () => {},
+  loops = 4,
+): LoadClient {
+  let running = true;
+  let ok = 0;
+  const failed: string[] = [];
+  const one = (k: number): Promise<void> =>
+    new Promise((resolve) => {
+      get(k, (res) => {
+        res.resume();
+        res.on('end', () => {
+          if (res.statusCode === 200) ok++;
+          else failed.push(`status ${res.statusCode}`);
+          resolve();
+        });
+      }).on('error', (e) => {
+        failed.push(e.message);
+        resolve();
+      });
+    });
+  const loopsDone = Array.from({ length: loops }, async (_, k) => {
+    while (running) await one(k);
+  });
+  return {
+    async stop() {
+      running = false;
+      await Promise.all(loopsDone);
+      done();
+      return { ok, failed };
+    },
+  };
+}
+
 /** A backend that holds every answer until `release()` (a request stays in flight as long as a test needs). */
 export interface HeldBackend {
   readonly server: http.Server;

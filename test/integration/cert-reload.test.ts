@@ -10,7 +10,7 @@ import https from 'node:https';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import tls, { type TLSSocket } from 'node:tls';
-import { startBackend, startSwitchyardProcess, waitFor, waitForLine } from '../helpers/servers.js';
+import { startBackend, startLoadClient, startSwitchyardProcess, waitFor, waitForLine, type LoadClient } from '../helpers/servers.js';
 import { tempDir } from '../helpers/temp.js';
 
 interface Pair {
@@ -31,38 +31,13 @@ function makePair(dir: string, name: string): Pair {
  * HTTPS requests until stopped: three loops on keep-alive connections, one on a new connection
  * (a new handshake) per request, so requests meet each certificate. Counts answers and failures.
  */
-function tlsLoad(port: number): { stop(): Promise<{ ok: number; failed: string[] }> } {
+function tlsLoad(port: number): LoadClient {
   const agent = new https.Agent({ keepAlive: true, maxSockets: 3, rejectUnauthorized: false });
-  let running = true;
-  let ok = 0;
-  const failed: string[] = [];
-  const one = (fresh: boolean): Promise<void> =>
-    new Promise((resolve) => {
-      https
-        .get(`https://127.0.0.1:${port}/`, fresh ? { agent: false, rejectUnauthorized: false, headers: { connection: 'close' } } : { agent }, (res) => {
-          res.resume();
-          res.on('end', () => {
-            if (res.statusCode === 200) ok++;
-            else failed.push(`status ${res.statusCode}`);
-            resolve();
-          });
-        })
-        .on('error', (e) => {
-          failed.push(e.message);
-          resolve();
-        });
-    });
-  const loops = [0, 1, 2, 3].map(async (k) => {
-    while (running) await one(k === 0);
-  });
-  return {
-    async stop() {
-      running = false;
-      await Promise.all(loops);
-      agent.destroy();
-      return { ok, failed };
-    },
-  };
+  const url = `https://127.0.0.1:${port}/`;
+  return startLoadClient(
+    (k, cb) => https.get(url, k === 0 ? { agent: false, rejectUnauthorized: false, headers: { connection: 'close' } } : { agent }, cb),
+    () => agent.destroy(),
+  );
 }
 
 /** The certificate a new TLS connection to `port` is served (its SHA-256 fingerprint). */

@@ -9,42 +9,13 @@ import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { rawRequest, request, startBackend, startSwitchyardProcess, waitFor, type Echo } from '../helpers/servers.js';
+import { rawRequest, request, startBackend, startLoadClient, startSwitchyardProcess, waitFor, type Echo, type LoadClient } from '../helpers/servers.js';
 import { tempDir } from '../helpers/temp.js';
 
 /** Requests until stopped: keep-alive, 4 at a time; counts answers and every failure. */
-function loadClient(url: string): { stop(): Promise<{ ok: number; failed: string[] }> } {
+function loadClient(url: string): LoadClient {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
-  let running = true;
-  let ok = 0;
-  const failed: string[] = [];
-  const one = (): Promise<void> =>
-    new Promise((resolve) => {
-      http
-        .get(url, { agent }, (res) => {
-          res.resume();
-          res.on('end', () => {
-            if (res.statusCode === 200) ok++;
-            else failed.push(`status ${res.statusCode}`);
-            resolve();
-          });
-        })
-        .on('error', (e) => {
-          failed.push(e.message);
-          resolve();
-        });
-    });
-  const loops = [0, 1, 2, 3].map(async () => {
-    while (running) await one();
-  });
-  return {
-    async stop() {
-      running = false;
-      await Promise.all(loops);
-      agent.destroy();
-      return { ok, failed };
-    },
-  };
+  return startLoadClient((_k, cb) => http.get(url, { agent }, cb), () => agent.destroy());
 }
 
 const count = (text: string, re: RegExp): number => text.match(new RegExp(re.source, 'g'))?.length ?? 0;
