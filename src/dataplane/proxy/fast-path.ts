@@ -40,8 +40,8 @@ import type { Logger } from '../../observability/logger.js';
 import type { ProxyStats } from '../../observability/metrics.js';
 import { DEFER, INCOMPLETE, parseRequestHead, type FastRequest } from './fast-parser.js';
 import { isValidHost } from './request-rules.js';
-import { fastUpstreamHeaders, reasonPhrase, rewriteLocation, upstreamPath, withoutHopByHop, type HeaderOptions } from './headers.js';
-import { STATUS_FOR, codedError, classifyUpstreamError, type UpstreamFailureKind } from './forward.js';
+import { fastUpstreamHeaders, reasonPhrase, rewriteLocation, upstreamPath, withoutHopByHop } from './headers.js';
+import { STATUS_FOR, codedError, classifyUpstreamError, type UpstreamFailureKind, type UpstreamRequestOptions } from './forward.js';
 import type { ErrorPages } from './error-pages.js';
 import { activityPulse } from './activity-pulse.js';
 import { createReadBuffers } from './read-buffers.js';
@@ -56,18 +56,12 @@ export interface FastPathOptions {
    * does on 'finish'); 499: the response never completed (client left, or cut): access log only.
    */
   finished(r: FastRequest, socket: Socket, status: number, bytes: number, startedAt: number, started: number, route: Route | undefined): void;
-  readonly headers: HeaderOptions;
-  readonly prependPath: boolean;
-  readonly includePrefix: boolean;
-  readonly autoRewrite: boolean;
-  readonly protocolRewrite: string | undefined;
-  readonly proxyTimeout: number | undefined;
+  /** Shared with the node:http path (forward.ts): the same object, changed in place by a reload. */
+  readonly upstream: UpstreamRequestOptions;
   readonly keepAliveTimeout: number;
   /** --timeout: client inactivity during a request (undefined: none). */
   readonly timeout: number | undefined;
   readonly connectTimeout: number;
-  /** --request-body-timeout: longest pause in a request body, 0 = none. */
-  readonly bodyTimeout: number;
   readonly errors: ErrorPages;
   readonly stats: ProxyStats;
   readonly log: Logger;
@@ -311,7 +305,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
   const idleMs = o.idleMs ?? IDLE_MS;
   const pools = new Map<string, UpConn[]>();
   const clients = new Set<ClientConn>();
-  const rewrite = o.autoRewrite || o.protocolRewrite !== undefined;
+  const rewrite = o.upstream.autoRewrite || o.upstream.protocolRewrite !== undefined;
   // Free lists per size (per process; at most 4 MiB each kept, more left to the GC).
   const small = createReadBuffers(READ_BYTES, 64);
   const large = createReadBuffers(LARGE_READ_BYTES, 16);
@@ -471,8 +465,8 @@ export function createFastPath(o: FastPathOptions): FastPath {
 
   function start(c: ClientConn, r: FastRequest, route: Route, rp: RequestPath): void {
     const up = route.upstream;
-    const path = upstreamPath(up, rp.path, rp.query, route.pathDepth, o.prependPath, o.includePrefix);
-    const list = fastUpstreamHeaders(r, up, o.headers, c.socket.remoteAddress ?? '', false);
+    const path = upstreamPath(up, rp.path, rp.query, route.pathDepth, o.upstream.prependPath, o.upstream.includePrefix);
+    const list = fastUpstreamHeaders(r, up, o.upstream.headers, c.socket.remoteAddress ?? '', false);
     let head = `${r.method} ${path} HTTP/1.1\r\n`;
     for (let i = 0; i < list.length; i += 2) head += `${list[i]}: ${list[i + 1]}\r\n`;
     if (r.contentLength === -1 && EXPECTS_PAYLOAD.has(r.method)) head += 'content-length: 0\r\n';
@@ -483,11 +477,11 @@ export function createFastPath(o: FastPathOptions): FastPath {
     c.ex = ex;
     if (r.close) c.closing = true;
     c.socket.setTimeout(o.timeout ?? 0);
-    if (o.proxyTimeout !== undefined) ex.proxyTimer = setTimeout(() => proxyTimedOut(ex), o.proxyTimeout);
+    if (o.upstream.proxyTimeout !== undefined) ex.proxyTimer = setTimeout(() => proxyTimedOut(ex), o.upstream.proxyTimeout);
     send(ex);
     if (ex.bodyLeft > 0) {
       ex.bodyPulse = activityPulse(o.recordActivity, route.path);
-      if (o.bodyTimeout > 0) ex.bodyTimer = setTimeout(() => bodyStalled(ex), o.bodyTimeout);
+      if (o.upstream.bodyTimeout > 0) ex.bodyTimer = setTimeout(() => bodyStalled(ex), o.upstream.bodyTimeout);
       // The body bytes already read go out right behind the head (one segment, corked in send()).
       const buf = c.buf;
       if (buf !== null && buf.length > 0) {
@@ -770,7 +764,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
     const noBody = ex.noBody || status === 204 || status === 304;
     let list = h.list;
     if (rewrite && h.location !== -1) {
-      const loc = rewriteLocation(list[h.location + 1], status, ex.route.upstream, ex.r.host, o.autoRewrite, o.protocolRewrite);
+      const loc = rewriteLocation(list[h.location + 1], status, ex.route.upstream, ex.r.host, o.upstream.autoRewrite, o.upstream.protocolRewrite);
       if (loc !== undefined) {
         list = list.slice();
         list[h.location + 1] = loc;
@@ -916,7 +910,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
       conn.ex = undefined;
       conn.socket.destroy();
     }
-    failed(ex, 'timeout', 'ETIMEDOUT', `no response from target within ${o.proxyTimeout} ms`);
+    failed(ex, 'timeout', 'ETIMEDOUT', `no response from target within ${o.upstream.proxyTimeout} ms`);
   }
 
   function failed(ex: Exchange, kind: UpstreamFailureKind, code: string, message: string): void {
@@ -975,7 +969,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
     }
     ex.settled = true;
     clearTimeout(ex.proxyTimer);
-    log.warn(`408 ${ex.r.method} ${ex.r.url.split('?', 1)[0]} request body stalled for ${o.bodyTimeout} ms`, { route: ex.route.path });
+    log.warn(`408 ${ex.r.method} ${ex.r.url.split('?', 1)[0]} request body stalled for ${o.upstream.bodyTimeout} ms`, { route: ex.route.path });
     abandonBody(ex);
     errorPage(ex, 408);
   }

@@ -34,7 +34,12 @@ import type { ErrorPages } from './error-pages.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ProxyStats } from '../../observability/metrics.js';
 
-export interface ForwardOptions {
+/**
+ * How a request is sent upstream and its response rewritten: the settings the node:http path and
+ * the fast path share. proxy-server.ts hands both paths the same object, and a reload changes its
+ * timeouts in place, once for both.
+ */
+export interface UpstreamRequestOptions {
   readonly headers: HeaderOptions;
   readonly prependPath: boolean;
   readonly includePrefix: boolean;
@@ -44,6 +49,9 @@ export interface ForwardOptions {
   readonly proxyTimeout: number | undefined;
   /** --request-body-timeout: longest pause in a client's request body, 0 = none. */
   readonly bodyTimeout: number;
+}
+
+export interface ForwardOptions extends UpstreamRequestOptions {
   readonly agents: UpstreamAgents;
   readonly errors: ErrorPages;
   readonly stats: ProxyStats;

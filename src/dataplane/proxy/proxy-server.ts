@@ -500,16 +500,10 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
             if (ended) socket.emit('end');
           },
           finished: fastFinished,
-          headers: headerOpts,
-          prependPath: config.prependPath,
-          includePrefix: config.includePrefix,
-          autoRewrite: config.autoRewrite,
-          protocolRewrite: config.protocolRewrite,
-          proxyTimeout: config.proxyTimeout,
+          upstream: forwardOpts,
           keepAliveTimeout: config.keepAliveTimeout,
           timeout: config.timeout,
           connectTimeout: config.upstreamConnectTimeout ?? 10_000,
-          bodyTimeout: config.requestBodyTimeout,
           errors,
           stats,
           log,
@@ -589,9 +583,7 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
       tunnelOpts.connectTimeout = s.upstreamConnectTimeout;
       agents.setConnectTimeout(s.upstreamConnectTimeout);
       if (fastOpts !== undefined) {
-        // (custom headers: the fast path shares headerOpts, changed above)
-        fastOpts.proxyTimeout = s.proxyTimeout;
-        fastOpts.bodyTimeout = s.requestBodyTimeout;
+        // (custom headers, proxy and body timeouts: the fast path shares forwardOpts, changed above)
         fastOpts.keepAliveTimeout = s.keepAliveTimeout;
         fastOpts.timeout = s.timeout;
         fastOpts.connectTimeout = s.upstreamConnectTimeout;
