@@ -8,31 +8,15 @@
 // them, and the client kept 2-3 connections per member for good (bench/etcd-client-connections.mjs).
 
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { test } from 'node:test';
+import { tcpSocketsOf } from '../helpers/proc-net.js';
 import { startEtcd, type EtcdMember } from '../helpers/etcd.js';
 import { startBackend, startSwitchyardProcess, waitFor } from '../helpers/servers.js';
 
-/** Remote port -> number of TCP sockets `pid` holds to it (its fds matched against /proc/net/tcp*). */
+/** Remote port -> number of TCP sockets `pid` holds to it. */
 function tcpPeers(pid: number): Map<number, number> {
-  const remoteByInode = new Map<string, number>();
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      if (cols.length > 9) remoteByInode.set(cols[9]!, parseInt(cols[2]!.split(':')[1]!, 16));
-    }
-  }
   const peers = new Map<number, number>();
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    let link: string;
-    try {
-      link = readlinkSync(`/proc/${pid}/fd/${fd}`);
-    } catch {
-      continue; // closed meanwhile
-    }
-    const port = remoteByInode.get(/^socket:\[(\d+)\]$/.exec(link)?.[1] ?? '');
-    if (port !== undefined) peers.set(port, (peers.get(port) ?? 0) + 1);
-  }
+  for (const s of tcpSocketsOf(pid)) if (!s.listening) peers.set(s.remotePort, (peers.get(s.remotePort) ?? 0) + 1);
   return peers;
 }
 

@@ -4,11 +4,12 @@
 // /api/health answer 503 'not-ready' until the replacement listens; the survivors keep serving.
 
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { childPids, listeningPorts } from '../helpers/proc-net.js';
 import { REFUSED_PORT, freePort, request, spawnSwitchyard, startBackend, startSwitchyardProcess, waitFor, type Spawned, type TestContextLike } from '../helpers/servers.js';
 
 const TOKEN = 'secret';
@@ -119,33 +120,34 @@ test('workers forked before the table is loaded do not listen until it is: store
     { CONFIGPROXY_AUTH_TOKEN: TOKEN },
   );
   const pid = s.proc.pid!;
-  const answers: string[] = [];
   const deadline = Date.now() + 30_000;
+  let checks = 0;
+  let sawWorkers = 0;
+  // Checked on the processes' own sockets, not by connecting: a connect probe to a port nobody
+  // holds can succeed (a TCP self-connect, or another test's server on the freed port).
   while (!/retrying in 3200 ms/.test(s.output())) {
     assert.ok(Date.now() < deadline, `no retry line:\n${s.output()}`);
-    const r = await probe(proxyPort, '/user/x');
-    answers.push('status' in r ? String(r.status) : r.error);
+    const pids = [pid, ...childPids(pid)];
+    sawWorkers = Math.max(sawWorkers, pids.length - 1);
+    for (const p of pids) assert.equal(listeningPorts(p).has(proxyPort), false, `process ${p} listens on the proxy port before the table is loaded`);
+    checks++;
+    await new Promise((r) => setTimeout(r, 5)); // a polling interval, not a wait for a condition
   }
-  assert.equal(children(pid).length, 2, 'both workers were running meanwhile');
-  assert.ok(answers.length > 1);
-  assert.deepEqual([...new Set(answers)], ['ECONNREFUSED'], 'the proxy port stays closed until the table is loaded');
+  assert.equal(childPids(pid).length, 2, 'both workers were running meanwhile');
+  assert.equal(sawWorkers, 2);
+  assert.ok(checks > 1);
   s.proc.kill('SIGTERM');
   assert.equal(await s.exited, 0, s.output());
 });
 
-function children(pid: number): number[] {
-  const f = `/proc/${pid}/task/${pid}/children`;
-  if (!existsSync(f)) return [];
-  return readFileSync(f, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-}
 
 test('a worker killed with SIGKILL: /api/health is 503 not-ready until the replacement listens; the survivor keeps answering', { timeout: 90_000 }, async (t) => {
   const backend = await startBackend(t, 'K');
   const p = await startSwitchyardProcess(t, ['--workers', '2', '--worker-mode', 'processes', '--default-target', backend.url]);
   const pid = p.proc.pid!;
-  await waitFor(() => children(pid).length === 2, 10_000, 'two workers');
+  await waitFor(() => childPids(pid).length === 2, 10_000, 'two workers');
   assert.equal((await p.api('GET', '/api/health')).status, 200);
-  const [victim, survivor] = children(pid);
+  const [victim, survivor] = childPids(pid);
   process.kill(victim!, 'SIGKILL');
 
   // Health as fast as it can be asked, until it is 200 again.
@@ -178,7 +180,7 @@ test('a worker killed with SIGKILL: /api/health is 503 not-ready until the repla
       const r = await probe(p.apiPort, '/api/health', { authorization: `token ${TOKEN}` });
       assert.ok('status' in r, `API stopped answering: ${JSON.stringify(r)}`);
       const j = JSON.parse(r.body) as { status: string; reason?: string };
-      seen.push({ status: r.status, status_: j.status, ...(j.reason !== undefined ? { reason: j.reason } : {}), kids: children(pid) });
+      seen.push({ status: r.status, status_: j.status, ...(j.reason !== undefined ? { reason: j.reason } : {}), kids: childPids(pid) });
       // 200s before the primary has noticed the death (its first 503) do not count.
       if (r.status === 200 && seen.some((h) => h.status === 503)) break;
       assert.ok(Date.now() < deadline, `health never recovered: ${JSON.stringify(seen.slice(-3))}`);
@@ -202,7 +204,7 @@ test('a worker killed with SIGKILL: /api/health is 503 not-ready until the repla
     assert.match(h.reason ?? '', /^[01] of 2 data-plane workers listening/);
   }
   assert.equal(seen.at(-1)!.status_, 'ok');
-  const kids = children(pid);
+  const kids = childPids(pid);
   assert.equal(kids.length, 2, 'replaced');
   assert.ok(kids.includes(survivor!) && !kids.includes(victim!));
   assert.deepEqual(failures, [], `requests not answered while a worker was replaced (of ${proxied})`);
@@ -222,7 +224,7 @@ test('SIGTERM while workers are still starting: exits 0 promptly (a worker not y
   const s = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0', '--workers', '2', '--worker-mode', 'processes'], { CONFIGPROXY_AUTH_TOKEN: TOKEN });
   const pid = s.proc.pid!;
   // The first worker is forked after the signal handlers are installed, long before it is ready.
-  await waitFor(() => children(pid).length > 0, 20_000, 'a worker forked');
+  await waitFor(() => childPids(pid).length > 0, 20_000, 'a worker forked');
   const t0 = Date.now();
   s.proc.kill('SIGTERM');
   assert.equal(await s.exited, 0, s.output());

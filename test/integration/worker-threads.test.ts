@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { test } from 'node:test';
+import { listeningPorts } from '../helpers/proc-net.js';
 import { threadsUnsupported } from '../../src/config/worker-mode.js';
 import { WORKER_SEMI_SPACE_MB } from '../../src/dataplane/proxy/worker-exec-argv.js';
 import {
@@ -155,14 +156,19 @@ if (unsupported !== undefined) {
     const s = spawnSwitchyard(t, ['--ip', '127.0.0.1', '--port', String(proxyPort), '--api-ip', '127.0.0.1', '--api-port', '0', ...THREADS, '--store', `etcd://127.0.0.1:${REFUSED_PORT}`], {
       CONFIGPROXY_AUTH_TOKEN: 'x',
     });
+    const pid = s.proc.pid!;
     const deadline = Date.now() + 30_000;
-    let probes = 0;
+    let checks = 0;
+    // Checked on the process's own sockets, not by connecting: a connect probe to a port nobody
+    // holds can succeed (a TCP self-connect, or another test's server on the freed port).
     while (!/retrying in 3200 ms/.test(s.output())) {
       assert.ok(Date.now() < deadline, `no retry line:\n${s.output()}`);
-      assert.equal(await connectRefused(proxyPort), true, 'the proxy port opened before the table was loaded');
-      probes++;
+      assert.equal(listeningPorts(pid).has(proxyPort), false, 'the proxy port opened before the table was loaded');
+      checks++;
+      await new Promise((r) => setTimeout(r, 5)); // a polling interval, not a wait for a condition
     }
-    assert.ok(probes > 1);
+    assert.ok(checks > 1);
+    assert.ok(/Data plane: 2 worker threads/.test(s.output()), 'the threads were started meanwhile');
     s.proc.kill('SIGTERM');
     assert.equal(await s.exited, 0, s.output());
   });
