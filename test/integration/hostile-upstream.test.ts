@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { test } from 'node:test';
 import { header, parseResponses, takeRequestBody, type RawResponse } from '../helpers/raw-http.js';
-import { freePort, listen0, request, startSwitchyardProcess, waitFor, type SpawnedSwitchyard, type TestContextLike } from '../helpers/servers.js';
+import { REFUSED_PORT, freePort, listen0, request, startSwitchyardProcess, waitFor, type SpawnedSwitchyard, type TestContextLike } from '../helpers/servers.js';
 
 // ---------------------------------------------------------------------------------------------
 // Scripted upstreams: raw TCP, one behaviour per case, counting the request heads they receive.
@@ -598,7 +598,7 @@ async function runCase(t: TestContextLike, h: Harness, c: Case): Promise<void> {
   let up: Scripted | undefined;
   let target: string;
   if (c.dead) {
-    target = `http://127.0.0.1:${await freePort()}`;
+    target = `http://127.0.0.1:${REFUSED_PORT}`; // nothing listens; a freed ephemeral port could self-connect
   } else {
     up = await scripted(t, c.behaviour!, c.onConnect);
     target = up.url;
