@@ -37,14 +37,20 @@ function rng(seed: number): () => number {
 
 /**
  * Upstream (node:http): any request answers `<bytes> <sha256>` of its body; under /slow/ it
- * pauses the body stream after each chunk (1-3 ms), so the proxy's writes to it stay queued.
- * An upgrade request is accepted and echoes what follows.
+ * pauses the body stream after each chunk (1-3 ms), so the proxy's writes to it stay queued;
+ * under /stall/ it reads nothing until `release()`. An upgrade request is accepted and echoes
+ * what follows.
  */
-async function upstream(t: TestContextLike): Promise<number> {
+async function upstream(t: TestContextLike): Promise<{ port: number; stalled: () => number; release: () => void }> {
+  const stalled = new Set<http.IncomingMessage>();
   const server = http.createServer((req, res) => {
     const h = createHash('sha256');
     let n = 0;
     const slow = req.url?.includes('/slow/') === true;
+    if (req.url?.includes('/stall/') === true) {
+      req.pause();
+      stalled.add(req);
+    }
     req.on('data', (c: Buffer) => {
       h.update(c);
       n += c.length;
@@ -72,7 +78,11 @@ async function upstream(t: TestContextLike): Promise<number> {
     for (const s of upgraded) s.destroy(); // (not the server's connections any more)
     return new Promise<void>((r) => server.close(() => r()));
   });
-  return port;
+  const release = (): void => {
+    for (const r of stalled) r.resume();
+    stalled.clear();
+  };
+  return { port, stalled: () => stalled.size, release };
 }
 
 /** A raw client connection collecting what it reads. */
@@ -118,7 +128,8 @@ function put(port: number, agent: http.Agent, path: string, body: Buffer, rand: 
 
 for (const mode of ['reused', 'node'] as const) {
   test(`uploads through the fast path (client reads: ${mode}): every byte as the client sent it`, { timeout: 180_000 }, async (t) => {
-    const upPort = await upstream(t);
+    const up = await upstream(t);
+    const upPort = up.port;
     const env: Record<string, string> = { CONFIGPROXY_AUTH_TOKEN: 'l' };
     if (mode === 'node') env.SWITCHYARD_CLIENT_READS = 'node';
     const p = await startSwitchyardProcess(t, ['--workers', '1', '--log-level', 'debug'], env);
@@ -151,6 +162,29 @@ for (const mode of ['reused', 'node'] as const) {
       }),
     );
     t.diagnostic(`${CLIENTS * PER_CLIENT} uploads, ${(total / 2 ** 20).toFixed(1)} MiB compared`);
+
+    // Small reads queued on a stalled upstream: once the kernel's buffers towards it are full,
+    // each read's bytes stay queued (below the socket's highWaterMark: no 'drain' due), so each
+    // read buffer must be held and the next read go into another. The client writes 2 KiB at a
+    // time, one per event-loop turn, so that the proxy reads small pieces.
+    {
+      const { sock, out } = await raw(p.proxyPort);
+      const body = Buffer.concat([SOURCE, randomBytes(24 * 1024 * 1024)]); // more than the kernel's buffers on the way
+      sock.write(`PUT /up/stall/small HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`);
+      await waitFor(() => up.stalled() === 1, 5000, 'the stalled upstream request');
+      let at = 0;
+      // Until the proxy stops reading (our socket's queue grows), or the body is out.
+      while (at < body.length && sock.writableLength < 512 * 1024) {
+        sock.write(body.subarray(at, at + 2048));
+        at += 2048;
+        await new Promise((r) => setImmediate(r));
+      }
+      t.diagnostic(`stalled upstream: ${(at / 2 ** 20).toFixed(1)} MiB written in 2 KiB pieces before the proxy stopped reading`);
+      up.release();
+      await writePieces(sock, body.subarray(at), rng(seed + 5));
+      await waitFor(() => out().includes(`${body.length} ${sha(body)}`), 30_000, 'the stalled upload answered with the bytes sent');
+      sock.destroy();
+    }
 
     // Pipelined: two small uploads and a GET behind a large one, the next heads in the same
     // write as the large body's last bytes.
