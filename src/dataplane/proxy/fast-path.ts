@@ -420,12 +420,16 @@ export function createFastPath(o: FastPathOptions): FastPath {
     onClientData(c, n === b.length ? b : b.subarray(0, n));
     if (c.buf !== null && c.buf.buffer === b.buffer) c.buf = Buffer.from(c.buf);
     let free = b !== scratch;
+    let paused = false;
     const up = c.lentTo as Socket | null | undefined; // (set by sendBody in onClientData)
     if (up !== undefined && (up === null || up.writableLength > 0)) {
       free = false;
       c.upHeld.push(b);
       const ex = c.ex;
-      if (ex !== undefined && ex.bodyLeft > 0 && (up === null || up.writableNeedDrain || c.upHeld.length >= MAX_HELD)) c.socket.pause();
+      if (ex !== undefined && ex.bodyLeft > 0 && (up === null || up.writableNeedDrain || c.upHeld.length >= MAX_HELD)) {
+        c.socket.pause();
+        paused = true;
+      }
     }
     const ex = c.ex;
     if (c.handed || c.rbuf === null || ex === undefined || ex.bodyLeft === 0) {
@@ -434,7 +438,8 @@ export function createFastPath(o: FastPathOptions): FastPath {
       if (c.rbuf !== null) c.rbuf = scratch;
       return true;
     }
-    const size = n === b.length ? LARGE_READ_BYTES : b === scratch ? READ_BYTES : b.length;
+    // A connection paused for a slow upstream holds its queued bytes and a small buffer, no more.
+    const size = paused ? READ_BYTES : n === b.length ? LARGE_READ_BYTES : b === scratch ? READ_BYTES : b.length;
     if (free && size === b.length) return true;
     if (free) giveBack(b);
     c.rbuf = (size === LARGE_READ_BYTES ? large : small).take();
