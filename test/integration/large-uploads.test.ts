@@ -6,8 +6,10 @@
 // the upstream would receive someone else's bytes: so many clients upload at once through one
 // process, to a fast and a slow upstream (which holds writes queued: backpressure), bodies of
 // random sizes in random-sized writes, several per keep-alive connection; the upstream answers
-// each body's SHA-256, compared with what was sent. Then, on single connections: requests
-// pipelined behind an upload (in the same write as its last bytes), an upload followed by a
+// each body's SHA-256, compared with what was sent. Then, on single connections: small reads
+// queued on a stalled upstream (each read buffer held), a partial head and a request pipelined
+// behind a held one with another connection's read in between (kept as copies, not views of the
+// shared buffer), requests pipelined behind an upload (in the same write as its last bytes), an upload followed by a
 // websocket upgrade (handed to node:http, whose reads must be ordinary again), a chunked upload
 // (handed over at its head), and a client that aborts mid-upload (the proxy goes on serving).
 // All of it once with reused client buffers and once with Node's own reads
@@ -184,6 +186,38 @@ for (const mode of ['reused', 'node'] as const) {
       await writePieces(sock, body.subarray(at), rng(seed + 5));
       await waitFor(() => out().includes(`${body.length} ${sha(body)}`), 30_000, 'the stalled upload answered with the bytes sent');
       sock.destroy();
+    }
+
+    // A head split over two writes, another connection's request in between (read into the
+    // buffer shared between bodies): the first part must have been kept as a copy.
+    {
+      const a = await raw(p.proxyPort);
+      const b = await raw(p.proxyPort);
+      a.sock.write('PUT /up/fast/split HTTP/1.1\r\nHost: x\r\nConte');
+      b.sock.write('PUT /up/fast/other HTTP/1.1\r\nHost: y\r\nContent-Length: 5\r\n\r\nzzzzz');
+      await waitFor(() => b.out().includes(`5 ${sha(Buffer.from('zzzzz'))}`), 10_000, 'the other connection answered');
+      a.sock.write('nt-Length: 4\r\n\r\nabcd');
+      await waitFor(() => a.out().includes('\r\n\r\n') && a.out().length > 60, 10_000, 'the split request answered');
+      assert.match(a.out(), new RegExp(`^HTTP/1.1 200[^]*4 ${sha(Buffer.from('abcd'))}$`), 'the split head and its body as sent');
+      a.sock.destroy();
+      b.sock.destroy();
+    }
+
+    // A request pipelined behind one the upstream holds, both in one write (one read, into the
+    // buffer shared between bodies), another connection's request in between: the pipelined
+    // bytes must have been kept as a copy.
+    {
+      const a = await raw(p.proxyPort);
+      const b = await raw(p.proxyPort);
+      a.sock.write('PUT /up/stall/first HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab' + 'PUT /up/fast/second HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nwxyz');
+      await waitFor(() => up.stalled() === 1, 5000, 'the held request');
+      b.sock.write('PUT /up/fast/other HTTP/1.1\r\nHost: y\r\nContent-Length: 5\r\n\r\nzzzzz');
+      await waitFor(() => b.out().includes(`5 ${sha(Buffer.from('zzzzz'))}`), 10_000, 'the other connection answered');
+      up.release();
+      await waitFor(() => a.out().includes(`4 ${sha(Buffer.from('wxyz'))}`), 10_000, 'the pipelined request answered as sent');
+      assert.ok(a.out().includes(`2 ${sha(Buffer.from('ab'))}`));
+      a.sock.destroy();
+      b.sock.destroy();
     }
 
     // Pipelined: two small uploads and a GET behind a large one, the next heads in the same
