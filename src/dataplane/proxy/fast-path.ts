@@ -30,6 +30,14 @@
 //    'drain' is due (or too many read buffers are held for it), resumed on 'drain' or when its
 //    held buffers come back; a client write that completes at once (the kernel took it) does not
 //    pause anything.
+//  - Client sockets read into buffers chosen here too (client-reads.ts; where Node does not allow
+//    it, Node's own reads, as before): between bodies into one buffer shared by all of them
+//    (`scratch`: nothing refers to its bytes once the read is handled: a partial or pipelined head
+//    kept for later, body bytes sent upstream and bytes handed to node:http are copied), and while
+//    a request body streams into buffers from the free lists, written upstream straight from them
+//    and held, like response buffers, while an upstream write refers to them. The upload's
+//    backpressure mirrors the download's: the client is paused only while the upstream socket has
+//    bytes queued and a 'drain' is due (or too many buffers are held).
 
 import net, { type Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
@@ -45,6 +53,7 @@ import { STATUS_FOR, codedError, classifyUpstreamError, type UpstreamFailureKind
 import type { ErrorPages } from './error-pages.js';
 import { activityPulse } from './activity-pulse.js';
 import { createReadBuffers } from './read-buffers.js';
+import { detectClientReads, scratch } from './client-reads.js';
 
 export interface FastPathOptions {
   /** Route a parsed request; undefined: not the fast path's (no route, odd path, https target...). */
@@ -294,6 +303,18 @@ class ClientConn {
   onDrain!: () => void;
   onClose!: () => void;
   onError!: () => void;
+  // Reads into chosen buffers (client-reads.ts); rbuf null: Node's own reads (no onread support).
+  /** The buffer the socket's handle reads into (`scratch`, or one of its own during a body). */
+  rbuf: Buffer | null = null;
+  /** Request body writes to an upstream socket from rbuf buffers, callbacks not yet run. */
+  upInflight = 0;
+  /** Read buffers with bytes still queued on an upstream socket: back when upInflight is 0. */
+  upHeld: Buffer[] = [];
+  /** Set by sendBody during a read: the upstream socket rbuf's bytes went to (null: several). */
+  lentTo: Socket | null | undefined = undefined;
+  /** Given to node:http (handOver). */
+  handed = false;
+  onBodyWritten!: () => void;
 
   constructor(socket: Socket) {
     this.socket = socket;
@@ -310,6 +331,9 @@ export function createFastPath(o: FastPathOptions): FastPath {
   const small = createReadBuffers(READ_BYTES, 64);
   const large = createReadBuffers(LARGE_READ_BYTES, 16);
   const giveBack = (b: Buffer): void => (b.length === LARGE_READ_BYTES ? large : small).give(b);
+  const clientReads = detectClientReads();
+  if (typeof clientReads === 'string') log.info(`fast path: client sockets use Node's own read buffers (${clientReads})`);
+  else log.debug('fast path: client sockets read into reused buffers');
   /** Set by writeBody: the read being handled wrote bytes from its buffer to a client. */
   let lent = false;
   let draining = false;
@@ -358,6 +382,9 @@ export function createFastPath(o: FastPathOptions): FastPath {
     c.onClose = () => {
       clients.delete(c);
       c.gone = true;
+      // The handle is closed: it reads into its buffer no more.
+      if (c.rbuf !== null && c.rbuf !== scratch) giveBack(c.rbuf);
+      c.rbuf = null;
       const ex = c.ex;
       if (ex !== undefined && !ex.settled) clientLeft(ex);
     };
@@ -369,6 +396,54 @@ export function createFastPath(o: FastPathOptions): FastPath {
     socket.on('close', c.onClose);
     socket.on('error', c.onError);
     socket.setTimeout(o.keepAliveTimeout);
+    if (typeof clientReads !== 'string') {
+      c.onBodyWritten = () => {
+        if (--c.upInflight > 0 || c.upHeld.length === 0) return;
+        // Every upstream write that referred to these buffers has completed.
+        for (const b of c.upHeld) giveBack(b);
+        c.upHeld.length = 0;
+        const ex = c.ex;
+        const up = ex?.up;
+        if (ex !== undefined && ex.bodyLeft > 0 && up !== undefined && up.ex === ex && !up.socket.writableNeedDrain && socket.isPaused()) socket.resume();
+      };
+      if (clientReads.install(socket, scratch, (n, b) => onClientRead(c, n, b), () => c.rbuf ?? scratch)) c.rbuf = scratch;
+    }
+  }
+
+  /**
+   * One read of a client socket into c.rbuf (`b`). Afterwards nothing but the upstream writes
+   * counted in upInflight refers to b's bytes; the next read goes into scratch between bodies,
+   * else into b again if it is free, or into another buffer (larger after a read that filled b).
+   */
+  function onClientRead(c: ClientConn, n: number, b: Buffer): boolean {
+    c.lentTo = undefined;
+    onClientData(c, n === b.length ? b : b.subarray(0, n));
+    if (c.buf !== null && c.buf.buffer === b.buffer) c.buf = Buffer.from(c.buf);
+    let free = b !== scratch;
+    let paused = false;
+    const up = c.lentTo as Socket | null | undefined; // (set by sendBody in onClientData)
+    if (up !== undefined && (up === null || up.writableLength > 0)) {
+      free = false;
+      c.upHeld.push(b);
+      const ex = c.ex;
+      if (ex !== undefined && ex.bodyLeft > 0 && (up === null || up.writableNeedDrain || c.upHeld.length >= MAX_HELD)) {
+        c.socket.pause();
+        paused = true;
+      }
+    }
+    const ex = c.ex;
+    if (c.handed || c.rbuf === null || ex === undefined || ex.bodyLeft === 0) {
+      // node:http's now (its handle reads into scratch after this read), or no body due.
+      if (free) giveBack(b);
+      if (c.rbuf !== null) c.rbuf = scratch;
+      return true;
+    }
+    // A connection paused for a slow upstream holds its queued bytes and a small buffer, no more.
+    const size = paused ? READ_BYTES : n === b.length ? LARGE_READ_BYTES : b === scratch ? READ_BYTES : b.length;
+    if (free && size === b.length) return true;
+    if (free) giveBack(b);
+    c.rbuf = (size === LARGE_READ_BYTES ? large : small).take();
+    return true;
   }
 
   function onClientData(c: ClientConn, d: Buffer): void {
@@ -412,8 +487,16 @@ export function createFastPath(o: FastPathOptions): FastPath {
     if (ex.bodyLeft === 0) clearTimeout(ex.bodyTimer);
     const conn = ex.up;
     if (ex.settled || conn === undefined || conn.ex !== ex) return; // answered or failed: dropped
+    const c = ex.c;
+    if (c.rbuf !== null && d.buffer === c.rbuf.buffer && c.rbuf !== scratch) {
+      // Straight from the read buffer: onClientRead holds it if the bytes stay queued.
+      c.upInflight++;
+      c.lentTo = c.lentTo === undefined || c.lentTo === conn.socket ? conn.socket : null;
+      conn.socket.write(d, c.onBodyWritten);
+      return;
+    }
     // Paused only while more body is due: the upstream's 'drain' resumes it.
-    if (!conn.socket.write(d) && ex.bodyLeft > 0) ex.c.socket.pause();
+    if (!conn.socket.write(d.buffer === scratch.buffer ? Buffer.from(d) : d) && ex.bodyLeft > 0) c.socket.pause();
   }
 
   /** Between requests: start the next one in the buffer, hand over, or close. */
@@ -457,7 +540,14 @@ export function createFastPath(o: FastPathOptions): FastPath {
     s.removeListener('close', c.onClose);
     s.removeListener('error', c.onError);
     s.setTimeout(0);
-    const unread = c.buf ?? Buffer.alloc(0);
+    // With reads into chosen buffers, c.buf may be a view of one (this read's): node:http keeps
+    // slices of what it parses (an upgrade's head), so it gets a copy, and ordinary reads after.
+    let unread = c.buf ?? Buffer.alloc(0);
+    if (c.rbuf !== null && typeof clientReads !== 'string') {
+      if (unread.length > 0) unread = Buffer.from(unread);
+      clientReads.handBack(s);
+      c.handed = true;
+    }
     c.buf = null;
     c.gone = true;
     o.handOver(s, unread, c.ended);

@@ -4,11 +4,14 @@
 // relaying a large body made one such allocation per read, and the garbage collector was ~22% of
 // the proxy's CPU for 1 MiB responses (bench/README.md, "Large bodies"). nginx reads into buffers
 // it reuses; so does this: each upstream socket reads into a buffer from this free list (`net`'s
-// `onread` option), and the bytes are written to the client straight from it.
+// `onread` option), and the bytes are written to the client straight from it. Client sockets
+// take theirs from the same lists while a request body streams (client-reads.ts, fast-path.ts),
+// and those bytes are written to the upstream straight from them.
 //
 // Contract: `take()` hands out a buffer of `size` bytes that nobody else holds; `give(b)` returns
 // one whose bytes nobody will read again (the caller's job: the fast path gives a buffer back only
-// when no client write still queued refers to it). The list keeps at most `max` buffers; more are
+// when no client write still queued refers to it, and a client's read buffer when no upstream
+// write does). The list keeps at most `max` buffers; more are
 // left to the garbage collector, so a burst does not pin memory for good.
 
 export interface ReadBuffers {
