@@ -1,8 +1,7 @@
 // Listening and graceful closing, shared by every server the process runs.
 
-import type { Cluster } from 'node:cluster';
+import cluster from 'node:cluster';
 import { existsSync, unlinkSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { Server } from 'node:http';
 import type { Server as NetServer } from 'node:net';
 import type { ListenTarget } from './config/config.js';
@@ -31,8 +30,7 @@ export function listenOn(server: NetServer, target: ListenTarget, options: Liste
     if (target.kind === 'unix') {
       // A stale socket file from a crashed run would make listen fail with EADDRINUSE.
       // (Not in a cluster worker: the primary owns the socket and cleared it before forking.)
-      // (node:cluster is loaded here only: worker threads, which import this module, never listen on a unix socket.)
-      if (!(createRequire(import.meta.url)('node:cluster') as Cluster).isWorker && existsSync(target.path)) unlinkSync(target.path);
+      if (!cluster.isWorker && existsSync(target.path)) unlinkSync(target.path);
       server.listen(target.path, done);
     } else {
       const port = options.port ?? target.port;

@@ -128,8 +128,3 @@ for (const [what, entries] of [
     assert.deepEqual(loaded.filter((m) => m.startsWith('internal/deps/undici') || m === 'https' || m === 'tls' || m === 'http2'), []);
   });
 }
-
-test('a worker thread does not load node:cluster (only a primary forking processes needs it)', () => {
-  const loaded = builtinsLoadedBy(['dataplane/proxy/worker-channel.js', 'observability/logger.js', 'worker.js', 'dataplane/proxy/proxy-server.js']);
-  assert.deepEqual(loaded.filter((m) => m === 'cluster' || m === 'child_process'), []);
-});

@@ -2,11 +2,10 @@
 // node:cluster process (IPC, 'advanced' serialization) or a worker thread of the primary's process
 // (MessagePort, structured clone). Both carry the same messages (worker-protocol.ts); the pool
 // (worker-pool.ts) and the worker (worker.ts) see only this interface.
-// Loaded by prefork.ts, first thing in the primary, and by every worker thread: keep it small
-// (node:cluster is loaded only to fork a process: a thread never needs it).
+// Loaded by prefork.ts, first thing in the primary: keep it small (node:worker_threads and
+// node:cluster are built in).
 
-import type { Cluster, Worker as ClusterWorker } from 'node:cluster';
-import { createRequire } from 'node:module';
+import cluster, { type Worker as ClusterWorker } from 'node:cluster';
 import { Worker as ThreadWorker, type MessagePort } from 'node:worker_threads';
 import type { WorkerMode } from '../../config/worker-mode.js';
 import type { ToPrimary, ToWorker } from './worker-protocol.js';
@@ -45,7 +44,7 @@ export interface WorkerHandle {
 export const THREAD_YOUNG_GENERATION_MB = 3 * WORKER_SEMI_SPACE_MB;
 
 export function spawnWorker(mode: WorkerMode): WorkerHandle {
-  return mode === 'threads' ? spawnThread() : wrapProcess((createRequire(import.meta.url)('node:cluster') as Cluster).fork());
+  return mode === 'threads' ? spawnThread() : wrapProcess(cluster.fork());
 }
 
 function wrapProcess(worker: ClusterWorker): WorkerHandle {

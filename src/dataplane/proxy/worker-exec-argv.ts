@@ -2,6 +2,7 @@
 // thread. A module of its own so that prefork.ts (loaded first thing in the primary) and the
 // worker pool share it without the pool.
 
+import cluster from 'node:cluster';
 import type { WorkerMode } from '../../config/worker-mode.js';
 
 /**
@@ -43,7 +44,6 @@ export async function setupWorkers(mode: WorkerMode): Promise<void> {
     return;
   }
   // Structured clone on the IPC channel: the Config sent to workers holds Buffers.
-  const { default: cluster } = await import('node:cluster'); // not at load: worker threads import this module
   cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS), serialization: 'advanced' });
 }
 
