@@ -39,8 +39,8 @@ test('--workers 2 (processes): every worker, also a replacement, runs with the p
   const p = await startSwitchyardProcess(t, ['--workers', '2', '--worker-mode', 'processes']);
   const pid = p.proc.pid!;
   // A just-forked child shows the primary's command line until it has exec'd node, and an empty
-  // one for a moment inside execve (the new memory is in place before its argument area is set):
-  // wait for the exec to finish (bounded), then compare. A worker without the options never
+  // one (read inside execve, or of a dying child: seen once as a worker "without options"): wait
+  // for a non-empty command line of its own (bounded), then compare. A worker without the options never
   // matches: the wait fails.
   const execd = (w: number): boolean => {
     const cmdline = readFileSync(`/proc/${w}/cmdline`, 'utf8');
