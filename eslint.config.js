@@ -27,4 +27,21 @@ export default tseslint.config(
       eqeqeq: ['error', 'smart'],
     },
   },
+  {
+    // Node's http, https and tls come from src/node-http.ts (types may be imported directly): an ESM
+    // import of node:http loads Node's bundled undici, and https/tls are loaded only when used.
+    files: ['src/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: ['http', 'https', 'tls', 'node:http', 'node:https', 'node:tls'].map((name) => ({
+            name,
+            allowTypeImports: true,
+            message: 'use src/node-http.ts (start-up cost: see its header)',
+          })),
+        },
+      ],
+    },
+  },
 );

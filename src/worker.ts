@@ -30,7 +30,8 @@ export function runWorker(config: Config, log: Logger, setLogLevel: (level: LogL
   const thread = link.mode === 'threads';
   // A thread shares the primary's process: the process-wide default metrics (CPU, RSS, fds) are
   // the primary's to report, once; a thread reports its own heap, event loop and counters.
-  const metrics = createMetrics({ processWide: !thread });
+  // Its default metrics once it listens (metrics.ts): not on the way to its port opening.
+  const metrics = createMetrics({ processWide: !thread, deferDefaultMetrics: true });
   const source = createIpcRouteSource();
   const watcher = createRouteWatcher({ source, table: { hostRouting: config.hostRouting }, log, quiet: true });
   const activity = createActivityTracker({
@@ -101,6 +102,7 @@ export function runWorker(config: Config, log: Logger, setLogLevel: (level: LogL
         );
         return;
       case 'metrics':
+        metrics.startDefaultMetrics();
         void metrics.registry.getMetricsAsJSON().then((json) => send({ t: 'metrics', id: msg.id, json }));
         return;
       case 'listen':
@@ -110,6 +112,7 @@ export function runWorker(config: Config, log: Logger, setLogLevel: (level: LogL
           () => {
             const a = proxy.server.address();
             send(a !== null && typeof a === 'object' ? { t: 'listening', port: a.port } : { t: 'listening' });
+            metrics.startDefaultMetrics();
           },
           (e: unknown) => {
             // Tell the primary why (a respawned worker would fail the same way), then leave.

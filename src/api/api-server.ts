@@ -8,8 +8,7 @@
 // Paths are URI-decoded and trailing slashes dropped. Writes go to the store only; the data
 // plane learns of them through the route watcher, and the API waits for that before answering.
 
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import https from 'node:https';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { Config } from '../config/config.js';
 import type { ActivityTracker } from '../control/activity.js';
 import type { RouteWatcher } from '../control/route-watcher.js';
@@ -27,6 +26,7 @@ import { closeServer, listenOn } from '../net.js';
 import type { Dashboard } from './dashboard.js';
 import type { ReloadResult } from '../control/reload.js';
 import { createTokenMatcher, readBody } from './request.js';
+import { http, https } from '../node-http.js';
 
 export interface ApiServerOptions {
   readonly config: Pick<Config, 'apiListen' | 'apiSsl' | 'authToken' | 'hostRouting' | 'apiMaxBody'>;
@@ -58,7 +58,7 @@ export interface ApiServerOptions {
 }
 
 export interface ApiServer {
-  readonly server: http.Server;
+  readonly server: HttpServer;
   start(): Promise<void>;
   close(drainMs: number): Promise<void>;
 }
@@ -293,8 +293,8 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     });
   }
 
-  const server: http.Server = config.apiSsl
-    ? https.createServer({ ...config.apiSsl }, onRequest)
+  const server: HttpServer = config.apiSsl
+    ? https().createServer({ ...config.apiSsl }, onRequest)
     : http.createServer(onRequest);
 
   return {
@@ -307,7 +307,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
 export interface MetricsServer {
   start(): Promise<void>;
   close(): Promise<void>;
-  readonly server: http.Server;
+  readonly server: HttpServer;
 }
 
 /** CHP's metrics server: GET /metrics in Prometheus text format, 404 for anything else. */

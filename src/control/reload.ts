@@ -16,10 +16,10 @@
 //    (ciphers, CA, protocol) need a restart.
 //  - Reloads run one at a time, in the order asked.
 
-import { createSecureContext } from 'node:tls';
 import type { Config } from '../config/config.js';
 import { ErrorCode, SwitchyardError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
+import { tls } from '../node-http.js';
 
 /**
  * Settings a reload applies to the running process. The dashboard users are read from the
@@ -139,7 +139,7 @@ export function classifyChanges(old: ReloadableConfig, next: ReloadableConfig): 
 /** Throws when the pair cannot serve (key does not match the certificate, truncated PEM...). */
 export function checkCertificatePair(what: string, t: { key?: Buffer; cert?: Buffer; passphrase?: string }): void {
   try {
-    createSecureContext({ key: t.key, cert: t.cert, ...(t.passphrase !== undefined ? { passphrase: t.passphrase } : {}) });
+    tls().createSecureContext({ key: t.key, cert: t.cert, ...(t.passphrase !== undefined ? { passphrase: t.passphrase } : {}) });
   } catch (e) {
     throw new SwitchyardError(ErrorCode.CONFIG_INVALID, `${what}: certificate and key cannot be used together: ${(e as Error).message}`);
   }

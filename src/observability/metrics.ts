@@ -60,12 +60,25 @@ export interface Metrics {
   /** Where the store gauges read from (set once by the composition root). */
   setStoreHealth(fn: () => { connected: boolean; revision: number; errors?: Readonly<Record<string, number>> }): void;
   render(): Promise<{ contentType: string; body: string }>;
+  /** Registers the default metrics (prom.ts) if createMetrics deferred them; idempotent. */
+  startDefaultMetrics(): void;
 }
 
-/** `processWide: false`: a data-plane worker thread, whose process the primary reports (prom.ts). */
-export function createMetrics(o: { processWide?: boolean } = {}): Metrics {
+/**
+ * `processWide: false`: a data-plane worker thread, whose process the primary reports (prom.ts).
+ * `deferDefaultMetrics`: the default metrics (event loop, heap, GC...) are registered only by
+ * startDefaultMetrics() or the first render(): a data-plane worker registers them once it listens,
+ * not before (loading and starting them took ~5-10 ms of a worker's start, before its port opened).
+ */
+export function createMetrics(o: { processWide?: boolean; deferDefaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'switchyard_', processWide: o.processWide !== false });
+  let defaults = false;
+  const startDefaultMetrics = (): void => {
+    if (defaults) return;
+    defaults = true;
+    collectDefaultMetrics({ register: registry, prefix: 'switchyard_', processWide: o.processWide !== false });
+  };
+  if (o.deferDefaultMetrics !== true) startDefaultMetrics();
   const stats = new ProxyStats();
   const kinds = ['web', 'ws'] as const;
 
@@ -281,7 +294,9 @@ export function createMetrics(o: { processWide?: boolean } = {}): Metrics {
     xdsSnapshots,
     routePropagation,
     async render() {
+      startDefaultMetrics();
       return { contentType: registry.contentType, body: await registry.metrics() };
     },
+    startDefaultMetrics,
   };
 }

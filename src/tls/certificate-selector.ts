@@ -12,8 +12,9 @@
 // - An unknown SNI name is refused (handshake failure) unless on-demand TLS allows it; it never
 //   causes an order by itself (ChallengeSource.onDemand decides).
 
-import tls, { type SecureContext } from 'node:tls';
+import type { SecureContext, TLSSocket, TlsOptions } from 'node:tls';
 import type { ChallengeSource, KeyCert } from './challenge-source.js';
+import { tls } from '../node-http.js';
 
 export const ACME_TLS_ALPN = 'acme-tls/1';
 const ALPN_MARK = Symbol('acme-tls-alpn');
@@ -22,7 +23,7 @@ export interface CertificateSelector {
   set(name: string, pem: KeyCert): void;
   has(name: string): boolean;
   /** Options to spread into https.createServer (SNICallback, ALPNCallback). */
-  serverOptions(): Pick<tls.TlsOptions, 'SNICallback' | 'ALPNCallback'>;
+  serverOptions(): Pick<TlsOptions, 'SNICallback' | 'ALPNCallback'>;
 }
 
 function normalize(name: string | undefined): string {
@@ -39,7 +40,7 @@ export function createCertificateSelector(opts: {
   const pending = new Map<string, Promise<KeyCert | undefined>>();
 
   function set(name: string, pem: KeyCert): void {
-    contexts.set(normalize(name), tls.createSecureContext({ cert: pem.cert, key: pem.key }));
+    contexts.set(normalize(name), tls().createSecureContext({ cert: pem.cert, key: pem.key }));
   }
 
   function lookup(name: string): SecureContext | undefined {
@@ -61,7 +62,7 @@ export function createCertificateSelector(opts: {
     set,
     has: (name) => contexts.has(normalize(name)),
     serverOptions: () => ({
-      ALPNCallback(this: tls.TLSSocket, info: { servername: string; protocols: string[] }) {
+      ALPNCallback(this: TLSSocket, info: { servername: string; protocols: string[] }) {
         if (info.protocols.includes(ACME_TLS_ALPN)) {
           (this as unknown as Record<symbol, boolean>)[ALPN_MARK] = true;
           return ACME_TLS_ALPN;
@@ -70,11 +71,11 @@ export function createCertificateSelector(opts: {
         if (info.protocols.includes('http/1.0')) return 'http/1.0';
         return undefined;
       },
-      SNICallback(this: tls.TLSSocket, servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) {
+      SNICallback(this: TLSSocket, servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) {
         const name = normalize(servername);
         if (this && (this as unknown as Record<symbol, boolean>)[ALPN_MARK]) {
           opts.source.alpn(name).then(
-            (pem) => (pem ? cb(null, tls.createSecureContext({ cert: pem.cert, key: pem.key })) : cb(new Error(`no TLS-ALPN-01 challenge for ${name}`))),
+            (pem) => (pem ? cb(null, tls().createSecureContext({ cert: pem.cert, key: pem.key })) : cb(new Error(`no TLS-ALPN-01 challenge for ${name}`))),
             (e: unknown) => {
               opts.onError?.(e);
               cb(e as Error);

@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { childPids, listeningPorts } from '../helpers/proc-net.js';
-import { REFUSED_PORT, freePort, request, spawnSwitchyard, startBackend, startSwitchyardProcess, waitFor, type Spawned, type TestContextLike } from '../helpers/servers.js';
+import { REFUSED_PORT, freePort, request, spawnSwitchyard, startBackend, startSwitchyardProcess, waitFor, waitForLine, type Spawned, type TestContextLike } from '../helpers/servers.js';
+import { threadsUnsupported } from '../../src/config/worker-mode.js';
+import { preforkCount } from '../../src/dataplane/proxy/prefork.js';
 
 const TOKEN = 'secret';
 
@@ -133,8 +135,9 @@ test('workers forked before the table is loaded do not listen until it is: store
     checks++;
     await new Promise((r) => setTimeout(r, 5)); // a polling interval, not a wait for a condition
   }
-  assert.equal(childPids(pid).length, 2, 'both workers were running meanwhile');
-  assert.equal(sawWorkers, 2);
+  // The workers started before the table loads (prefork.ts): as many as there are cores besides the primary's.
+  assert.equal(childPids(pid).length, preforkCount(2), 'the preforked workers were running meanwhile');
+  assert.equal(sawWorkers, preforkCount(2));
   assert.ok(checks > 1);
   s.proc.kill('SIGTERM');
   assert.equal(await s.exited, 0, s.output());
@@ -234,3 +237,60 @@ test('SIGTERM while workers are still starting: exits 0 promptly (a worker not y
   assert.ok(ms < 8000, `took ${ms} ms`);
   assert.doesNotMatch(s.output(), /Proxy API at/, 'the API never opened');
 });
+
+// Start-up (bench/README.md "Start-up"): each worker listens as soon as it has applied the table
+// loaded from the store, so the proxy port answers as soon as the first one can; the API still
+// opens only once every worker listens. A test hook (worker-pool.ts) keeps the second worker
+// without its table until SIGWINCH (as if it booted slowly), so the window with one worker lasts as
+// long as the test needs. (Before: no worker listened until all had the table.)
+const modes = ['processes', ...(threadsUnsupported({ kind: 'tcp', port: 0, host: undefined }) === undefined ? ['threads'] : [])];
+for (const mode of modes) {
+  test(`${mode}: the proxy port routes as soon as one worker listens, the API opens once all do; no request lost as the others join`, { timeout: 90_000 }, async (t) => {
+    const backend = await startBackend(t, 'H');
+    const s = spawnSwitchyard(
+      t,
+      ['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0', '--workers', '2', '--worker-mode', mode, '--default-target', backend.url, '--log-level', 'debug'],
+      { CONFIGPROXY_AUTH_TOKEN: TOKEN, SWITCHYARD_TEST_HOOKS: '1', SWITCHYARD_TEST_HOLD_SYNC: '1' },
+    );
+    const pid = s.proc.pid!;
+    const listeningLine = /data-plane worker (?:pid|thread) \d+ listening on port (\d+)/;
+    const listening = (): number => s.output().split('\n').filter((l) => listeningLine.test(l)).length;
+    await waitForLine(s.output, listeningLine, 30_000);
+    const proxyPort = Number(listeningLine.exec(s.output())![1]);
+
+    // A steady request loop (each on a fresh connection) from now until after every worker listens.
+    let done = false;
+    let answered = 0;
+    const failures: string[] = [];
+    const loop = (async () => {
+      for (let i = 0; !done; i++) {
+        const r = await probe(proxyPort, `/h/${i}`);
+        if ('status' in r && r.status === 200 && JSON.parse(r.body).name === 'H') answered++;
+        else failures.push(JSON.stringify(r));
+      }
+    })();
+    try {
+      await waitFor(() => answered >= 20 || failures.length > 0, 30_000, 'requests answered with one worker listening');
+      assert.deepEqual(failures, [], s.output());
+      // Still one worker listening, and no API: the process listens on the proxy port only.
+      assert.equal(listening(), 1, s.output());
+      assert.doesNotMatch(s.output(), /Proxy API at/);
+      assert.deepEqual([...listeningPorts(pid)], [proxyPort], 'the API is not open while a worker does not listen');
+
+      process.kill(pid, 'SIGWINCH'); // the hook lets the second worker get its table
+      await waitForLine(s.output, /Proxy API at http:\/\/[^\s]*:(\d+)\/api\/routes/, 30_000);
+      assert.equal(listening(), 2, s.output());
+      const apiPort = Number(/Proxy API at http:\/\/[^\s]*:(\d+)\/api\/routes/.exec(s.output())![1]);
+      const health = await probe(apiPort, '/api/health', { authorization: `token ${TOKEN}` });
+      assert.ok('status' in health && health.status === 200, `health: ${JSON.stringify(health)}`);
+      const after = answered;
+      await waitFor(() => answered >= after + 20 || failures.length > 0, 30_000, 'requests answered with both workers listening');
+    } finally {
+      done = true;
+      await loop;
+    }
+    assert.deepEqual(failures, [], `of ${answered + failures.length} requests`);
+    s.proc.kill('SIGTERM');
+    assert.equal(await s.exited, 0, s.output());
+  });
+}

@@ -38,9 +38,14 @@ test('workerExecArgv: adds the pinned size to the primary\'s options unless a se
 test('--workers 2 (processes): every worker, also a replacement, runs with the pinned semi-space size', { timeout: 60_000 }, async (t) => {
   const p = await startSwitchyardProcess(t, ['--workers', '2', '--worker-mode', 'processes']);
   const pid = p.proc.pid!;
-  // A just-forked child shows the primary's command line until it has exec'd node: wait for the
-  // exec (bounded), then compare. A worker without the options never matches: the wait fails.
-  const execd = (w: number): boolean => readFileSync(`/proc/${w}/cmdline`, 'utf8') !== readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  // A just-forked child shows the primary's command line until it has exec'd node, and an empty
+  // one (read inside execve, or of a dying child: seen once as a worker "without options"): wait
+  // for a non-empty command line of its own (bounded), then compare. A worker without the options never
+  // matches: the wait fails.
+  const execd = (w: number): boolean => {
+    const cmdline = readFileSync(`/proc/${w}/cmdline`, 'utf8');
+    return cmdline !== '' && cmdline !== readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  };
   await waitFor(() => children(pid).length === 2 && children(pid).every(execd), 10_000, 'two workers');
   assert.deepEqual(nodeArgsOf(pid), [], 'the primary runs as started');
   for (const w of children(pid)) assert.deepEqual(nodeArgsOf(w), PINNED, `worker ${w}`);

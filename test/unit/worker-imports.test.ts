@@ -102,3 +102,29 @@ test('a primary with workers loads no undici (the proxy module is imported only 
   assert.ok(loaded.includes('prom-client/lib/registry.js'), 'the walk sees the packages the primary does load');
   assert.deepEqual(loaded.filter((f) => f === 'prom-client/index.js' || f.startsWith('@opentelemetry/')), []);
 });
+
+/** The Node built-in modules a fresh process has loaded after importing `entries` (dist/src paths). */
+function builtinsLoadedBy(entries: string[]): string[] {
+  const script = [
+    ...entries.map((e) => `await import(${JSON.stringify(pathToFileURL(resolve(SRC, e)).href)});`),
+    "process.stdout.write(JSON.stringify(process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13))));",
+  ].join('\n');
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+  return JSON.parse(out) as string[];
+}
+
+// node-http.ts: an ESM import of node:http would load Node's bundled undici (its lazy WebSocket
+// getters, read by the ESM facade: ~20-30 ms per thread on Node 22+), and node:https/node:tls cost
+// ~20 ms more; a plain-HTTP proxy and API need neither at start.
+for (const [what, entries] of [
+  // (main.js and worker-thread.js run when imported: what they import instead.)
+  ['a data-plane worker', ['dataplane/proxy/worker-channel.js', 'observability/logger.js', 'worker.js', 'dataplane/proxy/proxy-server.js']],
+  ['the primary', ['config/load.js', 'dataplane/proxy/prefork.js', 'app.js', 'dataplane/proxy/worker-pool.js']],
+  ['the primary with --workers 1', ['config/load.js', 'app.js', 'dataplane/proxy/proxy-server.js']],
+] as const) {
+  test(`${what} loads node:http without Node's bundled undici, and no node:https or node:tls at start`, () => {
+    const loaded = builtinsLoadedBy([...entries]);
+    assert.ok(loaded.includes('http') && loaded.includes('net'), 'the walk sees the built-ins that are loaded');
+    assert.deepEqual(loaded.filter((m) => m.startsWith('internal/deps/undici') || m === 'https' || m === 'tls' || m === 'http2'), []);
+  });
+}

@@ -8,11 +8,11 @@
 // Websocket upgrades get a bare "HTTP/1.1 <code>" response and the socket is closed.
 
 import { readFile } from 'node:fs/promises';
-import http, { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
-import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { STATUS_CODES, http, https } from '../../node-http.js';
 import type { Logger } from '../../observability/logger.js';
 import type { UpstreamAgents } from './upstream-agents.js';
 import { parseTarget, type Upstream } from '../../routing/target.js';
@@ -84,7 +84,7 @@ export function createErrorPages(opts: ErrorPageOptions): ErrorPages {
    * timeout (10 s); the response's own errors are the caller's.
    */
   const requestErrorTarget = (t: Upstream, code: number, url: string, onResponse: (eres: IncomingMessage) => void, onError: (e: Error) => void): void => {
-    const mod = t.protocol === 'https:' ? https : http;
+    const mod = t.protocol === 'https:' ? https() : http;
     const ereq = mod.request(
       {
         agent: t.protocol === 'https:' ? opts.agents.https : opts.agents.http,

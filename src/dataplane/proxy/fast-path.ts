@@ -40,7 +40,7 @@
 //    bytes queued and a 'drain' is due (or too many buffers are held).
 
 import net, { type Socket } from 'node:net';
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES } from '../../node-http.js';
 import type { Route } from '../../routing/table.js';
 import type { RequestPath } from '../../routing/request-path.js';
 import type { Upstream } from '../../routing/target.js';

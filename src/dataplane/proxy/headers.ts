@@ -18,10 +18,11 @@
 //  - --custom-header values replace any client header of the same name.
 // Response to client: hop-by-hop headers dropped, the rest copied as the upstream sent them.
 
-import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Upstream } from '../../routing/target.js';
 import type { FastRequest } from './fast-parser.js';
+import { STATUS_CODES } from '../../node-http.js';
 
 const HOP_BY_HOP = new Set([
   'connection',

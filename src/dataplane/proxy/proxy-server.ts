@@ -7,10 +7,11 @@
 // accepting, lets in-flight requests finish for at most drainMs, then cuts what is left
 // (websockets included).
 
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import https from 'node:https';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { http, https } from '../../node-http.js';
 import type { Config } from '../../config/config.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
@@ -88,7 +89,7 @@ export interface ProxyDataPlane extends TableListener {
   /** The listening server: the fast path's `net` server, or node:http's when the fast path is off. */
   readonly server: NetServer;
   /** The node:http server (every request when the fast path is off; what the fast path hands over). */
-  readonly httpServer: http.Server;
+  readonly httpServer: HttpServer;
   applySettings(s: ProxyLiveSettings): void;
   /** Swap the access log (undefined = off). The caller closes the old one. */
   setAccessLog(a: AccessLog | undefined): void;
@@ -366,10 +367,10 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
     // Host rules (missing, repeated, invalid) are request-rules.ts's, answered and counted there.
     requireHostHeader: false,
   };
-  const server: http.Server = opts.acme
-    ? https.createServer({ ...opts.acme.selector.serverOptions(), ...serverOptions }, onRequest)
+  const server: HttpServer = opts.acme
+    ? https().createServer({ ...opts.acme.selector.serverOptions(), ...serverOptions }, onRequest)
     : config.ssl
-      ? https.createServer({ ...config.ssl, ...serverOptions }, onRequest)
+      ? https().createServer({ ...config.ssl, ...serverOptions }, onRequest)
       : http.createServer(serverOptions, onRequest);
   server.keepAliveTimeout = config.keepAliveTimeout;
   if (config.timeout !== undefined) server.timeout = config.timeout;
@@ -595,7 +596,7 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
     setCertificate(pair) {
       if (!config.ssl) throw new Error('the proxy does not serve TLS (no --ssl-key/--ssl-cert at start)');
       const { passphrase: _old, ...rest } = config.ssl;
-      (server as https.Server).setSecureContext({ ...rest, key: pair.key, cert: pair.cert, ...(pair.passphrase !== undefined ? { passphrase: pair.passphrase } : {}) });
+      (server as HttpsServer).setSecureContext({ ...rest, key: pair.key, cert: pair.cert, ...(pair.passphrase !== undefined ? { passphrase: pair.passphrase } : {}) });
     },
     onTable(update) {
       table = update.table;

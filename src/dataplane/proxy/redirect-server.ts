@@ -2,7 +2,7 @@
 // as CHP does (the port is appended unless it is 443; no Host header is a 400). With ACME,
 // HTTP-01 challenges are answered first (the CA validates on port 80).
 
-import http from 'node:http';
+import { http } from '../../node-http.js';
 import { closeServer, listenOn } from '../../net.js';
 import type { Http01Responder } from '../../tls/http01-responder.js';
 

@@ -41,8 +41,9 @@
 // costs a scan of the raw header names, a comparison with the last valid Host (else one scan of
 // it) and one indexOf on the URL.
 
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIPv6 } from 'node:net';
+import { STATUS_CODES } from '../../node-http.js';
 
 /** The parts of an IncomingMessage the rules read (a plain object will do in tests). */
 export type RequestLike = Pick<IncomingMessage, 'method' | 'url' | 'httpVersionMajor' | 'httpVersionMinor' | 'headers' | 'rawHeaders'>;

@@ -8,14 +8,15 @@
 // to callbacks (no ClientRequest/IncomingMessage objects, no stream piping per request), which
 // measured ~40% less CPU per proxied request than http.request + Agent on this machine.
 
-import http from 'node:http';
-import https from 'node:https';
+import type { Agent as HttpAgent } from 'node:http';
+import type { Agent as HttpsAgent } from 'node:https';
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { Pool as PoolClass, buildConnector as BuildConnector, Dispatcher } from 'undici';
 import type { ClientTlsOptions } from '../../config/config.js';
 import type { Upstream } from '../../routing/target.js';
 import { guardUpstreamSocket } from './upstream-socket.js';
+import { http, https } from '../../node-http.js';
 
 // Only the two undici modules the data path uses (Pool and its connector), not undici's index:
 // that also loads fetch, websocket, cache, mock agents and the request()/stream() API mixin, ~5 MiB
@@ -47,8 +48,9 @@ export interface UpstreamTls {
 }
 
 export interface UpstreamAgents {
-  readonly http: http.Agent;
-  readonly https: https.Agent;
+  readonly http: HttpAgent;
+  /** Made on first use (it loads node:https and node:tls: node-http.ts). */
+  readonly https: HttpsAgent;
   /** The same TLS options the pools use, for connections made outside them (websocket tunnels). */
   readonly tls: UpstreamTls;
   /** The undici dispatcher for `upstream` (its origin's pool, or its unix socket's). */
@@ -100,7 +102,7 @@ export function createUpstreamAgents(opts: {
     ...(opts.clientSsl?.ca ? { ca: opts.clientSsl.ca } : {}),
   };
   const httpAgent = new http.Agent(common);
-  const httpsAgent = new https.Agent({ ...common, ...tls });
+  let httpsAgent: HttpsAgent | undefined;
   const undiciCommon = {
     keepAliveTimeout: idleMs,
     keepAliveMaxTimeout: idleMs,
@@ -137,7 +139,9 @@ export function createUpstreamAgents(opts: {
   sweep.unref();
   return {
     http: httpAgent,
-    https: httpsAgent,
+    get https() {
+      return (httpsAgent ??= new (https().Agent)({ ...common, ...tls }));
+    },
     tls,
     dispatcher(upstream) {
       let pool = pools.get(upstream.poolKey);
@@ -161,7 +165,7 @@ export function createUpstreamAgents(opts: {
     poolCount: () => pools.size,
     destroy() {
       httpAgent.destroy();
-      httpsAgent.destroy();
+      httpsAgent?.destroy();
       clearInterval(sweep);
       for (const p of pools.values()) void p.destroy().catch(() => {});
       pools.clear();

@@ -19,10 +19,10 @@
 // relayed. With 10,000 idle websockets this was about 7 KiB of live heap per websocket (16 KiB
 // RSS -> 9 KiB; bench/README.md, "Idle websockets' memory").
 
-import http, { type IncomingMessage } from 'node:http';
-import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { http, https } from '../../node-http.js';
 import type { Route } from '../../routing/table.js';
 import type { RequestPath } from '../../routing/request-path.js';
 import { reasonPhrase, upstreamPath, upstreamRequestHeaders, withoutHopByHop, type HeaderOptions } from './headers.js';
@@ -127,7 +127,7 @@ export function createTunneler(o: TunnelOptions) {
     const up = route.upstream;
     const isHttps = up.protocol === 'https:';
     const headers = upstreamRequestHeaders(req, up, o.headers, true);
-    const preq = (isHttps ? https : http).request({
+    const preq = (isHttps ? https() : http).request({
       // No pool: an upgraded connection never returns to one.
       agent: false,
       hostname: up.socketPath === undefined ? up.hostname : undefined,

@@ -56,6 +56,12 @@ interface Member {
   synced: boolean;
   /** Told to listen (after it applied its snapshot). */
   told: boolean;
+  /**
+   * The table version it must have applied before it listens: the one loaded from the store
+   * (a worker preforked before start() may hold the empty initial table), or for a worker synced
+   * later, the snapshot it was sent. Undefined before start().
+   */
+  listensFrom: number | undefined;
   vitals: WorkerVitals | undefined;
 }
 
@@ -90,30 +96,24 @@ export function createWorkerPool(o: WorkerPoolOptions) {
   };
 
   /**
-   * Workers listen only once told. At start-up: when all `count` have applied their snapshot, so
-   * the shared port opens with every worker a message away from listening (the first to boot no
-   * longer serves alone while the others load). After that (`gateOpen`), a replacement is told as
-   * soon as it has its snapshot. Workers preforked before start() may have applied the initial
-   * (empty) table: the gate opens only once start() was called and every worker applied the table
-   * current then (`gateVersion`), the one loaded from the store.
+   * Workers listen only once told: each as soon as it has applied the table loaded from the store
+   * (`listensFrom`), not the empty initial one a preforked worker may hold. The
+   * first one to have it opens the public port alone (it serves every connection until the others
+   * join, tens of ms later at start-up: what makes the port answer as early as one worker can,
+   * bench/README.md "Start-up"); start() still resolves, and so the API opens, only once all
+   * listen. A replacement is told as soon as it has its snapshot (of the current table).
    */
-  let gateOpen = false;
-  let gateVersion: number | undefined;
+  let started = false;
   const tellListen = (): void => {
-    if (stopping || listenFailure !== undefined) return;
-    if (!gateOpen) {
-      if (gateVersion === undefined || members.size < o.count) return;
-      for (const m of members.values()) if (m.applied < Math.max(0, gateVersion)) return;
-      if (threads && fixedPort !== undefined && claim === undefined) return; // start() claims it first
-      gateOpen = true;
-    }
+    if (stopping || listenFailure !== undefined || !started) return;
+    if (threads && fixedPort !== undefined && claim === undefined) return; // start() claims it first
     // Threads with --port 0: one binds port 0, the others (and replacements) the port it got.
     const port = threads ? (fixedPort ?? (claim !== undefined ? boundPort : undefined)) : undefined;
     if (threads && port === undefined) {
       for (const m of members.values()) if (m.told) return; // the first one is binding
     }
     for (const m of members.values()) {
-      if (!m.told && m.applied >= 0) {
+      if (!m.told && m.listensFrom !== undefined && m.applied >= Math.max(0, m.listensFrom)) {
         m.told = true;
         send(m.worker, port !== undefined ? { t: 'listen', port } : { t: 'listen' });
         if (threads && port === undefined) return;
@@ -148,9 +148,18 @@ export function createWorkerPool(o: WorkerPoolOptions) {
 
   const fork = (): Member => attach(spawnWorker(o.mode));
 
+  /**
+   * Test hook (SWITCHYARD_TEST_HOOKS=1 and SWITCHYARD_TEST_HOLD_SYNC=1): only the first worker to
+   * say 'ready' gets its table; the others' 'ready' waits until the process gets SIGWINCH, as if
+   * they were slow to boot (test/integration/readiness.test.ts: the port is served by one worker
+   * while the API waits for the others).
+   */
+  let holdSync = process.env.SWITCHYARD_TEST_HOOKS === '1' && process.env.SWITCHYARD_TEST_HOLD_SYNC === '1';
+  const heldReady: (() => void)[] = [];
+
   /** Make `worker` a member; `pre`: it was preforked (its messages and exit come through adopt). */
   const attach = (worker: WorkerHandle, pre?: PreforkedWorker): Member => {
-    const m: Member = { worker, applied: -1, listening: false, synced: false, told: false, vitals: undefined };
+    const m: Member = { worker, applied: -1, listening: false, synced: false, told: false, listensFrom: undefined, vitals: undefined };
     members.set(worker.id, m);
     const onMessage = (msg: ToPrimary): void => {
       switch (msg.t) {
@@ -158,6 +167,10 @@ export function createWorkerPool(o: WorkerPoolOptions) {
           send(worker, { t: 'config', config: o.config() });
           break;
         case 'ready':
+          if (holdSync && [...members.values()].some((x) => x !== m && x.synced)) {
+            heldReady.push(() => onMessage(msg));
+            break;
+          }
           // Its message handler is installed (messages sent earlier would be lost). The current
           // table already holds every delta published before this point.
           if (stopping) {
@@ -169,6 +182,7 @@ export function createWorkerPool(o: WorkerPoolOptions) {
           send(worker, snapshot(current));
           send(worker, { t: 'settings', id: 0, settings });
           m.synced = true;
+          if (started) m.listensFrom = current.version;
           break;
         case 'acme-ask': {
           const src = o.acme?.source;
@@ -196,6 +210,7 @@ export function createWorkerPool(o: WorkerPoolOptions) {
           break;
         case 'listening':
           m.listening = true;
+          o.log.debug(`data-plane worker ${worker.label} listening${msg.port !== undefined ? ` on port ${msg.port}` : ''}`);
           if (msg.port !== undefined && boundPort === undefined) {
             boundPort = msg.port;
             if (threads && fixedPort === undefined) onPortZeroBound(msg.port);
@@ -279,8 +294,14 @@ export function createWorkerPool(o: WorkerPoolOptions) {
           const first = members.values().next().value;
           if (first !== undefined) send(first.worker, { t: 'test-crash' });
         });
+        process.once('SIGWINCH', () => {
+          holdSync = false;
+          for (const ready of heldReady.splice(0)) ready();
+        });
       }
-      gateVersion = current.version;
+      // The table loaded from the store: what a worker synced before now must apply first.
+      for (const m of members.values()) m.listensFrom = current.version;
+      started = true;
       for (let i = members.size; i < o.count; i++) fork();
       tellListen(); // preforked workers may have applied this table already
       const ok = await until(() => listenFailure !== undefined || (members.size === o.count && [...members.values()].every((m) => m.listening)), 60_000);

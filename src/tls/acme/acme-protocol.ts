@@ -2,11 +2,10 @@
 // storage decisions, locks or scheduling here (acme-manager.ts owns those); challenge answers are
 // handed to `present`/`cleanUp`, which write them to the shared store so any replica answers.
 
-import https from 'node:https';
-import { rootCertificates } from 'node:tls';
 import acme from 'acme-client';
 import type { AcmeConfig } from '../../config/acme-config.js';
 import { ariCertId, ariRecheckMs, parseRenewalInfo, type RenewalWindow } from './ari.js';
+import { https, tls } from '../../node-http.js';
 
 export interface AcmeAccount {
   readonly keyPem: string;
@@ -77,9 +76,9 @@ function configureTrust(directoryCa: Buffer | undefined): void {
   if (agentFor === directoryCa) return;
   const first = agentFor === null;
   agentFor = directoryCa;
-  const agent = new https.Agent({
+  const agent = new (https().Agent)({
     keepAlive: true,
-    ...(directoryCa ? { ca: [...rootCertificates, directoryCa.toString('utf8')] } : {}),
+    ...(directoryCa ? { ca: [...tls().rootCertificates, directoryCa.toString('utf8')] } : {}),
   });
   const connect = agent.createConnection.bind(agent);
   agent.createConnection = (options, callback) => {

@@ -3,8 +3,7 @@
 // no); 10 s timeout; any error is a no. Answers are cached for a minute (a burst of handshakes
 // for one name asks once).
 
-import http from 'node:http';
-import https from 'node:https';
+import { http, https } from '../../node-http.js';
 
 const TIMEOUT_MS = 10_000;
 const CACHE_MS = 60_000;
@@ -17,7 +16,7 @@ export async function askPermission(url: string, name: string): Promise<boolean>
   const u = new URL(url);
   u.searchParams.set('domain', name);
   const allowed = await new Promise<boolean>((resolve) => {
-    const req = (u.protocol === 'https:' ? https : http).get(u, { timeout: TIMEOUT_MS }, (res) => {
+    const req = (u.protocol === 'https:' ? https() : http).get(u, { timeout: TIMEOUT_MS }, (res) => {
       res.resume();
       resolve(res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300);
     });
