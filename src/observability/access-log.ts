@@ -9,6 +9,7 @@
 // bounded). Secrets in query strings (token=, access_token=, ...) are written as [redacted].
 
 import { open, type FileHandle } from 'node:fs/promises';
+import { guardStdio, stdioGone } from './stdio.js';
 
 export type AccessLogFormat = 'json' | 'combined';
 
@@ -144,6 +145,8 @@ export function createAccessLog(o: AccessLogOptions): AccessLog {
 
   const write = async (chunk: Buffer): Promise<void> => {
     if (toStdout) {
+      guardStdio();
+      if (stdioGone(process.stdout)) return; // its reader is gone: nowhere to write (stdio.ts)
       await new Promise<void>((resolve, reject) => process.stdout.write(chunk, (e) => (e ? reject(e) : resolve())));
       return;
     }

@@ -1,6 +1,6 @@
 // Structured logger with CHP's levels (debug, info, warn, error) and fixed field names.
 //
-// Contract: one line per event on stderr (stdout is kept for command output such as --help or
+// Contract: one line per event on stderr, dropped once stderr's reader is gone (stdio.ts) (stdout is kept for command output such as --help or
 // envoy-bootstrap). Text format mirrors CHP's "<time> [Switchyard] <level>: <msg>" so operators'
 // greps keep working; `json` emits {"time","level","msg",...fields}. Fields whose names look like
 // secrets are redacted. Nothing logs at info per proxied request: that is the access log's job.
@@ -9,6 +9,8 @@
 // levels deep); in text as `err=<message>` followed by `err.code=`, `err.stack=`, `err.cause=`...
 // fields, each a quoted single-line value, so one event stays one line. Fields stay fields: the
 // message is never rewritten with them.
+
+import { guardStdio, writeStderr } from './stdio.js';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -84,7 +86,12 @@ function textValue(v: unknown): string {
 export function createLogger(options: LoggerOptions = {}): RootLogger {
   // Shared by the root and every child: setLevel (a reload) applies to all of them at once.
   const state = { level: options.level ?? 'info' };
-  return makeLogger(state, options.format ?? 'text', options.write ?? ((line: string) => process.stderr.write(line + '\n')), options.base ?? {});
+  let write = options.write;
+  if (write === undefined) {
+    guardStdio(); // a gone stderr drops lines instead of throwing (stdio.ts)
+    write = (line: string) => writeStderr(line + '\n');
+  }
+  return makeLogger(state, options.format ?? 'text', write, options.base ?? {});
 }
 
 function makeLogger(state: { level: LogLevel }, format: 'text' | 'json', write: (line: string) => void, base: LogFields): RootLogger {
