@@ -396,6 +396,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
     // Our answers go out first: node:http may destroy the socket at once (a refusal), and a
     // destroy drops what a cork still holds.
     while (s.writableCorked > 0) s.uncork();
+    if (readCork === s) readCork = null; // uncorked here; node:http may cork it next
     clients.delete(c);
     s.removeListener('data', c.onData);
     s.removeListener('end', c.onEnd);
@@ -581,14 +582,23 @@ export function createFastPath(o: FastPathOptions): FastPath {
     conn.buf = (size === LARGE_READ_BYTES ? large : small).take();
   }
 
+  /** The client socket corked for the upstream read being handled (onUpData), if any. */
+  let readCork: Socket | null = null;
+  function corkRead(s: Socket): void {
+    if (readCork !== null) return;
+    readCork = s;
+    s.cork();
+  }
+
   function onUpData(ex: Exchange, conn: UpConn, d: Buffer): void {
     if (ex.settled) return;
     ex.gotBytes = true;
     ex.proxyTimer?.refresh();
-    // Everything this read yields for the client (a response head and its body, often) goes out
-    // in one writev: the socket writes were most of the profile.
-    const client = ex.c.socket;
-    client.cork();
+    // Everything this read yields for the client goes out in one write: a small response is one
+    // buffer (answer()); where several writes follow from one read (a head and the start of a
+    // large body, chunked or close-delimited bodies) they are corked into one writev.
+    readCork = null;
+    if (ex.rstate !== R_HEAD && ex.rstate !== R_CL) corkRead(ex.c.socket);
     try {
       let off = 0;
       while (off < d.length && !ex.settled) {
@@ -678,7 +688,9 @@ export function createFastPath(o: FastPathOptions): FastPath {
     } catch (e) {
       internal(ex, e);
     } finally {
-      client.uncork();
+      const s = readCork as Socket | null; // set by corkRead() during the loop
+      readCork = null;
+      s?.uncork();
     }
   }
 
@@ -757,6 +769,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
       complete(ex, conn);
       return off;
     }
+    if (mode !== R_DONE) corkRead(c.socket); // body writes follow
     writeClient(ex, out);
     if (mode === R_DONE) {
       // A body the request method or status excludes is not read: HEAD/204/304 responses end here.
