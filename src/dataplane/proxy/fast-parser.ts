@@ -44,7 +44,17 @@ export const DEFER = 1;
 /** Longest head the fast path reads; a longer one (or a longer partial one) is node:http's. */
 export const MAX_HEAD = 8192;
 
-const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']);
+const KNOWN_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'];
+
+/** The method in buf[s, e) if it is one of KNOWN_METHODS (case-sensitive), as that constant string: no new string per request. */
+function knownMethod(buf: Buffer, s: number, e: number): string | undefined {
+  next: for (const m of KNOWN_METHODS) {
+    if (m.length !== e - s) continue;
+    for (let k = 0; k < m.length; k++) if (buf[s + k] !== m.charCodeAt(k)) continue next;
+    return m;
+  }
+  return undefined;
+}
 
 // tchar (RFC 9110 §5.6.2)
 const TCHAR = new Uint8Array(256);
@@ -60,6 +70,8 @@ const slice = (b: Buffer, s: number, e: number): string => (b as Buffer & { lati
 
 /** Host values found valid (most deployments see a handful); bounded, a memo only. */
 const validHosts = new Set<string>();
+/** The last Host found valid: compared first (equal strings compare without hashing the new one). */
+let lastValidHost: string | undefined;
 
 export function parseRequestHead(buf: Buffer, start: number, isValidHost: (h: string) => boolean): FastRequest | typeof INCOMPLETE | typeof DEFER {
   const len = buf.length;
@@ -69,8 +81,8 @@ export function parseRequestHead(buf: Buffer, start: number, isValidHost: (h: st
   while (i < limit && TCHAR[buf[i]!] === 1) i++;
   if (i === limit) return limit === len ? INCOMPLETE : DEFER;
   if (buf[i] !== SP || i === start) return DEFER;
-  const method = slice(buf, start, i);
-  if (!KNOWN_METHODS.has(method)) return DEFER;
+  const method = knownMethod(buf, start, i);
+  if (method === undefined) return DEFER;
   // Target: "/" then visible ASCII without "#".
   const u0 = ++i;
   if (i < limit && buf[i] !== 47) return DEFER;
@@ -175,10 +187,13 @@ export function parseRequestHead(buf: Buffer, start: number, isValidHost: (h: st
     raw.push(name, value);
   }
   if (host === undefined) return DEFER;
-  if (!validHosts.has(host)) {
-    if (!isValidHost(host)) return DEFER;
-    if (validHosts.size >= 64) validHosts.clear();
-    validHosts.add(host);
+  if (host !== lastValidHost) {
+    if (!validHosts.has(host)) {
+      if (!isValidHost(host)) return DEFER;
+      if (validHosts.size >= 64) validHosts.clear();
+      validHosts.add(host);
+    }
+    lastValidHost = host;
   }
   return { method, url, raw, host, contentLength, close, headEnd: i, xff, xfPort, xfProto, xfHost };
 }

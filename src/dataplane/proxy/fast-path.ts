@@ -48,7 +48,8 @@ import type { Logger } from '../../observability/logger.js';
 import type { ProxyStats } from '../../observability/metrics.js';
 import { DEFER, INCOMPLETE, parseRequestHead, type FastRequest } from './fast-parser.js';
 import { isValidHost } from './request-rules.js';
-import { fastUpstreamHeaders, reasonPhrase, rewriteLocation, upstreamPath, withoutHopByHop } from './headers.js';
+import { fastUpstreamHeaders, rewriteLocation, upstreamPath } from './headers.js';
+import { encodeResponseHead, headerValue, parseResponseHead, type ResponseHead } from './response-head.js';
 import { STATUS_FOR, codedError, classifyUpstreamError, type UpstreamFailureKind, type UpstreamRequestOptions } from './forward.js';
 import type { ErrorPages } from './error-pages.js';
 import { activityPulse } from './activity-pulse.js';
@@ -91,6 +92,8 @@ export interface FastPath {
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 const EXPECTS_PAYLOAD = new Set(['POST', 'PUT', 'PATCH']);
 const STREAMING_BYTES = 64 * 1024;
+/** A Content-Length body up to this size, complete in the read that ends the head, is copied into the head's buffer. */
+const INLINE_BODY = 4096;
 const MAX_RESPONSE_HEAD = 16 * 1024;
 const MAX_BUFFERED = 64 * 1024;
 const IDLE_MS = 4_000;
@@ -105,12 +108,21 @@ const LARGE_READ_BYTES = 256 * 1024;
 /** Read buffers one client may hold (queued, not yet written) before the upstream is paused. */
 const MAX_HELD = 4;
 
-const CR = 13;
 const LF = 10;
 
-// tchar (RFC 9110 §5.6.2)
-const TCHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
+const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
+
+// Date.now() is a runtime call (~2% of the fast path's own CPU when made per request): read at most
+// once per millisecond of performance.now(), which is cheap. Exact to the millisecond.
+let wallMs = 0;
+let wallAt = -Infinity;
+function wallNow(perf: number): number {
+  if (perf - wallAt >= 1 || perf < wallAt) {
+    wallAt = perf;
+    wallMs = Date.now();
+  }
+  return wallMs;
+}
 
 let dateSecond = 0;
 let dateValue = '';
@@ -127,90 +139,6 @@ function httpDate(): string {
 // ---------------------------------------------------------------------------------------------
 // Upstream response heads
 
-interface ResponseHead {
-  status: number;
-  reason: string;
-  /** Header pairs, hop-by-hop ones removed. */
-  list: string[];
-  /** -1 none; else the body length. */
-  contentLength: number;
-  chunked: boolean;
-  location: number;
-}
-
-/** Parse one response head (bytes up to and including the empty line), or an error code. */
-function parseResponseHead(b: Buffer, end: number): ResponseHead | string {
-  // "HTTP/1.x SSS reason" CRLF
-  if (end < 14 || b.toString('latin1', 0, 7) !== 'HTTP/1.' || (b[7] !== 48 && b[7] !== 49) || b[8] !== 32) return 'HPE_INVALID_CONSTANT';
-  const d0 = b[9]! - 48;
-  const d1 = b[10]! - 48;
-  const d2 = b[11]! - 48;
-  if (d0 < 0 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return 'HPE_INVALID_STATUS';
-  const status = d0 * 100 + d1 * 10 + d2;
-  let i = 12;
-  if (b[i] !== 32 && b[i] !== CR) return 'HPE_INVALID_STATUS';
-  if (b[i] === 32) i++;
-  const r0 = i;
-  for (; b[i] !== CR; i++) {
-    const c = b[i]!;
-    if (c === LF || (c < 32 && c !== 9) || c === 0x7f) return 'SWY_UPSTREAM_BARE_CR';
-  }
-  const reason = b.toString('latin1', r0, i);
-  if (b[i + 1] !== LF) return 'SWY_UPSTREAM_BARE_CR';
-  i += 2;
-  const raw: string[] = [];
-  while (i < end - 2) {
-    const n0 = i;
-    while (TCHAR[b[i]!] === 1) i++;
-    if (b[i] !== 58 || i === n0) return 'HPE_INVALID_HEADER_TOKEN';
-    const name = b.toString('latin1', n0, i);
-    i++;
-    while (b[i] === 32 || b[i] === 9) i++;
-    const v0 = i;
-    let v1 = i;
-    for (; i < end; i++) {
-      const c = b[i]!;
-      if (c === CR) break;
-      if ((c < 32 && c !== 9) || c === 0x7f) return 'HPE_INVALID_HEADER_TOKEN';
-      if (c !== 32 && c !== 9) v1 = i + 1;
-    }
-    if (b[i + 1] !== LF) return 'HPE_LF_EXPECTED';
-    raw.push(name, b.toString('latin1', v0, v1));
-    i += 2;
-  }
-  let contentLength = -1;
-  let te: string | undefined;
-  for (let k = 0; k < raw.length; k += 2) {
-    const n = raw[k]!;
-    if (n.length === 14 && n.toLowerCase() === 'content-length') {
-      const v = raw[k + 1]!;
-      if (!/^\d{1,15}$/.test(v)) return 'HPE_INVALID_CONTENT_LENGTH';
-      const len = Number(v);
-      if (contentLength !== -1 && contentLength !== len) return 'HPE_UNEXPECTED_CONTENT_LENGTH';
-      contentLength = len;
-    } else if (n.length === 17 && n.toLowerCase() === 'transfer-encoding') {
-      te = te === undefined ? raw[k + 1]! : te + ',' + raw[k + 1]!;
-    }
-  }
-  let chunked = false;
-  if (te !== undefined) {
-    if (contentLength !== -1) return 'HPE_UNEXPECTED_CONTENT_LENGTH';
-    const codings = te.split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '');
-    // Only a lone final chunked is framing we can read; anything else: read until close.
-    if (codings.length === 1 && codings[0] === 'chunked') chunked = true;
-    else if (codings.includes('chunked')) return 'HPE_INVALID_TRANSFER_ENCODING';
-  }
-  const list = withoutHopByHop(raw);
-  let location = -1;
-  for (let k = 0; k < list.length; k += 2) {
-    if (list[k]!.length === 8 && list[k]!.toLowerCase() === 'location') {
-      location = k;
-      break;
-    }
-  }
-  return { status, reason, list, contentLength, chunked, location };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Upstream connections
 
@@ -222,7 +150,10 @@ class UpConn {
   requests = 0;
   connected = false;
   ex: Exchange | undefined = undefined;
+  /** Armed once, when the connection first goes idle; not touched per request (see release()). */
   idleTimer: NodeJS.Timeout | undefined = undefined;
+  /** performance.now() when it last went back to the pool. */
+  idleSince = 0;
   error: NodeJS.ErrnoException | undefined = undefined;
 
   constructor(key: string, buf: Buffer) {
@@ -249,7 +180,7 @@ class Exchange {
   readonly route: Route;
   readonly head: string;
   readonly started = performance.now();
-  readonly startedAt = Date.now();
+  readonly startedAt = wallNow(this.started);
   retries: number;
   up: UpConn | undefined = undefined;
   /** A response byte arrived on this attempt. */
@@ -296,6 +227,8 @@ class ClientConn {
   inflight = 0;
   /** Read buffers with bytes still queued on this socket: back to the free list when inflight is 0. */
   held: Buffer[] = [];
+  /** The socket's armed inactivity timeout (ms, 0 none): set only when it must change (see start()). */
+  armed = 0;
   onWritten!: () => void;
   onData!: (d: Buffer) => void;
   onEnd!: () => void;
@@ -347,6 +280,18 @@ export function createFastPath(o: FastPathOptions): FastPath {
     }
     return keepAliveText;
   };
+  // The last lines of a response head, as bytes: [keep-alive, chunked + keep-alive, close, chunked + close].
+  let tails: Buffer[] = [];
+  let tailsFor = '';
+  const tailBytes = (reframe: boolean, close: boolean): Buffer => {
+    const ka = keepAliveHeader();
+    if (ka !== tailsFor) {
+      tailsFor = ka;
+      const te = 'Transfer-Encoding: chunked\r\n';
+      tails = [`${ka}\r\n`, `${te}${ka}\r\n`, 'Connection: close\r\n\r\n', `${te}Connection: close\r\n\r\n`].map((t) => Buffer.from(t, 'latin1'));
+    }
+    return tails[(reframe ? 1 : 0) + (close ? 2 : 0)]!;
+  };
 
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => accept(socket));
 
@@ -368,6 +313,10 @@ export function createFastPath(o: FastPathOptions): FastPath {
       socket.end();
     };
     c.onTimeout = () => {
+      // Without --timeout the keep-alive timeout stays armed through a request (re-armed by the
+      // next read or write, so it counts from the connection's last activity): not ours to act on
+      // while a request is in flight.
+      if (c.ex !== undefined && c.armed !== o.timeout) return;
       stats.countTimeout(c.ex === undefined ? 'keep_alive' : 'client_idle');
       socket.destroy();
     };
@@ -395,7 +344,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
     socket.on('drain', c.onDrain);
     socket.on('close', c.onClose);
     socket.on('error', c.onError);
-    socket.setTimeout(o.keepAliveTimeout);
+    armTimeout(c, o.keepAliveTimeout);
     if (typeof clientReads !== 'string') {
       c.onBodyWritten = () => {
         if (--c.upInflight > 0 || c.upHeld.length === 0) return;
@@ -444,6 +393,18 @@ export function createFastPath(o: FastPathOptions): FastPath {
     if (free) giveBack(b);
     c.rbuf = (size === LARGE_READ_BYTES ? large : small).take();
     return true;
+  }
+
+  /**
+   * The client socket's inactivity timeout: --keep-alive-timeout between requests, --timeout
+   * during one. Node's socket.setTimeout() re-links a timer each call: it is called only when the
+   * value changes, so with the defaults (no --timeout) never per request (the 'timeout' handler
+   * ignores a keep-alive timeout that fires while a request is in flight).
+   */
+  function armTimeout(c: ClientConn, ms: number): void {
+    if (c.armed === ms) return;
+    c.armed = ms;
+    c.socket.setTimeout(ms);
   }
 
   function onClientData(c: ClientConn, d: Buffer): void {
@@ -532,6 +493,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
     // Our answers go out first: node:http may destroy the socket at once (a refusal), and a
     // destroy drops what a cork still holds.
     while (s.writableCorked > 0) s.uncork();
+    if (readCork === s) readCork = null; // uncorked here; node:http may cork it next
     clients.delete(c);
     s.removeListener('data', c.onData);
     s.removeListener('end', c.onEnd);
@@ -566,7 +528,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
     const ex = new Exchange(c, r, route, head);
     c.ex = ex;
     if (r.close) c.closing = true;
-    c.socket.setTimeout(o.timeout ?? 0);
+    if (o.timeout !== undefined && o.timeout > 0) armTimeout(c, o.timeout);
     if (o.upstream.proxyTimeout !== undefined) ex.proxyTimer = setTimeout(() => proxyTimedOut(ex), o.upstream.proxyTimeout);
     send(ex);
     if (ex.bodyLeft > 0) {
@@ -592,7 +554,6 @@ export function createFastPath(o: FastPathOptions): FastPath {
     let conn: UpConn | undefined;
     while (idle !== undefined && idle.length > 0) {
       const cand = idle.pop()!;
-      clearTimeout(cand.idleTimer);
       if (!cand.socket.destroyed && cand.socket.readyState === 'open') {
         conn = cand;
         break;
@@ -605,8 +566,15 @@ export function createFastPath(o: FastPathOptions): FastPath {
     ex.rstate = R_HEAD;
     ex.headBuf = null;
     conn.requests++;
+    // latin1, as undici writes request heads: every byte of it came from the fast parser's
+    // latin1 strings or a validated setting. A body's first bytes follow in the same segment
+    // (start() sends them right after this); without a body the head goes out at once.
+    if (ex.bodyLeft === 0) {
+      conn.socket.write(ex.head, 'latin1');
+      return;
+    }
     conn.socket.cork();
-    conn.socket.write(ex.head);
+    conn.socket.write(ex.head, 'latin1');
     process.nextTick(uncork, conn.socket);
   }
 
@@ -669,8 +637,20 @@ export function createFastPath(o: FastPathOptions): FastPath {
     let idle = pools.get(conn.key);
     if (idle === undefined) pools.set(conn.key, (idle = []));
     idle.push(conn);
-    if (conn.idleTimer === undefined) conn.idleTimer = setTimeout(() => conn.socket.destroy(), idleMs);
-    else conn.idleTimer.refresh();
+    // One timer per connection, armed when it first goes idle and checked when it fires (the
+    // connection may have been busy or reused since): no timer call per request.
+    conn.idleSince = performance.now();
+    if (conn.idleTimer === undefined) conn.idleTimer = setTimeout(idleCheck, idleMs, conn);
+  }
+
+  /** A pooled connection idle for idleMs is closed (before the upstream's keep-alive timeout, typically 5 s). */
+  function idleCheck(conn: UpConn): void {
+    conn.idleTimer = undefined;
+    if (conn.socket.destroyed) return;
+    if (conn.ex !== undefined) return; // busy: release() arms the timer again
+    const left = conn.idleSince + idleMs - performance.now();
+    if (left > 1) conn.idleTimer = setTimeout(idleCheck, left, conn);
+    else conn.socket.destroy();
   }
 
   // --- response ---
@@ -706,14 +686,23 @@ export function createFastPath(o: FastPathOptions): FastPath {
     conn.buf = (size === LARGE_READ_BYTES ? large : small).take();
   }
 
+  /** The client socket corked for the upstream read being handled (onUpData), if any. */
+  let readCork: Socket | null = null;
+  function corkRead(s: Socket): void {
+    if (readCork !== null) return;
+    readCork = s;
+    s.cork();
+  }
+
   function onUpData(ex: Exchange, conn: UpConn, d: Buffer): void {
     if (ex.settled) return;
     ex.gotBytes = true;
     ex.proxyTimer?.refresh();
-    // Everything this read yields for the client (a response head and its body, often) goes out
-    // in one writev: the socket writes were most of the profile.
-    const client = ex.c.socket;
-    client.cork();
+    // Everything this read yields for the client goes out in one write: a small response is one
+    // buffer (answer()); where several writes follow from one read (a head and the start of a
+    // large body, chunked or close-delimited bodies) they are corked into one writev.
+    readCork = null;
+    if (ex.rstate !== R_HEAD && ex.rstate !== R_CL) corkRead(ex.c.socket);
     try {
       let off = 0;
       while (off < d.length && !ex.settled) {
@@ -803,7 +792,9 @@ export function createFastPath(o: FastPathOptions): FastPath {
     } catch (e) {
       internal(ex, e);
     } finally {
-      client.uncork();
+      const s = readCork as Socket | null; // set by corkRead() during the loop
+      readCork = null;
+      s?.uncork();
     }
   }
 
@@ -812,7 +803,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
     const prevLen = ex.headBuf === null ? 0 : ex.headBuf.length;
     const buf = ex.headBuf === null ? (off === 0 ? d : d.subarray(off)) : Buffer.concat([ex.headBuf, d.subarray(off)]);
     const from = Math.max(0, prevLen - 3);
-    const end = buf.indexOf('\r\n\r\n', from, 'latin1');
+    const end = buf.indexOf(HEAD_END, from);
     if (end === -1) {
       if (buf.length > MAX_RESPONSE_HEAD) upInvalid(ex, conn, 'UND_ERR_HEADERS_OVERFLOW');
       else ex.headBuf = Buffer.from(buf);
@@ -844,48 +835,51 @@ export function createFastPath(o: FastPathOptions): FastPath {
       upInvalid(ex, conn, 'SWY_UPSTREAM_STATUS');
       return d.length;
     }
-    answer(ex, conn, h);
-    return consumed;
+    return answer(ex, conn, h, buf, d, consumed);
   }
 
-  function answer(ex: Exchange, conn: UpConn, h: ResponseHead): void {
+  /**
+   * Answer the client from a parsed head (`hb`: the buffer it is in). A small Content-Length body
+   * already complete in this read (`d` from `off`) goes out in the head's buffer: one write.
+   * Returns the offset in d after what was used.
+   */
+  function answer(ex: Exchange, conn: UpConn, h: ResponseHead, hb: Buffer, d: Buffer, off: number): number {
     const c = ex.c;
     const status = h.status;
     const noBody = ex.noBody || status === 204 || status === 304;
-    let list = h.list;
+    let location: string | undefined;
     if (rewrite && h.location !== -1) {
-      const loc = rewriteLocation(list[h.location + 1], status, ex.route.upstream, ex.r.host, o.upstream.autoRewrite, o.upstream.protocolRewrite);
-      if (loc !== undefined) {
-        list = list.slice();
-        list[h.location + 1] = loc;
-      }
+      location = rewriteLocation(headerValue(hb, h, h.location), status, ex.route.upstream, ex.r.host, o.upstream.autoRewrite, o.upstream.protocolRewrite);
     }
-    let out = `HTTP/1.1 ${status} ${reasonPhrase(status, h.reason)}\r\n`;
-    let hasDate = false;
-    for (let i = 0; i < list.length; i += 2) {
-      const n = list[i]!;
-      if (n.length === 4 && n.toLowerCase() === 'date') hasDate = true;
-      out += `${n}: ${list[i + 1]}\r\n`;
-    }
-    if (!hasDate) out += `Date: ${httpDate()}\r\n`;
     let mode: number;
     if (noBody) mode = R_DONE;
     else if (h.chunked) mode = R_CHUNK_SIZE;
     else if (h.contentLength >= 0) mode = h.contentLength === 0 ? R_DONE : R_CL;
     else mode = R_CLOSE;
     const reframe = mode === R_CHUNK_SIZE || mode === R_CLOSE;
-    if (reframe) out += 'Transfer-Encoding: chunked\r\n';
-    out += c.closing || draining ? 'Connection: close\r\n\r\n' : keepAliveHeader() + '\r\n';
+    const inline = mode === R_CL && h.contentLength <= INLINE_BODY && d.length - off >= h.contentLength ? h.contentLength : 0;
+    const out = encodeResponseHead(hb, h, location, tailBytes(reframe, c.closing || draining), inline);
     ex.status = status;
     ex.answered = true;
-    writeClient(ex, out);
     if (status < 300 && (reframe || h.contentLength >= STREAMING_BYTES)) ex.pulse = activityPulse(o.recordActivity, ex.route.path);
     ex.rstate = mode;
     ex.remaining = h.contentLength;
+    if (inline > 0) {
+      d.copy(out, out.length - inline, off, off + inline);
+      off += inline;
+      ex.remaining = 0;
+      writeClient(ex, out);
+      if (off < d.length) conn.socket.destroy(); // more than the announced length: not reusable
+      complete(ex, conn);
+      return off;
+    }
+    if (mode !== R_DONE) corkRead(c.socket); // body writes follow
+    writeClient(ex, out);
     if (mode === R_DONE) {
       // A body the request method or status excludes is not read: HEAD/204/304 responses end here.
       complete(ex, conn);
     }
+    return off;
   }
 
   function writeClient(ex: Exchange, data: string | Buffer): boolean {
@@ -957,7 +951,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
       c.socket.end();
       return;
     }
-    c.socket.setTimeout(o.keepAliveTimeout);
+    armTimeout(c, o.keepAliveTimeout);
     next(c);
   }
 

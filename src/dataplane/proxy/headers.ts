@@ -35,6 +35,24 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 
+/** HOP_BY_HOP by name length, for byte-level checks (isHopByHop). */
+const HOP_BY_HOP_BY_LENGTH: string[][] = [];
+for (const name of HOP_BY_HOP) (HOP_BY_HOP_BY_LENGTH[name.length] ??= []).push(name);
+
+/**
+ * HOP_BY_HOP.has(name.toLowerCase()) for a header name given as bytes b[s, e) (tchar only:
+ * `| 0x20` lower-cases letters and maps no other tchar onto a letter, digit or '-').
+ */
+export function isHopByHop(b: Uint8Array, s: number, e: number): boolean {
+  const names = HOP_BY_HOP_BY_LENGTH[e - s];
+  if (names === undefined) return false;
+  next: for (const name of names) {
+    for (let k = 0; k < name.length; k++) if ((b[s + k]! | 0x20) !== name.charCodeAt(k)) continue next;
+    return true;
+  }
+  return false;
+}
+
 // Dropped from every client request, whatever --x-forward says.
 const CLIENT_CLAIMS = new Set(['forwarded', 'x-real-ip']);
 // Never removed because a client listed them in Connection.
@@ -47,7 +65,8 @@ export interface HeaderOptions {
   readonly customHeaders: readonly (readonly [string, string])[];
 }
 
-function connectionTokens(value: string | undefined, keep?: ReadonlySet<string>): Set<string> | undefined {
+/** Header names a Connection field lists (lower case), beyond the hop-by-hop ones; undefined: none. */
+export function connectionTokens(value: string | undefined, keep?: ReadonlySet<string>): Set<string> | undefined {
   // Fast path: the usual values name no extra headers.
   if (value === undefined || value === 'keep-alive' || value === 'close' || value === 'Keep-Alive') return undefined;
   let set: Set<string> | undefined;
