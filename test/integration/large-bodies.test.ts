@@ -13,23 +13,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import { test } from 'node:test';
+import { rng } from '../helpers/rng.js';
 import { listen0, startSwitchyardProcess, type TestContextLike } from '../helpers/servers.js';
 
 const SOURCE = randomBytes(16 * 1024 * 1024);
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-
-/** Deterministic pseudo-random numbers (tests stay reproducible from the printed seed). */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
-}
 
 /**
  * Raw upstream: GET /big/<offset>/<size>/<mode>[/<seed>] answers SOURCE[offset, offset+size) as

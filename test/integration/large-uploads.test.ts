@@ -20,22 +20,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import { test } from 'node:test';
+import { rng } from '../helpers/rng.js';
 import { listen0, startSwitchyardProcess, waitFor, type TestContextLike } from '../helpers/servers.js';
 
 const SOURCE = randomBytes(8 * 1024 * 1024);
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
-}
 
 /**
  * Upstream (node:http): any request answers `<bytes> <sha256>` of its body; under /slow/ it
