@@ -40,18 +40,34 @@ export function createActivityTracker(options: ActivityOptions): ActivityTracker
   let timer: NodeJS.Timeout | undefined;
   let flushing: Promise<void> = Promise.resolve();
 
+  // Batches handed to the store and not yet written: reads see them too. Without this a read
+  // between the start of a flush and the end of its write found the activity neither pending nor
+  // stored, and a route briefly had no last_activity (caught by ha.test.ts in CI).
+  const writing = new Set<ReadonlyMap<string, number>>();
+
   const flush = (): Promise<void> => {
     if (pending.size === 0) return flushing;
     const batch = pending;
     pending = new Map();
+    writing.add(batch);
     flushing = flushing
       .then(() => store.writeActivity(batch))
       .catch((e: unknown) => {
         // Keep the batch for the next try; newer values recorded meanwhile win.
         for (const [p, t] of batch) if ((pending.get(p) ?? 0) < t) pending.set(p, t);
         log.warn('could not write route activity to the store; will retry', { err: e });
-      });
+      })
+      .finally(() => writing.delete(batch));
     return flushing;
+  };
+
+  /** The newest of `t` and what this tracker holds for `path` (pending or being written). */
+  const newest = (path: string, t: number | undefined): number | undefined => {
+    for (const m of [...writing, pending]) {
+      const v = m.get(path);
+      if (v !== undefined && (t === undefined || v > t)) t = v;
+    }
+    return t;
   };
 
   return {
@@ -65,13 +81,11 @@ export function createActivityTracker(options: ActivityOptions): ActivityTracker
     async read() {
       const stored = await store.readActivity();
       const merged = new Map(stored);
-      for (const [p, t] of pending) if ((merged.get(p) ?? 0) < t) merged.set(p, t);
+      for (const m of [...writing, pending]) for (const [p, t] of m) if ((merged.get(p) ?? 0) < t) merged.set(p, t);
       return merged;
     },
     async of(path) {
-      const stored = await store.activityOf(path);
-      const mine = pending.get(path);
-      return mine !== undefined && (stored === undefined || mine > stored) ? mine : stored;
+      return newest(path, await store.activityOf(path));
     },
     start() {
       timer = setInterval(() => void flush(), options.intervalMs);

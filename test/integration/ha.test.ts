@@ -45,7 +45,9 @@ test('three replicas on one etcd: propagation, activity, kill -9, etcd outage an
   assert.deepEqual(Object.keys((await api(c, 'GET', '/api/routes')).json() as object), ['/user/mary']);
 
   // Activity seen by C is visible through A (idle culling under HA).
-  const created = Date.parse((await api(a, 'GET', '/api/routes/user/mary')).json<{ last_activity: string }>().last_activity);
+  const mary = (await api(a, 'GET', '/api/routes/user/mary')).json<{ last_activity: string }>();
+  const created = Date.parse(mary.last_activity);
+  assert.ok(Number.isFinite(created), `last_activity of a new route: ${JSON.stringify(mary)}`);
   await waitFor(() => Date.now() > created, 1000, 'the clock past the creation time'); // a later timestamp is the signal
   assert.equal((await request(`http://127.0.0.1:${c.port}/user/mary/api`)).json<Echo>().name, 'B1');
   await waitFor(async () => Date.parse((await api(a, 'GET', '/api/routes/user/mary')).json<{ last_activity: string }>().last_activity) > created, 5000, 'activity from C visible on A');

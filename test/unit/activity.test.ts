@@ -117,3 +117,33 @@ test('a failed write is logged and retried with the next flush; newer values rec
   await activity.flush();
   assert.deepEqual([...store.batches[0]!].sort(), [['/a', T0 + 20], ['/b', T0 + 10]]);
 });
+
+test('a batch being written is seen by reads until the store has it (no moment without the activity)', async (t) => {
+  // A store whose activity write is held until released: reads during the write must still see it.
+  class HeldStore extends MemoryStore {
+    release: (() => void) | undefined;
+    override async writeActivity(batch: ReadonlyMap<string, number>): Promise<void> {
+      await new Promise<void>((r) => (this.release = r));
+      return super.writeActivity(batch);
+    }
+  }
+  const store = new HeldStore();
+  await store.start();
+  await store.put('/a', { target: 'http://127.0.0.1:1' });
+  const activity = createActivityTracker({ store, intervalMs: 60_000, log: createLogger({ level: 'error', write: () => {} }), now: () => T0 });
+  t.after(async () => {
+    store.release?.();
+    await activity.close();
+    await store.close();
+  });
+  activity.record('/a');
+  const flushed = activity.flush();
+  await waitFor(() => store.release !== undefined, 5000, 'the write under way');
+  assert.equal((await store.readActivity()).size, 0, 'not in the store yet');
+  assert.equal(await activity.of('/a'), T0, 'of() sees the batch being written');
+  assert.deepEqual([...(await activity.read())], [['/a', T0]], 'read() too');
+  store.release!();
+  await flushed;
+  assert.equal(await activity.of('/a'), T0);
+  assert.deepEqual([...(await store.readActivity())], [['/a', T0]]);
+});
