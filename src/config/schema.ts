@@ -81,6 +81,7 @@ const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Visible ASCII, space and tab, and obs-text; never CR, LF or NUL (header injection).
 // eslint-disable-next-line no-control-regex
 const HEADER_VALUE_BAD = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+const NOT_LATIN1 = /[\u0100-\uffff]/; // (lone surrogates and astral characters are in this range too)
 
 /** CHP's "k:v" custom header syntax, validated against header injection: [name, value] or a reason. */
 export function splitCustomHeader(raw: string): [string, string] | string {
@@ -91,6 +92,9 @@ export function splitCustomHeader(raw: string): [string, string] | string {
   const v = value.slice(colon + 1).trim();
   if (!HEADER_NAME.test(name)) return `custom header name is not a valid HTTP token: ${JSON.stringify(name)}`;
   if (HEADER_VALUE_BAD.test(v)) return `custom header value for '${name}' contains control characters`;
+  // A field value is bytes; both data paths send it as latin1 (one byte per character), which
+  // would turn e.g. U+010D into a bare CR. Above U+00FF there is no byte to send: refused here.
+  if (NOT_LATIN1.test(v)) return `custom header value for '${name}' contains characters beyond U+00FF (a header value is bytes: use ASCII)`;
   return [name, v];
 }
 

@@ -36,6 +36,9 @@ const RESPONSES: Record<string, string | string[]> = {
   '/u/redirect': 'HTTP/1.1 302 Found\r\nLocation: /u/cl\r\nContent-Length: 0\r\n\r\n',
   '/u/bad': 'HTTP/1.1 200 OK\r\nX\x01: y\r\nContent-Length: 0\r\n\r\n',
   '/u/cut': 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc',
+  // Content-Length named in Connection: still the body's framing, kept (dropped, the keep-alive
+  // response had no framing: the client read to the close and took the next answer as body)
+  '/u/cl-listed': 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive, Content-Length, X-Up\r\nX-Up: 1\r\n\r\nhello',
   // obs-text bytes (RFC 9110 §5.5) in a value and the reason: passed on as the same bytes
   '/u/obs': 'HTTP/1.1 200 Caf\xe9\r\nX-Obs: caf\xe9 \xff\r\nX-Pad:   v \t\r\nContent-Length: 2\r\n\r\nok',
 };
@@ -138,6 +141,7 @@ const SCENARIOS: { desc: string; send: string; expected: number; fast: boolean }
   { desc: '204 and 304 without a body', send: 'GET /u/204 HTTP/1.1\r\nUser-Agent: t\r\nHost: a\r\n\r\nGET /u/304 HTTP/1.1\r\nUser-Agent: t\r\nHost: a\r\n\r\n', expected: 2, fast: true },
   { desc: 'HEAD: the announced length, no body', send: 'HEAD /u/cl HTTP/1.1\r\nUser-Agent: t\r\nHost: a\r\n\r\n', expected: 1, fast: true },
   { desc: 'obs-text in a header value kept as bytes; a non-ASCII reason replaced', send: 'GET /u/obs HTTP/1.1\r\nUser-Agent: t\r\nHost: a\r\n\r\n', expected: 1, fast: true },
+  { desc: 'Content-Length listed in the upstream\'s Connection: kept, the next answer on the connection is framed apart', send: 'GET /u/cl-listed HTTP/1.1\r\nUser-Agent: t\r\nHost: a\r\n\r\nGET /u/204 HTTP/1.1\r\nUser-Agent: t\r\nHost: a\r\n\r\n', expected: 2, fast: true },
   { desc: 'custom reason phrase kept', send: 'GET /u/reason HTTP/1.1\r\nUser-Agent: t\r\nHost: a\r\n\r\n', expected: 1, fast: true },
   { desc: 'head and body split across reads', send: 'GET /u/split HTTP/1.1\r\nUser-Agent: t\r\nHost: a\r\n\r\n', expected: 1, fast: true },
   { desc: '--auto-rewrite of a Location', send: 'GET /u/redirect HTTP/1.1\r\nUser-Agent: t\r\nHost: a:8000\r\n\r\n', expected: 1, fast: true },

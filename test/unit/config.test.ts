@@ -53,6 +53,8 @@ test('bad configurations are refused with a clear message', () => {
     { desc: 'header without colon', argv: ['--custom-header', 'novalue'], re: /colon was expected/ },
     { desc: 'header name injection', argv: ['--custom-header', 'a b:c'], re: /not a valid HTTP token/ },
     { desc: 'header value injection', argv: ['--custom-header', 'x:a\r\nEvil: 1'], re: /control characters/ },
+    // U+010D and U+010A would be sent as 0x0D and 0x0A (CR, LF) once written as latin1 bytes
+    { desc: 'header value beyond latin1', argv: ['--custom-header', 'x: p\u0159e\u010Dt\u010A'], re: /beyond U\+00FF/ },
     { desc: 'bad log level', argv: ['--log-level', 'loud'], re: /--log-level/ },
     { desc: 'bad default target', argv: ['--default-target', 'ftp://x'], re: /--default-target: unsupported target scheme/ },
     { desc: 'unreadable key', argv: ['--ssl-key', '/nonexistent/key.pem'], re: /--ssl-key: cannot read file/ },

@@ -57,6 +57,11 @@ export function isHopByHop(b: Uint8Array, s: number, e: number): boolean {
 const CLIENT_CLAIMS = new Set(['forwarded', 'x-real-ip']);
 // Never removed because a client listed them in Connection.
 const NOT_HOP_BY_HOP = new Set(['host', 'content-length']);
+/**
+ * Never removed from a response because the upstream listed it in Connection: its length frames
+ * the body we forward as is (dropping it left a keep-alive response with no framing at all).
+ */
+export const RESPONSE_FRAMING = new Set(['content-length']);
 
 export interface HeaderOptions {
   readonly xForward: boolean;
@@ -86,7 +91,7 @@ export function withoutHopByHop(raw: readonly string[]): string[] {
   for (let i = 0; i + 1 < raw.length; i += 2) {
     if (raw[i]!.toLowerCase() === 'connection') connection = connection === undefined ? raw[i + 1]! : connection + ',' + raw[i + 1]!;
   }
-  const listed = connectionTokens(connection);
+  const listed = connectionTokens(connection, RESPONSE_FRAMING);
   const out: string[] = [];
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const lower = raw[i]!.toLowerCase();
@@ -240,7 +245,7 @@ export function responseHeadersFromRaw(raw: readonly Buffer[]): RawResponseHeade
       connection = connection === undefined ? v : connection + ',' + v;
     }
   }
-  const listed = connectionTokens(connection);
+  const listed = connectionTokens(connection, RESPONSE_FRAMING);
   const list: string[] = [];
   let location: string | undefined;
   let locationIndex = -1;

@@ -20,7 +20,7 @@
 // own CPU per small response (bench/README.md, "The per-request hot path").
 
 import { STATUS_CODES } from '../../node-http.js';
-import { connectionTokens, isHopByHop } from './headers.js';
+import { RESPONSE_FRAMING, connectionTokens, isHopByHop } from './headers.js';
 
 const CR = 13;
 const LF = 10;
@@ -167,7 +167,7 @@ export function parseResponseHead(b: Buffer, end: number): ResponseHead | string
     if (codings.length === 1 && codings[0] === 'chunked') chunked = true;
     else if (codings.includes('chunked')) return 'HPE_INVALID_TRANSFER_ENCODING';
   }
-  const listed = connectionLines === 1 && plainConnection ? undefined : connectionTokens(connection);
+  const listed = connectionLines === 1 && plainConnection ? undefined : connectionTokens(connection, RESPONSE_FRAMING);
   let location = -1;
   let hasDate = false;
   for (let k = 0; k < count; k++) {
