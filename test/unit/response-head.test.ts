@@ -23,6 +23,7 @@ interface RefHead {
   contentLength: number;
   chunked: boolean;
   location: number;
+  close: boolean;
 }
 
 /** The string version (fast-path.ts before response-head.ts), kept as the oracle. */
@@ -85,7 +86,10 @@ function refParse(b: Buffer, end: number): RefHead | string {
   }
   const list = withoutHopByHop(raw);
   const location = list.findIndex((n, k) => k % 2 === 0 && n.toLowerCase() === 'location');
-  return { status, reason, list, contentLength, chunked, location };
+  // RFC 9112 §9.3, §9.6: the upstream closes after this response.
+  const tokens = raw.flatMap((n, k) => (k % 2 === 0 && n.toLowerCase() === 'connection' ? raw[k + 1]!.split(',').map((t) => t.trim().toLowerCase()) : []));
+  const close = tokens.includes('close') || (b[7] === 48 && !tokens.includes('keep-alive'));
+  return { status, reason, list, contentLength, chunked, location, close };
 }
 
 function refEncode(h: RefHead, location: string | undefined, tail: string): string {
@@ -118,6 +122,7 @@ function check(text: string, rewriteTo?: string): 'ok' | 'error' {
   assert.equal(h.status, want.status);
   assert.equal(h.contentLength, want.contentLength);
   assert.equal(h.chunked, want.chunked);
+  assert.equal(h.close, want.close, JSON.stringify(text));
   assert.equal(h.location === -1, want.location === -1, JSON.stringify(text));
   if (h.location !== -1) assert.equal(headerValue(b, h, h.location), want.list[want.location + 1]);
   const location = h.location !== -1 ? rewriteTo : undefined;
@@ -182,6 +187,25 @@ test('response head: fixed corpus, byte for byte as the string version', () => {
   for (const text of CORPUS) if (check(text) === 'ok') ok++;
   for (const text of CORPUS) check(text, 'https://hub.example/x?y=1'); // --auto-rewrite's replacement value
   assert.ok(ok >= 20, `valid heads in the corpus: ${ok}`);
+});
+
+test('response head: close after this response (Connection: close in any case or list, HTTP/1.0 without keep-alive)', () => {
+  const close = (text: string): boolean => {
+    assert.equal(check(text), 'ok');
+    const b = Buffer.from(text, 'latin1');
+    return (parseResponseHead(b, b.length) as ResponseHead).close;
+  };
+  assert.equal(close('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'), false);
+  assert.equal(close('HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\r\n'), false);
+  assert.equal(close('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n'), true);
+  assert.equal(close('HTTP/1.1 200 OK\r\nConnection: CLOSE\r\n\r\n'), true);
+  assert.equal(close('HTTP/1.1 200 OK\r\nConnection: Keep-Alive, close\r\n\r\n'), true);
+  assert.equal(close('HTTP/1.1 200 OK\r\nConnection: x-foo ,\tClose ,\r\n\r\n'), true);
+  assert.equal(close('HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n'), true);
+  assert.equal(close('HTTP/1.1 200 OK\r\nConnection: closed, x-close\r\n\r\n'), false);
+  assert.equal(close('HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n'), true);
+  assert.equal(close('HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\n\r\n'), false);
+  assert.equal(close('HTTP/1.0 200 OK\r\nConnection: keep-alive, close\r\n\r\n'), true);
 });
 
 test('response head: many header lines (more than the reused offset table first holds)', () => {

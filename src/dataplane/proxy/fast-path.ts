@@ -155,6 +155,8 @@ class UpConn {
   /** performance.now() when it last went back to the pool. */
   idleSince = 0;
   error: NodeJS.ErrnoException | undefined = undefined;
+  /** The upstream said it closes after the current response (Connection: close, or HTTP/1.0): never pooled again. */
+  last = false;
 
   constructor(key: string, buf: Buffer) {
     this.key = key;
@@ -629,7 +631,9 @@ export function createFastPath(o: FastPathOptions): FastPath {
 
   function release(conn: UpConn): void {
     conn.ex = undefined;
-    if (conn.socket.destroyed || draining) {
+    // A connection the upstream is closing is not pooled: a request picked before its FIN is
+    // read would be reset, and one that is not idempotent is not retried (RFC 9112 §9.3, §9.6).
+    if (conn.socket.destroyed || draining || conn.last) {
       conn.socket.destroy();
       return;
     }
@@ -861,6 +865,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
     const out = encodeResponseHead(hb, h, location, tailBytes(reframe, c.closing || draining), inline);
     ex.status = status;
     ex.answered = true;
+    if (h.close) conn.last = true;
     if (status < 300 && (reframe || h.contentLength >= STREAMING_BYTES)) ex.pulse = activityPulse(o.recordActivity, ex.route.path);
     ex.rstate = mode;
     ex.remaining = h.contentLength;
@@ -877,6 +882,8 @@ export function createFastPath(o: FastPathOptions): FastPath {
     writeClient(ex, out);
     if (mode === R_DONE) {
       // A body the request method or status excludes is not read: HEAD/204/304 responses end here.
+      // Bytes after such a response are none of the next request's: not reusable (as R_CL).
+      if (off < d.length) conn.socket.destroy();
       complete(ex, conn);
     }
     return off;

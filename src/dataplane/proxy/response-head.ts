@@ -53,6 +53,12 @@ export interface ResponseHead {
   readonly location: number;
   /** A kept Date line is there. */
   readonly hasDate: boolean;
+  /**
+   * The upstream closes the connection after this response (RFC 9112 §9.3, §9.6): a Connection
+   * field has the token "close" (any case, anywhere in the list), or the response is HTTP/1.0
+   * without a "keep-alive" token. Such a connection must not go back to the pool.
+   */
+  readonly close: boolean;
 }
 
 /** Lower-case ASCII name `lit` equals b[s, e) compared case-insensitively (tchar bytes only). */
@@ -63,6 +69,22 @@ export function nameIs(b: Uint8Array, s: number, e: number, lit: string): boolea
     if ((b[s + k]! | 0x20) !== lit.charCodeAt(k)) return false;
   }
   return true;
+}
+
+/** Which of the tokens "close" (1) and "keep-alive" (2) the list b[s, e) names, case-insensitively. */
+function closeTokens(b: Uint8Array, s: number, e: number): number {
+  let found = 0;
+  let i = s;
+  while (i < e) {
+    while (i < e && (b[i] === SP || b[i] === HTAB || b[i] === 44)) i++;
+    const t0 = i;
+    while (i < e && b[i] !== 44) i++;
+    let t1 = i;
+    while (t1 > t0 && (b[t1 - 1] === SP || b[t1 - 1] === HTAB)) t1--;
+    if (nameIs(b, t0, t1, 'close')) found |= 1;
+    else if (nameIs(b, t0, t1, 'keep-alive')) found |= 2;
+  }
+  return found;
 }
 
 function bytesAre(b: Uint8Array, s: number, e: number, lit: string): boolean {
@@ -135,6 +157,7 @@ export function parseResponseHead(b: Buffer, end: number): ResponseHead | string
   let connection: string | undefined;
   let connectionLines = 0;
   let plainConnection = false;
+  let closeFlags = 0;
   for (let k = 0; k < count; k++) {
     const n0 = lines[4 * k]!;
     const n1 = lines[4 * k + 1]!;
@@ -155,6 +178,7 @@ export function parseResponseHead(b: Buffer, end: number): ResponseHead | string
       te = te === undefined ? slice(b, v0, v1) : te + ',' + slice(b, v0, v1);
     } else if (nl === 10 && nameIs(b, n0, n1, 'connection')) {
       connectionLines++;
+      closeFlags |= closeTokens(b, v0, v1);
       plainConnection = bytesAre(b, v0, v1, 'keep-alive') || bytesAre(b, v0, v1, 'close') || bytesAre(b, v0, v1, 'Keep-Alive');
       connection = connection === undefined ? slice(b, v0, v1) : connection + ',' + slice(b, v0, v1);
     }
@@ -179,7 +203,8 @@ export function parseResponseHead(b: Buffer, end: number): ResponseHead | string
     if (location === -1 && n1 - n0 === 8 && nameIs(b, n0, n1, 'location')) location = k;
     else if (n1 - n0 === 4 && nameIs(b, n0, n1, 'date')) hasDate = true;
   }
-  return { status, reasonStart: r0, reasonEnd: r1, lines, kept, count, contentLength, chunked, location, hasDate };
+  const close = (closeFlags & 1) !== 0 || (b[7] === 48 && (closeFlags & 2) === 0);
+  return { status, reasonStart: r0, reasonEnd: r1, lines, kept, count, contentLength, chunked, location, hasDate, close };
 }
 
 /** The value of header line k, as latin1 text. */
