@@ -107,6 +107,13 @@ const READ_BYTES = 64 * 1024;
 const LARGE_READ_BYTES = 256 * 1024;
 /** Read buffers one client may hold (queued, not yet written) before the upstream is paused. */
 const MAX_HELD = 4;
+/**
+ * How long a client connection the proxy closes (its end() sent) is still read, its bytes
+ * discarded, before it is destroyed: long enough for a client that still sends to read the last
+ * answer before an unread-data reset could drop it, bounded however much it sends (each read
+ * would re-arm the inactivity timeout). node:http destroys once the answer is flushed.
+ */
+const LINGER_MS = 2000;
 
 const LF = 10;
 
@@ -249,6 +256,8 @@ class ClientConn {
   lentTo: Socket | null | undefined = undefined;
   /** Given to node:http (handOver). */
   handed = false;
+  /** Set by closeClient: destroys the socket LINGER_MS after the proxy ended it. */
+  linger: NodeJS.Timeout | undefined = undefined;
   onBodyWritten!: () => void;
 
   constructor(socket: Socket) {
@@ -333,6 +342,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
     c.onClose = () => {
       clients.delete(c);
       c.gone = true;
+      clearTimeout(c.linger);
       // The handle is closed: it reads into its buffer no more.
       if (c.rbuf !== null && c.rbuf !== scratch) giveBack(c.rbuf);
       c.rbuf = null;
@@ -427,6 +437,13 @@ export function createFastPath(o: FastPathOptions): FastPath {
       if (n === d.length) return;
       d = d.subarray(n);
     }
+    if (c.closing || draining) {
+      // Past the last request this connection answers (it closes after it): nothing here is read
+      // as a request, so nothing is kept — a client that keeps sending holds no memory.
+      c.buf = null;
+      if (c.ex === undefined) closeClient(c);
+      return;
+    }
     c.buf = c.buf === null || c.buf.length === 0 ? d : Buffer.concat([c.buf, d]);
     if (c.ex === undefined) next(c);
     else if (c.buf.length > MAX_BUFFERED) c.socket.pause();
@@ -472,14 +489,15 @@ export function createFastPath(o: FastPathOptions): FastPath {
     const buf = c.buf;
     if (buf === null || buf.length === 0) {
       c.buf = null;
-      if (c.ended || c.closing || draining) c.socket.end();
+      if (c.ended || c.closing || draining) closeClient(c);
       else c.socket.resume();
       return;
     }
     if (draining || c.closing) {
       // Requests pipelined behind the last one answered are not read (end() flushes the answer,
       // which destroy() would drop while corked).
-      c.socket.end();
+      c.buf = null;
+      closeClient(c);
       return;
     }
     const r = parseRequestHead(buf, 0, isValidHost);
@@ -488,6 +506,17 @@ export function createFastPath(o: FastPathOptions): FastPath {
     if (routed === undefined) return handOver(c);
     c.buf = r.headEnd === buf.length ? null : buf.subarray(r.headEnd);
     start(c, r, routed.route, routed.rp);
+  }
+
+  /**
+   * The proxy closes this connection: end() flushes the last answer; the bytes the client still
+   * sends are discarded (onClientData) and the socket is destroyed LINGER_MS later at the latest.
+   */
+  function closeClient(c: ClientConn): void {
+    c.socket.end();
+    if (c.linger !== undefined || c.gone) return;
+    c.linger = setTimeout(() => c.socket.destroy(), LINGER_MS);
+    c.linger.unref();
   }
 
   function handOver(c: ClientConn): void {
@@ -955,7 +984,8 @@ export function createFastPath(o: FastPathOptions): FastPath {
     c.ex = undefined;
     if (c.gone) return;
     if (c.closing) {
-      c.socket.end();
+      c.buf = null;
+      closeClient(c);
       return;
     }
     armTimeout(c, o.keepAliveTimeout);
@@ -1121,7 +1151,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
     server,
     drain() {
       draining = true;
-      for (const c of clients) if (c.ex === undefined) c.socket.end();
+      for (const c of clients) if (c.ex === undefined) closeClient(c);
       for (const idle of pools.values()) for (const conn of idle) conn.socket.destroy();
     },
     size: () => clients.size,
