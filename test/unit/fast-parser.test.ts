@@ -36,16 +36,21 @@ interface Oracle {
 }
 
 async function startOracle(): Promise<Oracle> {
-  // Runs are sequential; each server-side connection belongs to the run current when it arrived,
-  // and a late event of an earlier run (its socket closing) settles nothing of a later one.
+  // Runs are sequential. A server-side event belongs to the current run only if it comes from
+  // that run's own connection (its remote port is the run's client's local port): an event of an
+  // earlier run's connection (accepted late, or closing late) settles nothing of a later one.
+  // (Before, a connection belonged to the run current when the server accepted it: one accepted
+  // after its run had ended would have been taken for the next run's. Suspected cause of a
+  // one-off CI failure whose counterexample passes on its own.)
   interface Run {
     settle(r: OracleResult): void;
     want: number;
+    localPort(): number | undefined;
   }
   let current: Run | undefined;
-  const runOf = new WeakMap<object, Run>();
+  const runOf = (socket: { remotePort?: number | undefined }): Run | undefined => (current !== undefined && current.localPort() === socket.remotePort ? current : undefined);
   const server = http.createServer({ requireHostHeader: false, keepAlive: true }, (req, res) => {
-    const run = runOf.get(req.socket);
+    const run = runOf(req.socket);
     const chunks: Buffer[] = [];
     let got = 0;
     const done = (): void => {
@@ -61,11 +66,8 @@ async function startOracle(): Promise<Oracle> {
     req.on('error', done);
     if ((run?.want ?? 0) === 0) done();
   });
-  server.on('connection', (socket: net.Socket) => {
-    if (current !== undefined) runOf.set(socket, current);
-  });
-  const refuse = (socket: { destroy(): void }): void => {
-    runOf.get(socket)?.settle({ refused: true });
+  const refuse = (socket: { remotePort?: number | undefined; destroy(): void }): void => {
+    runOf(socket)?.settle({ refused: true });
     socket.destroy();
   };
   server.on('clientError', (_e, socket) => refuse(socket));
@@ -79,6 +81,8 @@ async function startOracle(): Promise<Oracle> {
         let settled = false;
         const run: Run = {
           want: bodyLength,
+          // Bound by connect() before the server can see the connection: defined at any server event.
+          localPort: () => c.localPort,
           settle(r) {
             if (settled) return;
             settled = true;
