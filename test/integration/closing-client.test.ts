@@ -22,6 +22,23 @@ const CHUNK = Buffer.alloc(64 * 1024, 'x');
 const MAX_GROWTH_KIB = 8 * 1024;
 
 /** Streams up to STREAM_BYTES to `sock` (bounded in time), sampling the proxy's RSS: the peak. */
+/**
+ * A raw client that goes on sending after the proxy's FIN, as a hostile one would (allowHalfOpen),
+ * recording what it got and whether the proxy ended and closed the connection.
+ */
+async function halfOpenClient(port: number): Promise<{ sock: net.Socket; got: Buffer[]; ended: () => boolean; closed: () => boolean }> {
+  const sock = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  const got: Buffer[] = [];
+  let ended = false;
+  let closed = false;
+  sock.on('data', (d: Buffer) => got.push(d));
+  sock.on('end', () => (ended = true));
+  sock.on('close', () => (closed = true));
+  sock.on('error', () => {}); // EPIPE/ECONNRESET once the proxy destroys it: expected
+  await new Promise((r) => sock.once('connect', r));
+  return { sock, got, ended: () => ended, closed: () => closed };
+}
+
 async function streamGarbage(sock: net.Socket, pid: number, before: number, closed: () => boolean): Promise<{ sent: number; peak: number }> {
   let sent = 0;
   let peak = before;
@@ -62,16 +79,7 @@ test('bytes sent after a Connection: close request are discarded, the connection
   }
   const before = rssKiB(sy.pid);
 
-  // allowHalfOpen: the client goes on sending after the proxy's FIN, as a hostile one would.
-  const sock = net.connect({ port: sy.proxyPort, host: '127.0.0.1', allowHalfOpen: true });
-  const got: Buffer[] = [];
-  let ended = false;
-  let closed = false;
-  sock.on('data', (d: Buffer) => got.push(d));
-  sock.on('end', () => (ended = true));
-  sock.on('close', () => (closed = true));
-  sock.on('error', () => {}); // EPIPE/ECONNRESET once the proxy destroys it: expected
-  await new Promise((r) => sock.once('connect', r));
+  const { sock, got, ended, closed } = await halfOpenClient(sy.proxyPort);
   sock.write(
     'GET /a/first HTTP/1.1\r\nHost: x\r\n\r\n' +
       'GET /a/second HTTP/1.1\r\nHost: x\r\n\r\n' +
@@ -79,14 +87,14 @@ test('bytes sent after a Connection: close request are discarded, the connection
       'GET /a/never HTTP/1.1\r\nHost: x\r\n\r\n',
   );
   // The proxy has answered and decided to close (its FIN): from here on the client only streams.
-  await waitFor(() => ended, 10_000, "the answers and the proxy's FIN");
+  await waitFor(ended, 10_000, "the answers and the proxy's FIN");
 
-  const { sent, peak } = await streamGarbage(sock, sy.pid, before, () => closed);
-  t.diagnostic(`sent ${sent} bytes, closed early ${closed}, RSS ${before} -> peak ${peak} KiB`);
+  const { sent, peak } = await streamGarbage(sock, sy.pid, before, closed);
+  t.diagnostic(`sent ${sent} bytes, closed early ${closed()}, RSS ${before} -> peak ${peak} KiB`);
   if (!sock.destroyed) sock.end();
-  await waitFor(() => closed, 15_000, 'the client connection closed');
+  await waitFor(closed, 15_000, 'the client connection closed');
 
-  assert.ok(ended || closed, 'the proxy ended the connection');
+  assert.ok(ended() || closed(), 'the proxy ended the connection');
   const text = Buffer.concat(got).toString('latin1');
   const statuses = text.match(/^HTTP\/1\.1 \d+/gm) ?? [];
   assert.deepEqual(statuses, ['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200'], `three answers, got ${JSON.stringify(text.slice(0, 2000))}`);
@@ -105,17 +113,9 @@ test('a client that trickles bytes after the close cannot hold the connection op
   const backend = await startBackend(t, 'B');
   const sy = await startSwitchyardProcess(t, ['--workers', '1']);
   assert.equal((await sy.api('POST', '/api/routes/a', { target: backend.url })).status, 201);
-  const sock = net.connect({ port: sy.proxyPort, host: '127.0.0.1', allowHalfOpen: true });
-  let ended = false;
-  let closed = false;
-  const got: Buffer[] = [];
-  sock.on('data', (d: Buffer) => got.push(d));
-  sock.on('end', () => (ended = true));
-  sock.on('close', () => (closed = true));
-  sock.on('error', () => {});
-  await new Promise((r) => sock.once('connect', r));
+  const { sock, got, ended, closed } = await halfOpenClient(sy.proxyPort);
   sock.write('GET /a/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-  await waitFor(() => ended, 10_000, 'the answer and the FIN');
+  await waitFor(ended, 10_000, 'the answer and the FIN');
   // Each byte would re-arm the connection's inactivity timeout; the proxy must close it anyway,
   // well within the keep-alive timeout it would otherwise wait for after the last byte.
   const started = Date.now();
@@ -123,7 +123,7 @@ test('a client that trickles bytes after the close cannot hold the connection op
     if (!sock.destroyed) sock.write('y');
   }, 50);
   t.after(() => clearInterval(trickle));
-  await waitFor(() => closed, 20_000, 'the proxy closed a connection the client kept sending on');
+  await waitFor(closed, 20_000, 'the proxy closed a connection the client kept sending on');
   clearInterval(trickle);
   assert.ok(Date.now() - started < 20_000);
   assert.match(Buffer.concat(got).toString('latin1'), /^HTTP\/1\.1 200 [^]*Connection: close\r\n/);
@@ -134,15 +134,7 @@ test('draining (SIGTERM): bytes an idle client sends after the FIN are discarded
   const held = await startHeldBackend(t);
   const sy = await startSwitchyardProcess(t, ['--workers', '1', '--default-target', `http://127.0.0.1:${held.port}`]);
   assert.equal((await sy.api('POST', '/api/routes/a', { target: backend.url })).status, 201);
-  const sock = net.connect({ port: sy.proxyPort, host: '127.0.0.1', allowHalfOpen: true });
-  let ended = false;
-  let closed = false;
-  const got: Buffer[] = [];
-  sock.on('data', (d: Buffer) => got.push(d));
-  sock.on('end', () => (ended = true));
-  sock.on('close', () => (closed = true));
-  sock.on('error', () => {});
-  await new Promise((r) => sock.once('connect', r));
+  const { sock, got, ended, closed } = await halfOpenClient(sy.proxyPort);
   sock.write('GET /a/one HTTP/1.1\r\nHost: x\r\n\r\n');
   await waitFor(() => /"url":"\/a\/one"[^]*\r\n0\r\n\r\n$/.test(Buffer.concat(got).toString('latin1')), 10_000, 'the first answer').catch((e: Error) => assert.fail(`${e.message}: ${JSON.stringify(Buffer.concat(got).toString('latin1'))}`));
   // A request held in flight keeps the process draining (not exited) while the client streams.
@@ -151,11 +143,11 @@ test('draining (SIGTERM): bytes an idle client sends after the FIN are discarded
   await arrived;
   const before = rssKiB(sy.pid);
   sy.proc.kill('SIGTERM');
-  await waitFor(() => ended, 10_000, "the draining proxy's FIN on the idle connection");
-  const { sent, peak } = await streamGarbage(sock, sy.pid, before, () => closed);
+  await waitFor(ended, 10_000, "the draining proxy's FIN on the idle connection");
+  const { sent, peak } = await streamGarbage(sock, sy.pid, before, closed);
   t.diagnostic(`sent ${sent} bytes after the FIN, RSS ${before} -> peak ${peak} KiB`);
   if (!sock.destroyed) sock.end();
-  await waitFor(() => closed, 15_000, 'the client connection closed');
+  await waitFor(closed, 15_000, 'the client connection closed');
   held.release();
   assert.equal((await inflight).status, 200);
   assert.equal(await sy.exited, 0);
