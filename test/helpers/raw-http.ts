@@ -121,6 +121,18 @@ export function takeRequestBody(headers: readonly string[], buf: Buffer): { body
 }
 
 /**
+ * One whole request at the start of `buf`: its request line and header lines, its body (decoded
+ * and as framed, as takeRequestBody reads it) and the bytes after it.
+ */
+export function takeRequest(buf: Buffer): { line: string; headers: string[]; body: Buffer; framed: Buffer; rest: Buffer } | 'incomplete' | 'invalid' {
+  const h = parseHead(buf);
+  if (typeof h === 'string') return h;
+  const b = parseBody(h.value, h.rest, false);
+  if (typeof b === 'string') return b;
+  return { line: h.value.line, headers: h.value.headers, body: b.value.body, framed: b.value.framed, rest: b.rest };
+}
+
+/**
  * An upstream on a raw `net` server: records every complete request, answers 200 with its name
  * as the body (or 101 to an Upgrade request, then holds the connection), and keeps the connection
  * for the next request. Bytes that do not parse are kept in `garbage` and the connection closed.
@@ -137,23 +149,16 @@ export async function startRecorder(t: TestContextLike, name: string, log: Recor
       if (upgraded) return;
       buf = Buffer.concat([buf, d]);
       for (;;) {
-        const h = parseHead(buf);
-        if (h === 'incomplete') return;
-        if (h === 'invalid') {
+        const r = takeRequest(buf);
+        if (r === 'incomplete') return;
+        if (r === 'invalid') {
           garbage.push(buf.toString('latin1'));
           sock.destroy();
           return;
         }
-        const b = parseBody(h.value, h.rest, false);
-        if (b === 'incomplete') return;
-        if (b === 'invalid') {
-          garbage.push(buf.toString('latin1'));
-          sock.destroy();
-          return;
-        }
-        log.push({ to: name, line: h.value.line, headers: h.value.headers, body: Buffer.from(b.value.body), framedBody: Buffer.from(b.value.framed) });
-        buf = Buffer.from(b.rest);
-        if (headerValues(h.value.headers, 'upgrade').length > 0) {
+        log.push({ to: name, line: r.line, headers: r.headers, body: Buffer.from(r.body), framedBody: Buffer.from(r.framed) });
+        buf = Buffer.from(r.rest);
+        if (headerValues(r.headers, 'upgrade').length > 0) {
           upgraded = true;
           sock.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
           return;

@@ -15,7 +15,7 @@ import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { exchange, type RawResponse } from '../helpers/raw-http.js';
+import { exchange, takeRequest, type RawResponse } from '../helpers/raw-http.js';
 import { REFUSED_PORT, freePort, listen0, request, startSwitchyardProcess, waitFor, type SpawnedSwitchyard, type TestContextLike } from '../helpers/servers.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -50,20 +50,17 @@ async function upstream(t: TestContextLike, seen: Seen[]): Promise<number> {
     socks.add(sock);
     sock.on('close', () => socks.delete(sock));
     sock.on('error', () => {});
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     sock.on('data', (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
       for (;;) {
-        const end = buf.indexOf('\r\n\r\n');
-        if (end === -1) return;
-        const lines = buf.subarray(0, end).toString('latin1').split('\r\n');
-        const cl = lines.find((l) => /^content-length:/i.test(l));
-        const n = cl === undefined ? 0 : Number(cl.split(':')[1]);
-        if (buf.length < end + 4 + n) return;
-        const body = buf.subarray(end + 4, end + 4 + n).toString('latin1');
-        buf = buf.subarray(end + 4 + n);
-        const line = lines[0]!;
-        seen.push({ line, headers: lines.slice(1), body });
+        const req = takeRequest(buf);
+        if (req === 'incomplete') return;
+        assert.notEqual(req, 'invalid', `the upstream got an unframed request: ${JSON.stringify(buf.toString('latin1'))}`);
+        if (req === 'invalid') return;
+        buf = req.rest;
+        const line = req.line;
+        seen.push({ line, headers: req.headers, body: req.body.toString('latin1') });
         const path = line.split(' ')[1]!.split('?')[0]!;
         if (path === '/u/close') {
           sock.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the close');

@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
-import { exchange, type RawExchange } from '../helpers/raw-http.js';
+import { exchange, takeRequest, type RawExchange } from '../helpers/raw-http.js';
 import { listen0, startSwitchyardProcess, waitFor, type TestContextLike } from '../helpers/servers.js';
 
 interface Upstream {
@@ -41,18 +41,16 @@ async function upstream(t: TestContextLike, first: string, onReuse: (s: net.Sock
       state.closed.add(index);
     });
     sock.on('end', () => state.closed.add(index));
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     sock.on('data', (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
       for (;;) {
-        const end = buf.indexOf('\r\n\r\n');
-        if (end === -1) return;
-        const head = buf.subarray(0, end).toString('latin1');
-        const m = /^content-length:\s*(\d+)\s*$/im.exec(head);
-        const len = m === null ? 0 : Number(m[1]);
-        if (buf.length < end + 4 + len) return; // the body is not all here yet
-        buf = buf.subarray(end + 4 + len);
-        heads.push(head.split('\r\n', 1)[0]!.split(' ').slice(0, 2).join(' '));
+        const req = takeRequest(buf);
+        if (req === 'incomplete') return; // the body is not all here yet
+        assert.notEqual(req, 'invalid', `the upstream got an unframed request: ${JSON.stringify(buf.toString('latin1'))}`);
+        if (req === 'invalid') return;
+        buf = req.rest;
+        heads.push(req.line.split(' ').slice(0, 2).join(' '));
         if (index === 0 && heads.length === 1) sock.write(Buffer.from(first, 'latin1'));
         else if (index === 0) onReuse(sock);
         else sock.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh');
