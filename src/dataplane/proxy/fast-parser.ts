@@ -56,8 +56,8 @@ function knownMethod(buf: Buffer, s: number, e: number): string | undefined {
   return undefined;
 }
 
-// tchar (RFC 9110 §5.6.2)
-const TCHAR = new Uint8Array(256);
+/** tchar (RFC 9110 §5.6.2): 1 for each byte allowed in a token (method, field name). */
+export const TCHAR = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
 
 const CR = 13;
@@ -65,8 +65,8 @@ const LF = 10;
 const SP = 32;
 const HTAB = 9;
 
-// Buffer's own latin1 decoder without toString's argument checks (hot path; present since Node 0.x).
-const slice = (b: Buffer, s: number, e: number): string => (b as Buffer & { latin1Slice(s: number, e: number): string }).latin1Slice(s, e);
+/** Buffer's own latin1 decoder without toString's argument checks (hot path; present since Node 0.x). */
+export const latin1Slice = (b: Buffer, s: number, e: number): string => (b as Buffer & { latin1Slice(s: number, e: number): string }).latin1Slice(s, e);
 
 /** Host values found valid (most deployments see a handful); bounded, a memo only. */
 const validHosts = new Set<string>();
@@ -92,7 +92,7 @@ export function parseRequestHead(buf: Buffer, start: number, isValidHost: (h: st
   }
   if (i === limit) return limit === len ? INCOMPLETE : DEFER;
   if (buf[i] !== SP || i === u0) return DEFER;
-  const url = slice(buf, u0, i);
+  const url = latin1Slice(buf, u0, i);
   i++;
   // "HTTP/1.1" CRLF
   if (i + 10 > limit) return limit === len ? INCOMPLETE : DEFER;
@@ -140,8 +140,8 @@ export function parseRequestHead(buf: Buffer, start: number, isValidHost: (h: st
     if (i + 2 > limit) return limit === len ? INCOMPLETE : DEFER;
     if (buf[i] !== CR || buf[i + 1] !== LF) return DEFER;
     i += 2;
-    const name = slice(buf, n0, n1);
-    const value = slice(buf, v0, v1);
+    const name = latin1Slice(buf, n0, n1);
+    const value = latin1Slice(buf, v0, v1);
     const nl = n1 - n0;
     // Headers with a rule of their own (names compared case-insensitively only when the length fits).
     if (nl === 4 && name.toLowerCase() === 'host') {

@@ -20,6 +20,7 @@
 // own CPU per small response (bench/README.md, "The per-request hot path").
 
 import { STATUS_CODES } from '../../node-http.js';
+import { TCHAR, latin1Slice } from './fast-parser.js';
 import { RESPONSE_FRAMING, connectionTokens, isHopByHop } from './headers.js';
 
 const CR = 13;
@@ -27,12 +28,6 @@ const LF = 10;
 const SP = 32;
 const HTAB = 9;
 
-// tchar (RFC 9110 §5.6.2)
-const TCHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
-
-// Buffer's own latin1 decoder without toString's argument checks (as fast-parser.ts).
-const slice = (b: Buffer, s: number, e: number): string => (b as Buffer & { latin1Slice(s: number, e: number): string }).latin1Slice(s, e);
 
 export interface ResponseHead {
   readonly status: number;
@@ -175,12 +170,12 @@ export function parseResponseHead(b: Buffer, end: number): ResponseHead | string
       if (contentLength !== -1 && contentLength !== len) return 'HPE_UNEXPECTED_CONTENT_LENGTH';
       contentLength = len;
     } else if (nl === 17 && nameIs(b, n0, n1, 'transfer-encoding')) {
-      te = te === undefined ? slice(b, v0, v1) : te + ',' + slice(b, v0, v1);
+      te = te === undefined ? latin1Slice(b, v0, v1) : te + ',' + latin1Slice(b, v0, v1);
     } else if (nl === 10 && nameIs(b, n0, n1, 'connection')) {
       connectionLines++;
       closeFlags |= closeTokens(b, v0, v1);
       plainConnection = bytesAre(b, v0, v1, 'keep-alive') || bytesAre(b, v0, v1, 'close') || bytesAre(b, v0, v1, 'Keep-Alive');
-      connection = connection === undefined ? slice(b, v0, v1) : connection + ',' + slice(b, v0, v1);
+      connection = connection === undefined ? latin1Slice(b, v0, v1) : connection + ',' + latin1Slice(b, v0, v1);
     }
   }
   let chunked = false;
@@ -197,7 +192,7 @@ export function parseResponseHead(b: Buffer, end: number): ResponseHead | string
   for (let k = 0; k < count; k++) {
     const n0 = lines[4 * k]!;
     const n1 = lines[4 * k + 1]!;
-    const keep = !isHopByHop(b, n0, n1) && (listed === undefined || !listed.has(slice(b, n0, n1).toLowerCase()));
+    const keep = !isHopByHop(b, n0, n1) && (listed === undefined || !listed.has(latin1Slice(b, n0, n1).toLowerCase()));
     kept[k] = keep ? 1 : 0;
     if (!keep) continue;
     if (location === -1 && n1 - n0 === 8 && nameIs(b, n0, n1, 'location')) location = k;
@@ -209,7 +204,7 @@ export function parseResponseHead(b: Buffer, end: number): ResponseHead | string
 
 /** The value of header line k, as latin1 text. */
 export function headerValue(b: Buffer, h: ResponseHead, k: number): string {
-  return slice(b, h.lines[4 * k + 2]!, h.lines[4 * k + 3]!);
+  return latin1Slice(b, h.lines[4 * k + 2]!, h.lines[4 * k + 3]!);
 }
 
 let dateSecond = -1;
