@@ -49,7 +49,7 @@ import type { ProxyStats } from '../../observability/metrics.js';
 import { DEFER, INCOMPLETE, parseRequestHead, type FastRequest } from './fast-parser.js';
 import { isValidHost } from './request-rules.js';
 import { fastUpstreamHeaders, rewriteLocation, upstreamPath } from './headers.js';
-import { encodeResponseHead, headerValue, parseResponseHead, type ResponseHead } from './response-head.js';
+import { encodeResponseHead, headerValue, httpDate, parseResponseHead, type ResponseHead } from './response-head.js';
 import { STATUS_FOR, codedError, classifyUpstreamError, type UpstreamFailureKind, type UpstreamRequestOptions } from './forward.js';
 import type { ErrorPages } from './error-pages.js';
 import { activityPulse } from './activity-pulse.js';
@@ -131,23 +131,8 @@ function wallNow(perf: number): number {
   return wallMs;
 }
 
-let dateSecond = 0;
-let dateValue = '';
-function httpDate(): string {
-  const now = Date.now();
-  const s = Math.floor(now / 1000);
-  if (s !== dateSecond) {
-    dateSecond = s;
-    dateValue = new Date(now).toUTCString();
-  }
-  return dateValue;
-}
-
 // ---------------------------------------------------------------------------------------------
-// Upstream response heads
-
-// ---------------------------------------------------------------------------------------------
-// Upstream connections
+// Upstream connections (response heads: response-head.ts)
 
 class UpConn {
   socket!: Socket;

@@ -207,16 +207,29 @@ export function headerValue(b: Buffer, h: ResponseHead, k: number): string {
   return latin1Slice(b, h.lines[4 * k + 2]!, h.lines[4 * k + 3]!);
 }
 
+// The Date of the current second, made once per second: as text (error pages) and as a head line.
 let dateSecond = -1;
+let dateText = '';
 let dateLine = Buffer.alloc(0);
-/** "Date: <IMF-fixdate>" CRLF, made once per second. */
-function currentDateLine(): Buffer {
+function refreshDate(): void {
   const now = Date.now();
   const s = Math.floor(now / 1000);
   if (s !== dateSecond) {
     dateSecond = s;
-    dateLine = Buffer.from(`Date: ${new Date(now).toUTCString()}\r\n`, 'latin1');
+    dateText = new Date(now).toUTCString();
+    dateLine = Buffer.from(`Date: ${dateText}\r\n`, 'latin1');
   }
+}
+
+/** The current IMF-fixdate (RFC 9110 §5.6.7). */
+export function httpDate(): string {
+  refreshDate();
+  return dateText;
+}
+
+/** "Date: <IMF-fixdate>" CRLF. */
+function currentDateLine(): Buffer {
+  refreshDate();
   return dateLine;
 }
 
