@@ -40,16 +40,20 @@ const HOP_BY_HOP_BY_LENGTH: string[][] = [];
 for (const name of HOP_BY_HOP) (HOP_BY_HOP_BY_LENGTH[name.length] ??= []).push(name);
 
 /**
- * HOP_BY_HOP.has(name.toLowerCase()) for a header name given as bytes b[s, e) (tchar only:
- * `| 0x20` lower-cases letters and maps no other tchar onto a letter, digit or '-').
+ * Lower-case ASCII name `lit` equals the header name b[s, e) compared case-insensitively (tchar
+ * bytes only: `| 0x20` lower-cases letters and maps no other tchar onto a letter, digit or '-').
  */
+export function nameIs(b: Uint8Array, s: number, e: number, lit: string): boolean {
+  if (e - s !== lit.length) return false;
+  for (let k = 0; k < lit.length; k++) if ((b[s + k]! | 0x20) !== lit.charCodeAt(k)) return false;
+  return true;
+}
+
+/** HOP_BY_HOP.has(name.toLowerCase()) for a header name given as bytes b[s, e) (tchar only). */
 export function isHopByHop(b: Uint8Array, s: number, e: number): boolean {
   const names = HOP_BY_HOP_BY_LENGTH[e - s];
   if (names === undefined) return false;
-  next: for (const name of names) {
-    for (let k = 0; k < name.length; k++) if ((b[s + k]! | 0x20) !== name.charCodeAt(k)) continue next;
-    return true;
-  }
+  for (const name of names) if (nameIs(b, s, e, name)) return true;
   return false;
 }
 

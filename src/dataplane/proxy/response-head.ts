@@ -21,7 +21,7 @@
 
 import { STATUS_CODES } from '../../node-http.js';
 import { TCHAR, latin1Slice } from './fast-parser.js';
-import { RESPONSE_FRAMING, connectionTokens, isHopByHop } from './headers.js';
+import { RESPONSE_FRAMING, connectionTokens, isHopByHop, nameIs } from './headers.js';
 
 const CR = 13;
 const LF = 10;
@@ -54,16 +54,6 @@ export interface ResponseHead {
    * without a "keep-alive" token. Such a connection must not go back to the pool.
    */
   readonly close: boolean;
-}
-
-/** Lower-case ASCII name `lit` equals b[s, e) compared case-insensitively (tchar bytes only). */
-export function nameIs(b: Uint8Array, s: number, e: number, lit: string): boolean {
-  if (e - s !== lit.length) return false;
-  for (let k = 0; k < lit.length; k++) {
-    // |0x20 lower-cases letters; no other tchar byte maps onto a letter, '-' or a digit.
-    if ((b[s + k]! | 0x20) !== lit.charCodeAt(k)) return false;
-  }
-  return true;
 }
 
 /** Which of the tokens "close" (1) and "keep-alive" (2) the list b[s, e) names, case-insensitively. */
