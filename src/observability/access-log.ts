@@ -134,6 +134,7 @@ function pieces(text: string, max: number): Buffer[] {
 
 export function createAccessLog(o: AccessLogOptions): AccessLog {
   const toStdout = o.dest === '-' || o.dest === 'stdout';
+  if (toStdout) guardStdio(); // a gone stdout drops lines instead of throwing (stdio.ts)
   let lines: string[] = [];
   let lineBytes = 0; // in `lines`
   let size = 0; // in `lines` plus being written
@@ -145,7 +146,6 @@ export function createAccessLog(o: AccessLogOptions): AccessLog {
 
   const write = async (chunk: Buffer): Promise<void> => {
     if (toStdout) {
-      guardStdio();
       if (stdioGone(process.stdout)) return; // its reader is gone: nowhere to write (stdio.ts)
       await new Promise<void>((resolve, reject) => process.stdout.write(chunk, (e) => (e ? reject(e) : resolve())));
       return;
