@@ -3,7 +3,8 @@
 // Contract: one line per event on stderr, dropped once stderr's reader is gone (stdio.ts); stdout
 // is kept for command output such as --help or envoy-bootstrap. Text format mirrors CHP's
 // "<time> [Switchyard] <level>: <msg>" so operators' greps keep working; `json` emits
-// {"time","level","msg",...fields}. Fields whose names look like secrets are redacted. Nothing logs at info per proxied request: that is the access log's job.
+// {"time","level","msg",...fields}. Fields whose names look like secrets are redacted. Nothing
+// logs at info per proxied request: that is the access log's job.
 // An Error passed as a field (`{ err: e }`) keeps what a reader needs to find the bug: in json as
 // an object {message, name, code, details, stack, cause} (cause serialized the same way, a few
 // levels deep); in text as `err=<message>` followed by `err.code=`, `err.stack=`, `err.cause=`...
