@@ -163,8 +163,8 @@ export function createProxyDataPlane(opts: ProxyDataPlaneOptions): ProxyDataPlan
     },
   };
   const tunnel = createTunneler(tunnelOpts);
-  const webDuration = metrics.requestDuration.labels('web');
-  const wsDuration = metrics.requestDuration.labels('ws');
+  const webDuration = stats.webDurations;
+  const wsDuration = stats.wsDurations;
   const hostRouting = config.hostRouting;
 
   function segmentsFor(host: string | undefined, segments: string[]): string[] {
