@@ -86,7 +86,7 @@ export function headerValues(headers: readonly string[], name: string): string[]
 }
 
 /**
- * The body that follows a head, framed by Transfer-Encoding (only `chunked`) or Content-Length
+ * The body that follows a head, framed by Transfer-Encoding (`chunked` last) or Content-Length
  * (one, all digits); anything else is 'invalid'. Without either, a request has no body and a
  * response runs to the close (`untilClose`, RFC 9112 §6.3).
  */
@@ -94,7 +94,9 @@ function parseBody(head: Head, rest: Buffer, untilClose: boolean): Parsed<{ body
   const te = headerValues(head.headers, 'transfer-encoding');
   const cl = headerValues(head.headers, 'content-length');
   if (te.length > 0) {
-    if (te.join(',').trim().toLowerCase() !== 'chunked') return 'invalid';
+    // chunked last and once (RFC 9112 §6.1, §6.3); codings before it are the body's, left as they are.
+    const codings = te.join(',').split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '');
+    if (codings.indexOf('chunked') !== codings.length - 1) return 'invalid';
     const c = parseChunked(rest);
     if (typeof c === 'string') return c;
     return { value: { body: c.body, framed: rest.subarray(0, c.used) }, rest: rest.subarray(c.used) };

@@ -25,6 +25,9 @@ interface Seen {
   body: string;
 }
 
+/** gzip-coded bytes (of "hello"), latin1: what a Transfer-Encoding: gzip body carries. */
+const GZ = Buffer.from('1f8b0800000000000003cb48cdc9c90700863ba6360500000000', 'hex').toString('latin1');
+
 const RESPONSES: Record<string, string | string[]> = {
   '/u/cl': 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Up: 1\r\nX-Keep: 2\r\nConnection: keep-alive, X-Up\r\nKeep-Alive: timeout=9\r\n\r\nhello',
   '/u/chunked': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\nContent-Type: text/plain\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-T: t\r\n\r\n',
@@ -39,6 +42,9 @@ const RESPONSES: Record<string, string | string[]> = {
   // Content-Length named in Connection: still the body's framing, kept (dropped, the keep-alive
   // response had no framing: the client read to the close and took the next answer as body)
   '/u/cl-listed': 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive, Content-Length, X-Up\r\nX-Up: 1\r\n\r\nhello',
+  // A transfer coding besides chunked (RFC 9112 §6.1): re-framed, the client still told of it
+  '/u/te-gzip-chunked': `HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n4\r\n${GZ.slice(0, 4)}\r\n${(GZ.length - 4).toString(16)}\r\n${GZ.slice(4)}\r\n0\r\n\r\n`,
+  '/u/te-chunked-gzip': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n',
   // obs-text bytes (RFC 9110 §5.5) in a value and the reason: passed on as the same bytes
   '/u/obs': 'HTTP/1.1 200 Caf\xe9\r\nX-Obs: caf\xe9 \xff\r\nX-Pad:   v \t\r\nContent-Length: 2\r\n\r\nok',
 };
@@ -64,6 +70,10 @@ async function upstream(t: TestContextLike, seen: Seen[]): Promise<number> {
         const path = line.split(' ')[1]!.split('?')[0]!;
         if (path === '/u/close') {
           sock.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the close');
+          return;
+        }
+        if (path === '/u/te-gzip') {
+          sock.end(`HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n${GZ}`, 'latin1');
           return;
         }
         if (path === '/u/cut') {
@@ -139,6 +149,9 @@ const SCENARIOS: { desc: string; send: string; expected: number; fast: boolean }
   { desc: 'HEAD: the announced length, no body', send: 'HEAD /u/cl HTTP/1.1\r\nUser-Agent: t\r\nHost: a\r\n\r\n', expected: 1, fast: true },
   { desc: 'obs-text in a header value kept as bytes; a non-ASCII reason replaced', send: 'GET /u/obs HTTP/1.1\r\nUser-Agent: t\r\nHost: a\r\n\r\n', expected: 1, fast: true },
   { desc: 'Content-Length listed in the upstream\'s Connection: kept, the next answer on the connection is framed apart', send: 'GET /u/cl-listed HTTP/1.1\r\nUser-Agent: t\r\nHost: a\r\n\r\nGET /u/204 HTTP/1.1\r\nUser-Agent: t\r\nHost: a\r\n\r\n', expected: 2, fast: true },
+  { desc: 'Transfer-Encoding: gzip, chunked: re-framed, the gzip coding kept', send: 'GET /u/te-gzip-chunked HTTP/1.1\r\nUser-Agent: t\r\nHost: a\r\n\r\n', expected: 1, fast: true },
+  { desc: 'Transfer-Encoding: gzip (read until close): re-framed, the gzip coding kept', send: 'GET /u/te-gzip HTTP/1.1\r\nUser-Agent: t\r\nHost: a\r\n\r\n', expected: 1, fast: true },
+  { desc: 'Transfer-Encoding: chunked, gzip (chunked not final): 502', send: 'GET /u/te-chunked-gzip HTTP/1.1\r\nUser-Agent: t\r\nHost: a\r\n\r\n', expected: 1, fast: true },
   { desc: 'custom reason phrase kept', send: 'GET /u/reason HTTP/1.1\r\nUser-Agent: t\r\nHost: a\r\n\r\n', expected: 1, fast: true },
   { desc: 'head and body split across reads', send: 'GET /u/split HTTP/1.1\r\nUser-Agent: t\r\nHost: a\r\n\r\n', expected: 1, fast: true },
   { desc: '--auto-rewrite of a Location', send: 'GET /u/redirect HTTP/1.1\r\nUser-Agent: t\r\nHost: a:8000\r\n\r\n', expected: 1, fast: true },
@@ -188,6 +201,22 @@ test('fast path and node:http path answer, forward, count and log alike', { time
       assert.match(fast.seen[0]!.headers[0]!, /^User-Agent/, `${sc.desc}: carried by the fast path`);
       assert.match(slow.seen[0]?.headers[0] ?? 'host', /^host/i, `${sc.desc}: carried by node:http`);
     }
+  }
+  // Transfer codings besides chunked reach the client (before: dropped with the hop-by-hop
+  // field, and the gzip bytes passed for the content); an HTTP/1.0 client can take none: 502.
+  for (const s of [fast, slow]) {
+    for (const path of ['/u/te-gzip-chunked', '/u/te-gzip']) {
+      const r = await exchange(s.sy.proxyPort, `GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`, { expected: 1 });
+      assert.equal(r.responses.length, 1, r.raw);
+      const te = r.responses[0]!.fields.filter(([n]) => n === 'transfer-encoding');
+      assert.deepEqual(te, [['transfer-encoding', 'gzip, chunked']], r.raw);
+      assert.equal(r.responses[0]!.body.toString('latin1'), GZ, r.raw);
+    }
+    const old = await exchange(s.sy.proxyPort, 'GET /u/te-gzip HTTP/1.0\r\nHost: a\r\n\r\n', { expected: 1 });
+    assert.equal(old.responses[0]?.status, 502, old.raw);
+    assert.doesNotMatch(old.raw, /Transfer-Encoding/i);
+    const bad = await exchange(s.sy.proxyPort, 'GET /u/te-chunked-gzip HTTP/1.1\r\nHost: a\r\n\r\n', { expected: 1 });
+    assert.equal(bad.responses[0]?.status, 502, bad.raw);
   }
   // A response cut after its head: both paths cut the client (an incomplete body, then the close).
   for (const s of [fast, slow]) {

@@ -30,6 +30,8 @@ const cases: ParseCase[] = [
     rest: CHUNKED_HEAD + 'hello world\r\n',
   },
   { desc: 'chunk data longer than its size (no CRLF after it): mis-framed', bytes: CHUNKED_HEAD + '1\r\nab\r\n0\r\n\r\n', responses: [], rest: CHUNKED_HEAD + '1\r\nab\r\n0\r\n\r\n' },
+  { desc: 'RFC 9112 §6.3: codings before a final chunked: chunked framing, the coded bytes as the body', bytes: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nxy\r\n0\r\n\r\n', responses: [[200, true, 'xy']], rest: '' },
+  { desc: 'RFC 9112 §6.1: chunked not last: mis-framed', bytes: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n', responses: [], rest: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n' },
   { desc: 'RFC 9112 §6.1: a transfer coding other than chunked: mis-framed', bytes: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nxx', responses: [], rest: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nxx' },
   { desc: 'RFC 9112 §6.3: two Content-Length fields: mis-framed', bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok', responses: [], rest: 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok' },
   { desc: 'chunked response cut before its last chunk: incomplete, even once closed', bytes: CHUNKED_HEAD + '7\r\npartial\r\n', closed: true, responses: [[200, false, '7\r\npartial\r\n']], rest: '' },

@@ -22,6 +22,7 @@ interface RefHead {
   list: string[];
   contentLength: number;
   chunked: boolean;
+  codings: string | undefined;
   location: number;
   close: boolean;
 }
@@ -78,18 +79,23 @@ function refParse(b: Buffer, end: number): RefHead | string {
     }
   }
   let chunked = false;
+  let codings: string | undefined;
   if (te !== undefined) {
     if (contentLength !== -1) return 'HPE_UNEXPECTED_CONTENT_LENGTH';
-    const codings = te.split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '');
-    if (codings.length === 1 && codings[0] === 'chunked') chunked = true;
-    else if (codings.includes('chunked')) return 'HPE_INVALID_TRANSFER_ENCODING';
+    // RFC 9112 §6.1/§6.3: chunked only last, once; the codings before it (or all, without it) kept.
+    const list = te.split(',').map((c) => c.trim()).filter((c) => c !== '');
+    const at = list.findIndex((c) => c.toLowerCase() === 'chunked');
+    if (at !== -1 && at !== list.length - 1) return 'HPE_INVALID_TRANSFER_ENCODING';
+    chunked = at !== -1;
+    const rest = chunked ? list.slice(0, -1) : list;
+    if (rest.length > 0) codings = rest.join(', ');
   }
   const list = withoutHopByHop(raw);
   const location = list.findIndex((n, k) => k % 2 === 0 && n.toLowerCase() === 'location');
   // RFC 9112 §9.3, §9.6: the upstream closes after this response.
   const tokens = raw.flatMap((n, k) => (k % 2 === 0 && n.toLowerCase() === 'connection' ? raw[k + 1]!.split(',').map((t) => t.trim().toLowerCase()) : []));
   const close = tokens.includes('close') || (b[7] === 48 && !tokens.includes('keep-alive'));
-  return { status, reason, list, contentLength, chunked, location, close };
+  return { status, reason, list, contentLength, chunked, codings, location, close };
 }
 
 function refEncode(h: RefHead, location: string | undefined, tail: string): string {
@@ -122,6 +128,7 @@ function check(text: string, rewriteTo?: string): 'ok' | 'error' {
   assert.equal(h.status, want.status);
   assert.equal(h.contentLength, want.contentLength);
   assert.equal(h.chunked, want.chunked);
+  assert.equal(h.codings, want.codings, JSON.stringify(text));
   assert.equal(h.close, want.close, JSON.stringify(text));
   assert.equal(h.location === -1, want.location === -1, JSON.stringify(text));
   if (h.location !== -1) assert.equal(headerValue(b, h, h.location), want.list[want.location + 1]);
@@ -163,6 +170,9 @@ const CORPUS = [
   'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n',
   'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n',
   'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n',
+  'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n',
+  'HTTP/1.1 200 OK\r\nTransfer-Encoding: x-custom;q=1 , GZIP\r\nTransfer-Encoding: Chunked\r\n\r\n',
+  'HTTP/1.1 200 OK\r\nTransfer-Encoding: ,\r\n\r\n',
   'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n',
   'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n',
   'HTTP/1.1 200 OK\r\nX\x01: y\r\n\r\n',

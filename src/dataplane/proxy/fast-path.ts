@@ -288,6 +288,9 @@ export function createFastPath(o: FastPathOptions): FastPath {
     }
     return tails[(reframe ? 1 : 0) + (close ? 2 : 0)]!;
   };
+  /** A re-framed response's last lines when the upstream applied other codings too (rare: made per response). */
+  const codingsTail = (codings: string, close: boolean): Buffer =>
+    Buffer.from(`Transfer-Encoding: ${codings}, chunked\r\n${close ? 'Connection: close\r\n' : keepAliveHeader()}\r\n`, 'latin1');
 
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => accept(socket));
 
@@ -876,7 +879,9 @@ export function createFastPath(o: FastPathOptions): FastPath {
     else mode = R_CLOSE;
     const reframe = mode === R_CHUNK_SIZE || mode === R_CLOSE;
     const inline = mode === R_CL && h.contentLength <= INLINE_BODY && d.length - off >= h.contentLength ? h.contentLength : 0;
-    const out = encodeResponseHead(hb, h, location, tailBytes(reframe, c.closing || draining), inline);
+    const closing = c.closing || draining;
+    const tail = reframe && h.codings !== undefined ? codingsTail(h.codings, closing) : tailBytes(reframe, closing);
+    const out = encodeResponseHead(hb, h, location, tail, inline);
     ex.status = status;
     ex.answered = true;
     if (h.close) conn.last = true;

@@ -234,6 +234,15 @@ export function createForwarder(o: ForwardOptions) {
         const { req, res } = this;
         this.resumeFn = resume;
         const h = responseHeadersFromRaw(raw as Buffer[]);
+        if (h.codings === null) {
+          this.abortFn?.(codedError('invalid upstream response: chunked is not the final transfer coding', 'HPE_INVALID_TRANSFER_ENCODING'));
+          return false;
+        }
+        if (h.codings !== undefined && req.httpVersionMinor === 0) {
+          // RFC 9112 §6.1: no Transfer-Encoding to an HTTP/1.0 client, and the proxy decodes none.
+          this.abortFn?.(codedError(`upstream applied transfer coding ${h.codings}, which an HTTP/1.0 client cannot take`, 'SWY_UPSTREAM_TRANSFER_CODING'));
+          return false;
+        }
         let headersOut: OutgoingHttpHeaders | string[] = h.list;
         if (rewrite && h.location !== undefined) {
           const up = this.route.upstream;

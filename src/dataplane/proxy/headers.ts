@@ -230,6 +230,22 @@ export function fastUpstreamHeaders(r: FastRequest, upstream: Upstream, opts: He
   return out;
 }
 
+/**
+ * An upstream response's Transfer-Encoding (every line, comma-joined): whether the body is chunked
+ * (a final chunked: RFC 9112 §6.3) and the other codings it names, as listed, ", "-joined (e.g.
+ * "gzip"; undefined if none). undefined: chunked somewhere but last, or twice (§6.1), refused.
+ * The field is hop-by-hop and the proxy re-frames the body as chunked, so the client gets
+ * `Transfer-Encoding: <codings>, chunked`: without it, coded bytes would pass for the content.
+ */
+export function responseTransferCodings(te: string): { chunked: boolean; codings: string | undefined } | undefined {
+  const list = te.split(',').map((c) => c.trim()).filter((c) => c !== '');
+  const last = list.length - 1;
+  for (let k = 0; k < last; k++) if (list[k]!.toLowerCase() === 'chunked') return undefined;
+  const chunked = last >= 0 && list[last]!.toLowerCase() === 'chunked';
+  const rest = chunked ? list.slice(0, last) : list;
+  return { chunked, codings: rest.length > 0 ? rest.join(', ') : undefined };
+}
+
 export interface RawResponseHeaders {
   /** [name, value, ...] as the upstream sent them (duplicates kept), hop-by-hop ones removed. */
   readonly list: string[];
@@ -237,6 +253,8 @@ export interface RawResponseHeaders {
   /** Index of the Location name in `list` (its value follows), or -1. */
   readonly locationIndex: number;
   readonly contentLength: number | undefined;
+  /** Transfer codings besides a final chunked (responseTransferCodings); null: a Transfer-Encoding refused. */
+  readonly codings: string | undefined | null;
 }
 
 /** The upstream's raw response headers (undici's Buffer pairs) for the client, minus hop-by-hop ones. */
@@ -254,9 +272,14 @@ export function responseHeadersFromRaw(raw: readonly Buffer[]): RawResponseHeade
   let location: string | undefined;
   let locationIndex = -1;
   let contentLength: number | undefined;
+  let te: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1');
     const lower = name.toLowerCase();
+    if (lower === 'transfer-encoding') {
+      const v = raw[i + 1]!.toString('latin1');
+      te = te === undefined ? v : te + ',' + v;
+    }
     if (HOP_BY_HOP.has(lower) || (listed !== undefined && listed.has(lower))) continue;
     const value = raw[i + 1]!.toString('latin1');
     if (lower === 'location' && locationIndex === -1) {
@@ -267,7 +290,14 @@ export function responseHeadersFromRaw(raw: readonly Buffer[]): RawResponseHeade
     }
     list.push(name, value);
   }
-  return { list, location, locationIndex, contentLength };
+  let codings: string | undefined | null;
+  if (te !== undefined) {
+    const t = responseTransferCodings(te);
+    codings = t === undefined ? null : t.codings;
+    // Node frames the body as chunked when this field names chunked (and adds nothing of its own).
+    if (t?.codings !== undefined) list.push('Transfer-Encoding', `${t.codings}, chunked`);
+  }
+  return { list, location, locationIndex, contentLength, codings };
 }
 
 const REDIRECT_STATUS = new Set([201, 301, 302, 307, 308]);

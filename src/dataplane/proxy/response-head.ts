@@ -21,7 +21,7 @@
 
 import { STATUS_CODES } from '../../node-http.js';
 import { TCHAR, latin1Slice } from './fast-parser.js';
-import { RESPONSE_FRAMING, connectionTokens, isHopByHop, nameIs } from './headers.js';
+import { RESPONSE_FRAMING, connectionTokens, isHopByHop, nameIs, responseTransferCodings } from './headers.js';
 
 const CR = 13;
 const LF = 10;
@@ -44,6 +44,14 @@ export interface ResponseHead {
   /** -1 none; else the body length. */
   readonly contentLength: number;
   readonly chunked: boolean;
+  /**
+   * Transfer codings the upstream applied besides a final chunked (RFC 9112 §6.1: "gzip" of
+   * "gzip, chunked", or of a lone "gzip", which is read until close), as it listed them, ", "
+   * joined; undefined if none. The Transfer-Encoding field is hop-by-hop and the fast path
+   * re-frames the body as chunked: the client must still be told of these codings
+   * (`Transfer-Encoding: <codings>, chunked`), or it takes coded bytes for the content.
+   */
+  readonly codings: string | undefined;
   /** The first kept Location line, or -1. */
   readonly location: number;
   /** A kept Date line is there. */
@@ -169,12 +177,13 @@ export function parseResponseHead(b: Buffer, end: number): ResponseHead | string
     }
   }
   let chunked = false;
+  let codings: string | undefined;
   if (te !== undefined) {
     if (contentLength !== -1) return 'HPE_UNEXPECTED_CONTENT_LENGTH';
-    const codings = te.split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '');
-    // Only a lone final chunked is framing we can read; anything else: read until close.
-    if (codings.length === 1 && codings[0] === 'chunked') chunked = true;
-    else if (codings.includes('chunked')) return 'HPE_INVALID_TRANSFER_ENCODING';
+    const t = responseTransferCodings(te);
+    if (t === undefined) return 'HPE_INVALID_TRANSFER_ENCODING';
+    chunked = t.chunked;
+    codings = t.codings;
   }
   const listed = connectionLines === 1 && plainConnection ? undefined : connectionTokens(connection, RESPONSE_FRAMING);
   let location = -1;
@@ -189,7 +198,7 @@ export function parseResponseHead(b: Buffer, end: number): ResponseHead | string
     else if (n1 - n0 === 4 && nameIs(b, n0, n1, 'date')) hasDate = true;
   }
   const close = (closeFlags & 1) !== 0 || (b[7] === 48 && (closeFlags & 2) === 0);
-  return { status, reasonStart: r0, reasonEnd: r1, lines, kept, count, contentLength, chunked, location, hasDate, close };
+  return { status, reasonStart: r0, reasonEnd: r1, lines, kept, count, contentLength, chunked, codings, location, hasDate, close };
 }
 
 /** The value of header line k, as latin1 text. */
