@@ -44,6 +44,7 @@ const RESPONSES: Record<string, string | string[]> = {
   '/u/cl-listed': 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive, Content-Length, X-Up\r\nX-Up: 1\r\n\r\nhello',
   // A transfer coding besides chunked (RFC 9112 §6.1): re-framed, the client still told of it
   '/u/te-gzip-chunked': `HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n4\r\n${GZ.slice(0, 4)}\r\n${(GZ.length - 4).toString(16)}\r\n${GZ.slice(4)}\r\n0\r\n\r\n`,
+  '/u/te-redirect': `HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:PORT/u/cl\r\nTransfer-Encoding: gzip, chunked\r\n\r\n4\r\n${GZ.slice(0, 4)}\r\n0\r\n\r\n`,
   '/u/te-chunked-gzip': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n',
   // obs-text bytes (RFC 9110 §5.5) in a value and the reason: passed on as the same bytes
   '/u/obs': 'HTTP/1.1 200 Caf\xe9\r\nX-Obs: caf\xe9 \xff\r\nX-Pad:   v \t\r\nContent-Length: 2\r\n\r\nok',
@@ -88,7 +89,7 @@ async function upstream(t: TestContextLike, seen: Seen[]): Promise<number> {
             if (i < r.length && !sock.destroyed) sock.write(r[i++]!, 'latin1', () => setTimeout(step, 5));
           };
           step();
-        } else sock.write(r, 'latin1');
+        } else sock.write(r.replace('PORT', String((server.address() as net.AddressInfo).port)), 'latin1');
       }
     });
   });
@@ -215,6 +216,15 @@ test('fast path and node:http path answer, forward, count and log alike', { time
     const old = await exchange(s.sy.proxyPort, 'GET /u/te-gzip HTTP/1.0\r\nHost: a\r\n\r\n', { expected: 1 });
     assert.equal(old.responses[0]?.status, 502, old.raw);
     assert.doesNotMatch(old.raw, /Transfer-Encoding/i);
+    // No body, nothing coded: HEAD answers keep their status and carry no Transfer-Encoding, HTTP/1.0 too.
+    for (const version of ['1.1', '1.0']) {
+      const head = await exchange(s.sy.proxyPort, `HEAD /u/te-gzip-chunked HTTP/${version}\r\nHost: a\r\n\r\n`, { expected: 1, ms: 1000 });
+      assert.match(head.raw, /^HTTP\/1\.1 200 OK\r\n/, head.raw);
+      assert.doesNotMatch(head.raw, /Transfer-Encoding/i, head.raw);
+    }
+    // --auto-rewrite of a Location keeps the coding.
+    const moved = await exchange(s.sy.proxyPort, 'GET /u/te-redirect HTTP/1.1\r\nHost: a:8000\r\n\r\n', { expected: 1 });
+    assert.deepEqual(moved.responses[0]?.fields.filter(([n]) => n === 'transfer-encoding' || n === 'location'), [['location', 'http://a:8000/u/cl'], ['transfer-encoding', 'gzip, chunked']].sort(), moved.raw);
     const bad = await exchange(s.sy.proxyPort, 'GET /u/te-chunked-gzip HTTP/1.1\r\nHost: a\r\n\r\n', { expected: 1 });
     assert.equal(bad.responses[0]?.status, 502, bad.raw);
   }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { IncomingMessage } from 'node:http';
-import { rewriteLocation, upstreamPath, upstreamRequestHeaders } from '../../src/dataplane/proxy/headers.js';
+import { responseTransferCodings, rewriteLocation, upstreamPath, upstreamRequestHeaders } from '../../src/dataplane/proxy/headers.js';
 import { parseTarget } from '../../src/routing/target.js';
 
 test('upstream path: the four prepend-path / include-prefix combinations (CHP semantics)', () => {
@@ -175,4 +175,25 @@ test('upstream request headers for an upgrade: Connection/Upgrade set by the pro
   const r = fakeReq(['Host', 'a', 'Connection', 'Upgrade, X-Forwarded-Host', 'Upgrade', 'websocket', 'X-Forwarded-Host', 'evil', 'X-Real-IP', '1.1.1.1']);
   const list = upstreamRequestHeaders(r, target, { xForward: true, changeOrigin: false, customHeaders: [] }, true);
   assert.deepEqual(lines(list, ['connection', 'upgrade', 'x-forwarded-host', 'x-real-ip', 'host']), ['connection: upgrade', 'host: a', 'upgrade: websocket', 'x-forwarded-host: a']);
+});
+
+test('response Transfer-Encoding: chunked last and once, other codings kept, anything llhttp might frame otherwise refused', () => {
+  const cases: [string, { chunked: boolean; codings: string | undefined } | undefined][] = [
+    ['chunked', { chunked: true, codings: undefined }],
+    ['Chunked', { chunked: true, codings: undefined }],
+    ['gzip, chunked', { chunked: true, codings: 'gzip' }],
+    ['gzip,chunked', { chunked: true, codings: 'gzip' }],
+    [' gzip ;q=1 ,\t, x-y , chunked\t', { chunked: true, codings: 'gzip ;q=1, x-y' }],
+    ['gzip', { chunked: false, codings: 'gzip' }],
+    ['gzip, deflate', { chunked: false, codings: 'gzip, deflate' }],
+    [',', { chunked: false, codings: undefined }],
+    ['chunked, gzip', undefined], // not last (§6.3 would read to the close; refused here)
+    ['chunked, chunked', undefined], // twice (§6.1)
+    ['chunked;x=1, chunked', undefined], // chunked has no parameters
+    ['gzip, chunked;x=1', undefined],
+    ['gzip, chunked\xa0', undefined], // U+00A0 is no whitespace to llhttp: not "chunked", not a token
+    ['g zip, chunked', undefined],
+    ['gzip, "chunked"', undefined],
+  ];
+  for (const [te, want] of cases) assert.deepEqual(responseTransferCodings(te), want, JSON.stringify(te));
 });

@@ -83,9 +83,11 @@ function refParse(b: Buffer, end: number): RefHead | string {
   if (te !== undefined) {
     if (contentLength !== -1) return 'HPE_UNEXPECTED_CONTENT_LENGTH';
     // RFC 9112 §6.1/§6.3: chunked only last, once; the codings before it (or all, without it) kept.
-    const list = te.split(',').map((c) => c.trim()).filter((c) => c !== '');
-    const at = list.findIndex((c) => c.toLowerCase() === 'chunked');
-    if (at !== -1 && at !== list.length - 1) return 'HPE_INVALID_TRANSFER_ENCODING';
+    const list = te.split(',').map((c) => c.replace(/^[ \t]+|[ \t]+$/g, '')).filter((c) => c !== '');
+    const names = list.map((c) => c.split(';')[0]!.replace(/^[ \t]+|[ \t]+$/g, ''));
+    const at = names.findIndex((n) => n.toLowerCase() === 'chunked');
+    if (names.some((n) => !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(n))) return 'HPE_INVALID_TRANSFER_ENCODING';
+    if (at !== -1 && (at !== list.length - 1 || list[at]!.includes(';'))) return 'HPE_INVALID_TRANSFER_ENCODING';
     chunked = at !== -1;
     const rest = chunked ? list.slice(0, -1) : list;
     if (rest.length > 0) codings = rest.join(', ');
@@ -173,6 +175,8 @@ const CORPUS = [
   'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n',
   'HTTP/1.1 200 OK\r\nTransfer-Encoding: x-custom;q=1 , GZIP\r\nTransfer-Encoding: Chunked\r\n\r\n',
   'HTTP/1.1 200 OK\r\nTransfer-Encoding: ,\r\n\r\n',
+  'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked;x=1, chunked\r\n\r\n',
+  'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\xa0\r\n\r\n',
   'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n',
   'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n',
   'HTTP/1.1 200 OK\r\nX\x01: y\r\n\r\n',

@@ -235,20 +235,25 @@ export function createForwarder(o: ForwardOptions) {
         this.resumeFn = resume;
         const h = responseHeadersFromRaw(raw as Buffer[]);
         if (h.codings === null) {
-          this.abortFn?.(codedError('invalid upstream response: chunked is not the final transfer coding', 'HPE_INVALID_TRANSFER_ENCODING'));
-          return false;
-        }
-        if (h.codings !== undefined && req.httpVersionMinor === 0) {
-          // RFC 9112 §6.1: no Transfer-Encoding to an HTTP/1.0 client, and the proxy decodes none.
-          this.abortFn?.(codedError(`upstream applied transfer coding ${h.codings}, which an HTTP/1.0 client cannot take`, 'SWY_UPSTREAM_TRANSFER_CODING'));
+          this.abortFn?.(codedError('invalid upstream Transfer-Encoding (chunked not last, twice or with parameters, or not a token)', 'HPE_INVALID_TRANSFER_ENCODING'));
           return false;
         }
         let headersOut: OutgoingHttpHeaders | string[] = h.list;
+        if (h.codings !== undefined && req.method !== 'HEAD' && status !== 204 && status !== 304) {
+          // A body in other codings than chunked: not decoded here, so the client is told of them.
+          // RFC 9112 §6.1: no Transfer-Encoding to an HTTP/1.0 client.
+          if (req.httpVersionMinor === 0) {
+            this.abortFn?.(codedError(`upstream applied transfer coding ${h.codings}, which an HTTP/1.0 client cannot take`, 'SWY_UPSTREAM_TRANSFER_CODING'));
+            return false;
+          }
+          // Node frames the body as chunked when this field names chunked (and adds no field of its own).
+          headersOut = [...h.list, 'Transfer-Encoding', `${h.codings}, chunked`];
+        }
         if (rewrite && h.location !== undefined) {
           const up = this.route.upstream;
           const loc = rewriteLocation(h.location, status, up, req.headers.host, o.autoRewrite, o.protocolRewrite);
           if (loc !== undefined) {
-            const list = h.list.slice();
+            const list = (headersOut as string[]).slice(); // h.list, maybe with Transfer-Encoding after it
             list[h.locationIndex + 1] = loc;
             headersOut = list;
           }

@@ -233,17 +233,39 @@ export function fastUpstreamHeaders(r: FastRequest, upstream: Upstream, opts: He
 /**
  * An upstream response's Transfer-Encoding (every line, comma-joined): whether the body is chunked
  * (a final chunked: RFC 9112 §6.3) and the other codings it names, as listed, ", "-joined (e.g.
- * "gzip"; undefined if none). undefined: chunked somewhere but last, or twice (§6.1), refused.
- * The field is hop-by-hop and the proxy re-frames the body as chunked, so the client gets
- * `Transfer-Encoding: <codings>, chunked`: without it, coded bytes would pass for the content.
+ * "gzip"; undefined if none). undefined: refused (the caller answers 502) — chunked somewhere but
+ * last, twice or with parameters (§6.1, §7: it has none), or an element whose name is not a token
+ * (what llhttp, reading the node:http path's responses, would frame differently from us).
+ * The field is hop-by-hop and the proxy re-frames the body as chunked, so the client of a response
+ * with a body gets `Transfer-Encoding: <codings>, chunked`: without it, coded bytes would pass for
+ * the content.
  */
 export function responseTransferCodings(te: string): { chunked: boolean; codings: string | undefined } | undefined {
-  const list = te.split(',').map((c) => c.trim()).filter((c) => c !== '');
-  const last = list.length - 1;
-  for (let k = 0; k < last; k++) if (list[k]!.toLowerCase() === 'chunked') return undefined;
-  const chunked = last >= 0 && list[last]!.toLowerCase() === 'chunked';
-  const rest = chunked ? list.slice(0, last) : list;
+  const list = te.split(',').map(trimOws).filter((c) => c !== '');
+  let chunked = false;
+  for (let k = 0; k < list.length; k++) {
+    const c = list[k]!;
+    const semi = c.indexOf(';');
+    const name = semi === -1 ? c : trimOws(c.slice(0, semi));
+    if (!TOKEN.test(name)) return undefined;
+    if (name.toLowerCase() === 'chunked') {
+      if (semi !== -1 || k !== list.length - 1) return undefined;
+      chunked = true;
+    }
+  }
+  const rest = chunked ? list.slice(0, -1) : list;
   return { chunked, codings: rest.length > 0 ? rest.join(', ') : undefined };
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Without surrounding SP/HTAB (RFC 9110 OWS; String.trim() would also take U+00A0 and others). */
+function trimOws(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === 32 || s.charCodeAt(b - 1) === 9)) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
 }
 
 export interface RawResponseHeaders {
@@ -294,8 +316,6 @@ export function responseHeadersFromRaw(raw: readonly Buffer[]): RawResponseHeade
   if (te !== undefined) {
     const t = responseTransferCodings(te);
     codings = t === undefined ? null : t.codings;
-    // Node frames the body as chunked when this field names chunked (and adds nothing of its own).
-    if (t?.codings !== undefined) list.push('Transfer-Encoding', `${t.codings}, chunked`);
   }
   return { list, location, locationIndex, contentLength, codings };
 }
