@@ -268,6 +268,14 @@ export function createForwarder(o: ForwardOptions) {
           return false;
         }
         this.answered = true;
+        if ((status === 204 || status === 304) && req.method !== 'HEAD' && (h.codings !== undefined || h.chunked || (h.contentLength ?? 0) > 0)) {
+          // No body follows a 204 or 304 (RFC 9112 §6.3), but undici (6.x) waits for the one its
+          // Content-Length or Transfer-Encoding announces, and the client got nothing. Answered
+          // now; the upstream connection, whose framing undici no longer follows, is dropped.
+          this.onComplete();
+          this.abortFn?.(codedError(`upstream ${status} announced a body`, 'SWY_UPSTREAM_BODILESS'));
+          return false;
+        }
         if (status < 300 && (h.contentLength === undefined || h.contentLength >= STREAMING_BYTES)) {
           this.pulse = activityPulse(o.recordActivity, this.route.path);
         }

@@ -277,6 +277,8 @@ export interface RawResponseHeaders {
   readonly contentLength: number | undefined;
   /** Transfer codings besides a final chunked (responseTransferCodings); null: a Transfer-Encoding refused. */
   readonly codings: string | undefined | null;
+  /** A final chunked coding. */
+  readonly chunked: boolean;
 }
 
 /** The upstream's raw response headers (undici's Buffer pairs) for the client, minus hop-by-hop ones. */
@@ -313,11 +315,13 @@ export function responseHeadersFromRaw(raw: readonly Buffer[]): RawResponseHeade
     list.push(name, value);
   }
   let codings: string | undefined | null;
+  let chunked = false;
   if (te !== undefined) {
     const t = responseTransferCodings(te);
     codings = t === undefined ? null : t.codings;
+    chunked = t?.chunked === true;
   }
-  return { list, location, locationIndex, contentLength, codings };
+  return { list, location, locationIndex, contentLength, codings, chunked };
 }
 
 const REDIRECT_STATUS = new Set([201, 301, 302, 307, 308]);
