@@ -28,6 +28,7 @@ const NICE = process.env.BENCH_NICE ?? '-10';
 const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 fs.mkdirSync(OUT, { recursive: true });
 const turns = path.join(OUT, 'turns.jsonl');
+const say = (line) => { console.log(line); fs.appendFileSync(path.join(OUT, 'log.txt'), line + '\n'); };
 const started = [];
 let tmp;
 
@@ -218,7 +219,7 @@ function probeStats(s, t0, t1) {
 tmp = fs.mkdtempSync(path.join(process.env.TMPDIR ?? '/tmp', 'p99-probe-'));
 for (const [i, s] of SIDES.entries()) await startSide(s, i);
 const load = () => fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-console.log(`node ${process.version}; sides ${SIDES.map((s) => s.name).join(' ')}; load ${load()}`);
+say(`node ${process.version}; sides ${SIDES.map((s) => s.name).join(' ')}; load ${load()}`);
 for (const s of SIDES) wrk(s.port, 2);
 const rows = [];
 for (let r = 1; r <= ROUNDS; r++) {
@@ -243,7 +244,7 @@ for (let r = 1; r <= ROUNDS; r++) {
     fs.appendFileSync(turns, JSON.stringify(row) + '\n');
     const wk = row.workers?.map((x) => `live ${x.live} scav/s ${x.scavPerS} mean ${x.scavMeanMs} max ${x.scavMaxMs} eld max ${x.eldMax.toFixed(1)} stalls ${x.stalls}/${x.wins} gc ${x.stallsWithGc} (all ${x.winsWithGc}) cpu ${x.cpuStalled}/${x.cpuAll} wait ${x.waitStalled}/${x.waitAll}`).join(' | ') ?? '';
     const top = row.threads.slice(0, 4).map((t) => `${t.comm}:${t.runMs}/${t.waitMs}ms/${t.slices}`).join(' ');
-    console.log(`r${r} ${s.name.padEnd(10)} rps ${Math.round(w.rps)} mean ${(w.mean_us / 1000).toFixed(2)} p50 ${(w.p50_us / 1000).toFixed(2)} p90 ${(w.p90_us / 1000).toFixed(2)} p99 ${(w.p99_us / 1000).toFixed(2)} p999 ${(w.p999_us / 1000).toFixed(2)} max ${(w.max_us / 1000).toFixed(1)} us/req ${row.usPerReq} | ${top} ${wk ? '| ' + wk : ''}`);
+    say(`r${r} ${s.name.padEnd(10)} rps ${Math.round(w.rps)} mean ${(w.mean_us / 1000).toFixed(2)} p50 ${(w.p50_us / 1000).toFixed(2)} p90 ${(w.p90_us / 1000).toFixed(2)} p99 ${(w.p99_us / 1000).toFixed(2)} p999 ${(w.p999_us / 1000).toFixed(2)} max ${(w.max_us / 1000).toFixed(1)} us/req ${row.usPerReq} | ${top} ${wk ? '| ' + wk : ''}`);
   }
 }
 const med = (a) => { const b = [...a].sort((x, y) => x - y); const n = b.length; return n % 2 ? b[(n - 1) / 2] : (b[n / 2 - 1] + b[n / 2]) / 2; };
@@ -253,5 +254,6 @@ const summary = SIDES.map((s) => {
   return `median ${s.name}: rps ${Math.round(f('rps'))} mean ${(f('mean_us') / 1000).toFixed(2)} p50 ${(f('p50_us') / 1000).toFixed(2)} p90 ${(f('p90_us') / 1000).toFixed(2)} p99 ${(f('p99_us') / 1000).toFixed(2)} p99.9 ${(f('p999_us') / 1000).toFixed(2)} us/req ${f('usPerReq')}`;
 });
 summary.push(`load at end ${load()}`);
-console.log(summary.join('\n'));
+say(summary.join('\n'));
 fs.writeFileSync(path.join(OUT, 'summary.txt'), summary.join('\n') + '\n');
+process.exit(0); // the proxies' child handles would keep this process alive; 'exit' kills them
