@@ -189,6 +189,8 @@ function windows(ws, gcs) {
     wins: ws.length, stalls: stalled.length, stallsWithGc: stalled.filter(hasGc).length,
     winsWithGc: ws.filter(hasGc).length, cpuAll: mean(ws, 2), waitAll: mean(ws, 3), cpuStalled: mean(stalled, 2), waitStalled: mean(stalled, 3),
     eldWinP50: [...ws].sort((a, b) => a[1] - b[1])[Math.floor(ws.length / 2)][1],
+    // The long ones (>= LONG_STALL_MS, default 8) as they were: [end time, delay, on-CPU, wait, GC in it].
+    longStalls: ws.filter((w) => w[1] >= Number(process.env.LONG_STALL_MS ?? 8)).map((w) => [...w, hasGc(w)]),
   };
 }
 
