@@ -10,7 +10,8 @@
 //     {"name":"w1","dist":"/path/dist","args":["--workers","1"]},{"name":"nginx","kind":"nginx"}]' \
 //     ROUNDS=3 DUR=5 OUT=bench/reference/p99-20261201/x bash scripts/with-node.sh 24 node bench/p99/probe.mjs
 //
-// A side: {name, kind: "swy" (default) | "nginx" | "chp" | "direct" (wrk to the backend), dist, args: [], env: {}, probe: bool}.
+// A side: {name, kind: "swy" (default) | "nginx" | "chp" | "direct" (wrk to the backend), dist, args: [], env: {}, probe: bool,
+//   nice: the proxy's nice and autogroup nice (default BENCH_NICE, -10, as everything else here)}.
 // Loopback only, ports 18700 + 10 * side index (+0 backend, +1 proxy, +2 API).
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -41,10 +42,10 @@ process.on('SIGINT', () => process.exit(130));
 process.on('SIGTERM', () => process.exit(143));
 try { fs.writeFileSync('/proc/self/autogroup', NICE); } catch { /* not allowed */ }
 
-function svc(cmd, args, env = {}) {
-  const p = spawn('nice', ['-n', NICE, cmd, ...args], { detached: true, stdio: 'ignore', env: { ...process.env, ...env } });
+function svc(cmd, args, env = {}, nice = NICE) {
+  const p = spawn('nice', ['-n', String(nice), cmd, ...args], { detached: true, stdio: 'ignore', env: { ...process.env, ...env } });
   started.push(p.pid);
-  try { fs.writeFileSync(`/proc/${p.pid}/autogroup`, NICE); } catch { /* not allowed */ }
+  try { fs.writeFileSync(`/proc/${p.pid}/autogroup`, String(nice)); } catch { /* not allowed */ }
   return p.pid;
 }
 async function waitHttp(url) {
@@ -127,7 +128,7 @@ http {
     : [path.join(s.dist, 'src/main.js')];
   const extra = s.kind === 'chp' ? ['--log-level', 'warn'] : ['--log-level', 'warn'];
   s.pgid = svc('node', [...(s.nodeArgs ?? []), ...main, ...(s.args ?? []), '--ip', '127.0.0.1', '--port', String(s.port),
-    '--api-ip', '127.0.0.1', '--api-port', String(base + 2), ...extra], env);
+    '--api-ip', '127.0.0.1', '--api-port', String(base + 2), ...extra], env, s.nice ?? NICE);
   await waitHttp(`http://127.0.0.1:${base + 2}/api/routes`);
   const r = await fetch(`http://127.0.0.1:${base + 2}/api/routes/user/u1`, {
     method: 'POST', headers: { authorization: 'token t' }, body: JSON.stringify({ target: `http://127.0.0.1:${base}` }),
