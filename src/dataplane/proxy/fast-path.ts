@@ -266,6 +266,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
   else log.debug('fast path: client sockets read into reused buffers');
   const directWrites = detectDirectWrites();
   if (typeof directWrites === 'string') log.info(`fast path: whole small messages are written through Node's Writable (${directWrites})`);
+  else log.debug("fast path: whole small messages are written straight to sockets' handles");
   /** A request head (latin1) or a whole response buffer: direct-writes.ts where Node allows it. */
   const writeWhole: (s: Socket, data: Buffer | string) => boolean =
     typeof directWrites === 'string' ? (s, data) => (typeof data === 'string' ? s.write(data, 'latin1') : s.write(data)) : directWrites.write;
