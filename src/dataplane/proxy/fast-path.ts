@@ -55,7 +55,6 @@ import type { ErrorPages } from './error-pages.js';
 import { activityPulse } from './activity-pulse.js';
 import { createReadBuffers } from './read-buffers.js';
 import { detectClientReads, scratch } from './client-reads.js';
-import { detectDirectWrites } from './direct-writes.js';
 
 export interface FastPathOptions {
   /** Route a parsed request; undefined: not the fast path's (no route, odd path, https target...). */
@@ -264,12 +263,6 @@ export function createFastPath(o: FastPathOptions): FastPath {
   const clientReads = detectClientReads();
   if (typeof clientReads === 'string') log.info(`fast path: client sockets use Node's own read buffers (${clientReads})`);
   else log.debug('fast path: client sockets read into reused buffers');
-  const directWrites = detectDirectWrites();
-  if (typeof directWrites === 'string') log.info(`fast path: whole small messages are written through Node's Writable (${directWrites})`);
-  else log.debug("fast path: whole small messages are written straight to sockets' handles");
-  /** A request head (latin1) or a whole response buffer: direct-writes.ts where Node allows it. */
-  const writeWhole: (s: Socket, data: Buffer | string) => boolean =
-    typeof directWrites === 'string' ? (s, data) => (typeof data === 'string' ? s.write(data, 'latin1') : s.write(data)) : directWrites.write;
   /** Set by writeBody: the read being handled wrote bytes from its buffer to a client. */
   let lent = false;
   let draining = false;
@@ -593,7 +586,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
     // latin1 strings or a validated setting. A body's first bytes follow in the same segment
     // (start() sends them right after this); without a body the head goes out at once.
     if (ex.bodyLeft === 0) {
-      writeWhole(conn.socket, ex.head);
+      conn.socket.write(ex.head, 'latin1');
       return;
     }
     conn.socket.cork();
@@ -914,8 +907,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
     const s = ex.c.socket;
     if (s.destroyed) return false;
     ex.bytes += data.length;
-    // Strings here are chunk framing and error pages (default encoding); buffers are response heads.
-    return typeof data === 'string' ? s.write(data) : writeWhole(s, data);
+    return s.write(data);
   }
 
   /** Bytes of an upstream read buffer for the client: counted until the write completes. */
