@@ -102,6 +102,39 @@ test('an upstream that refuses the upgrade: its answer is relayed', async (t) =>
   assert.match(res, /"name":"plain"/);
 });
 
+test('a refusal in a transfer coding besides chunked: relayed until the close, the client told of the coding', async (t) => {
+  const gz = Buffer.from('1f8b0800000000000003cb48cdc9c90700863ba6360500000000', 'hex');
+  const upstream = net.createServer((s) => {
+    s.on('error', () => {});
+    s.once('data', () => {
+      s.write('HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: gzip, chunked\r\nX-Why: no\r\n\r\n');
+      s.write(`${gz.length.toString(16)}\r\n`);
+      s.write(gz);
+      s.end('\r\n0\r\n\r\n');
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  t.after(() => upstream.close());
+  const sy = await startSwitchyard(t);
+  await sy.api('POST', '/api/routes/g', { target: `http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}` });
+  const port = Number(new URL(sy.proxyUrl).port);
+  const raw = await new Promise<Buffer>((resolve, reject) => {
+    const c = net.connect(port, '127.0.0.1');
+    const parts: Buffer[] = [];
+    c.on('data', (d: Buffer) => parts.push(d));
+    c.on('close', () => resolve(Buffer.concat(parts)));
+    c.on('error', reject);
+    c.write('GET /g HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+  });
+  const end = raw.indexOf('\r\n\r\n');
+  const head = raw.subarray(0, end).toString('latin1');
+  assert.match(head, /^HTTP\/1\.1 403 Forbidden\r\n/);
+  assert.match(head, /\r\nTransfer-Encoding: gzip\r\n/i);
+  assert.match(head, /\r\nX-Why: no\r\n/i);
+  assert.match(head, /\r\nConnection: close$/i);
+  assert.deepEqual(raw.subarray(end + 4), gz, 'the coded bytes, delimited by the close');
+});
+
 test('websocket traffic counts as activity', async (t) => {
   const b = await startBackend(t, 'W', undefined, { ws: true });
   const sy = await startSwitchyard(t);

@@ -25,7 +25,7 @@ import type { Duplex } from 'node:stream';
 import { http, https } from '../../node-http.js';
 import type { Route } from '../../routing/table.js';
 import type { RequestPath } from '../../routing/request-path.js';
-import { reasonPhrase, upstreamPath, upstreamRequestHeaders, withoutHopByHop, type HeaderOptions } from './headers.js';
+import { reasonPhrase, responseTransferCodings, upstreamPath, upstreamRequestHeaders, withoutHopByHop, type HeaderOptions } from './headers.js';
 import type { ErrorPages } from './error-pages.js';
 import { ACTIVITY_EVERY_MS } from './activity-pulse.js';
 import type { Logger } from '../../observability/logger.js';
@@ -198,7 +198,12 @@ export function createTunneler(o: TunnelOptions) {
       const status = ures.statusCode ?? 502;
       result(status);
       try {
-        socket.write(headBlock(status, ures.statusMessage, [...withoutHopByHop(ures.rawHeaders), 'Connection', 'close']), 'latin1');
+        // The body goes on until the close, chunked framing removed by Node's client; other
+        // transfer codings the upstream applied are not: the client is told of them (headers.ts).
+        const te = ures.headers['transfer-encoding'];
+        const codings = te !== undefined && status !== 204 && status !== 304 ? responseTransferCodings(te)?.codings : undefined;
+        const coded = codings !== undefined ? ['Transfer-Encoding', codings] : [];
+        socket.write(headBlock(status, ures.statusMessage, [...withoutHopByHop(ures.rawHeaders), ...coded, 'Connection', 'close']), 'latin1');
         ures.pipe(socket);
         ures.on('error', () => socket.destroy());
       } catch (e) {
