@@ -60,6 +60,13 @@ function knownMethod(buf: Buffer, s: number, e: number): string | undefined {
 export const TCHAR = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
 
+/** `s` is a token (RFC 9110 §5.6.2): one or more tchar. */
+export function isToken(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let k = 0; k < s.length; k++) if (TCHAR[s.charCodeAt(k)] !== 1) return false;
+  return true;
+}
+
 const CR = 13;
 const LF = 10;
 const SP = 32;

@@ -290,7 +290,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
   };
   /** A re-framed response's last lines when the upstream applied other codings too (rare: made per response). */
   const codingsTail = (codings: string, close: boolean): Buffer =>
-    Buffer.from(`Transfer-Encoding: ${codings}, chunked\r\n${close ? 'Connection: close\r\n' : keepAliveHeader()}\r\n`, 'latin1');
+    Buffer.concat([Buffer.from(`Transfer-Encoding: ${codings}, chunked\r\n`, 'latin1'), tailBytes(false, close)]);
 
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => accept(socket));
 

@@ -238,8 +238,10 @@ export function createForwarder(o: ForwardOptions) {
           this.abortFn?.(codedError('invalid upstream Transfer-Encoding (chunked not last, twice or with parameters, or not a token)', 'HPE_INVALID_TRANSFER_ENCODING'));
           return false;
         }
+        // RFC 9112 §6.3: no body follows, whatever the head announces.
+        const bodiless = req.method === 'HEAD' || status === 204 || status === 304;
         let headersOut: OutgoingHttpHeaders | string[] = h.list;
-        if (h.codings !== undefined && req.method !== 'HEAD' && status !== 204 && status !== 304) {
+        if (h.codings !== undefined && !bodiless) {
           // A body in other codings than chunked: not decoded here, so the client is told of them.
           // RFC 9112 §6.1: no Transfer-Encoding to an HTTP/1.0 client.
           if (req.httpVersionMinor === 0) {
@@ -268,7 +270,7 @@ export function createForwarder(o: ForwardOptions) {
           return false;
         }
         this.answered = true;
-        if ((status === 204 || status === 304) && req.method !== 'HEAD' && (h.codings !== undefined || h.chunked || (h.contentLength ?? 0) > 0)) {
+        if (bodiless && req.method !== 'HEAD' && (h.codings !== undefined || h.chunked || (h.contentLength ?? 0) > 0)) {
           // No body follows a 204 or 304 (RFC 9112 §6.3), but undici (6.x) waits for the one its
           // Content-Length or Transfer-Encoding announces, and the client got nothing. Answered
           // now; the upstream connection, whose framing undici no longer follows, is dropped.

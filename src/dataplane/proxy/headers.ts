@@ -21,7 +21,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Upstream } from '../../routing/target.js';
-import type { FastRequest } from './fast-parser.js';
+import { isToken, type FastRequest } from './fast-parser.js';
 import { STATUS_CODES } from '../../node-http.js';
 
 const HOP_BY_HOP = new Set([
@@ -247,7 +247,7 @@ export function responseTransferCodings(te: string): { chunked: boolean; codings
     const c = list[k]!;
     const semi = c.indexOf(';');
     const name = semi === -1 ? c : trimOws(c.slice(0, semi));
-    if (!TOKEN.test(name)) return undefined;
+    if (!isToken(name)) return undefined;
     if (name.toLowerCase() === 'chunked') {
       if (semi !== -1 || k !== list.length - 1) return undefined;
       chunked = true;
@@ -256,8 +256,6 @@ export function responseTransferCodings(te: string): { chunked: boolean; codings
   const rest = chunked ? list.slice(0, -1) : list;
   return { chunked, codings: rest.length > 0 ? rest.join(', ') : undefined };
 }
-
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** Without surrounding SP/HTAB (RFC 9110 OWS; String.trim() would also take U+00A0 and others). */
 function trimOws(s: string): string {
