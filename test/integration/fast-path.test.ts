@@ -221,6 +221,8 @@ test('fast path and node:http path answer, forward, count and log alike', { time
     }
     const old = await exchange(s.sy.proxyPort, 'GET /u/te-gzip HTTP/1.0\r\nHost: a\r\n\r\n', { expected: 1 });
     assert.equal(old.responses[0]?.status, 502, old.raw);
+    assert.equal(old.responses.length, 1, old.raw); // exactly one complete answer, nothing after it
+    assert.ok(old.responses[0]!.complete && old.leftover === '', old.raw);
     assert.doesNotMatch(old.raw, /Transfer-Encoding/i);
     // No body, nothing coded: HEAD answers keep their status and carry no Transfer-Encoding, HTTP/1.0 too.
     for (const version of ['1.1', '1.0']) {
@@ -233,6 +235,8 @@ test('fast path and node:http path answer, forward, count and log alike', { time
     assert.deepEqual(moved.responses[0]?.fields.filter(([n]) => n === 'transfer-encoding' || n === 'location'), [['location', 'http://a:8000/u/cl'], ['transfer-encoding', 'gzip, chunked']].sort(), moved.raw);
     const bad = await exchange(s.sy.proxyPort, 'GET /u/te-chunked-gzip HTTP/1.1\r\nHost: a\r\n\r\n', { expected: 1 });
     assert.equal(bad.responses[0]?.status, 502, bad.raw);
+    assert.equal(bad.responses.length, 1, bad.raw);
+    assert.ok(bad.responses[0]!.complete && bad.leftover === '', bad.raw);
   }
   // A response cut after its head: both paths cut the client (an incomplete body, then the close).
   for (const s of [fast, slow]) {
