@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { TO_OBJECT, TYPE, messageType } from '../../src/dataplane/envoy/protos.js';
 import { runJupyterHubScenario } from '../helpers/jupyterhub.js';
-import { freePort, request, startBackend, waitFor, type TestContextLike } from '../helpers/servers.js';
+import { request, startBackend, waitFor, type TestContextLike } from '../helpers/servers.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const PKG = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { name: string; version: string; dependencies: Record<string, string> };
@@ -98,8 +98,7 @@ interface Started {
 
 /** Run the installed bin (through its shebang, as a user's shell does) on port 0. */
 async function startInstalled(t: TestContextLike, argv: string[]): Promise<Started> {
-  const xdsPort = await freePort();
-  const proc = spawn(bin, ['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0', '--xds-port', String(xdsPort), ...argv], {
+  const proc = spawn(bin, ['--ip', '127.0.0.1', '--port', '0', '--api-ip', '127.0.0.1', '--api-port', '0', '--xds-port', '0', ...argv], {
     cwd: tmpdir(),
     env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: 'secret' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -123,7 +122,7 @@ async function startInstalled(t: TestContextLike, argv: string[]): Promise<Start
       throw new Error(`installed switchyard exited (${code}) before it started:\n${out}`);
     }),
   ]);
-  return { proxyUrl: `http://127.0.0.1:${proxyRe.exec(out)![1]}`, apiUrl: `http://127.0.0.1:${apiRe.exec(out)![1]}`, xdsPort, output: () => out };
+  return { proxyUrl: `http://127.0.0.1:${proxyRe.exec(out)![1]}`, apiUrl: `http://127.0.0.1:${apiRe.exec(out)![1]}`, xdsPort: Number(xdsRe.exec(out)![1]), output: () => out };
 }
 
 test('the installed switchyard starts, proxies a request and serves xDS from the shipped descriptor', { timeout: 120_000 }, async (t) => {

@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { exchange, takeRequest, type RawResponse } from '../helpers/raw-http.js';
-import { REFUSED_PORT, freePort, listen0, request, startSwitchyardProcess, waitFor, type SpawnedSwitchyard, type TestContextLike } from '../helpers/servers.js';
+import { REFUSED_PORT, listen0, request, startSwitchyardProcess, waitFor, type SpawnedSwitchyard, type TestContextLike } from '../helpers/servers.js';
 import { tempDir } from '../helpers/temp.js';
 
 interface Seen {
@@ -115,11 +115,11 @@ async function side(t: TestContextLike, dir: string, name: string, flags: string
   const seen: Seen[] = [];
   const port = await upstream(t, seen);
   const logFile = join(dir, `${name}.log`);
-  const metricsPort = await freePort();
   const deadPort = REFUSED_PORT; // nothing listens; a freed ephemeral port could self-connect
   const sy = await startSwitchyardProcess(t, [
-    '--workers', '1', '--access-log', logFile, '--metrics-port', String(metricsPort), '--metrics-ip', '127.0.0.1', '--auto-rewrite', ...flags,
+    '--workers', '1', '--access-log', logFile, '--metrics-port', '0', '--metrics-ip', '127.0.0.1', '--auto-rewrite', ...flags,
   ]);
+  const metricsPort = sy.metricsPort!;
   for (const [path, target] of [['/u', `http://127.0.0.1:${port}`], ['/dead', `http://127.0.0.1:${deadPort}`]]) {
     assert.equal((await sy.api('POST', `/api/routes${path}`, { target })).status, 201);
   }

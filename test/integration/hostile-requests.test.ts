@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { freePort, request, startBackend, startSwitchyardProcess, waitFor, type SpawnedSwitchyard } from '../helpers/servers.js';
+import { request, startBackend, startSwitchyardProcess, waitFor, type SpawnedSwitchyard } from '../helpers/servers.js';
 import { exchange, headerLines, startRecorder, type RecordedRequest, type Recorder } from '../helpers/raw-http.js';
 import { tables, type CaseTable, type HostileCase, type UpstreamExpectation } from '../helpers/hostile-corpus.js';
 
@@ -42,10 +42,10 @@ async function runTable(t: TestContext, table: CaseTable, workers: string[]): Pr
   const recorders = new Map<string, Recorder>();
   for (const name of new Set(Object.values(table.routes))) recorders.set(name, await startRecorder(t, name, log, garbage));
   const healthy = await startBackend(t, 'healthy');
-  const metricsPort = await freePort();
-  const flags = [...workers, ...table.flags, '--metrics-port', String(metricsPort), '--metrics-ip', '127.0.0.1'];
+  const flags = [...workers, ...table.flags, '--metrics-port', '0', '--metrics-ip', '127.0.0.1'];
   if (table.routes[''] !== undefined) flags.push('--default-target', recorders.get(table.routes['']!)!.url);
   const sy = await startSwitchyardProcess(t, flags);
+  const metricsPort = sy.metricsPort!;
   for (const [path, name] of Object.entries(table.routes)) {
     if (path === '') continue;
     const r = await sy.api('POST', `/api/routes${path}`, { target: recorders.get(name)!.url });
@@ -108,8 +108,8 @@ for (const workers of [['--workers', '1'], [], ['--workers', '1', '--no-fast-pat
 // logged once (debug) and access-logged once each, on both paths.
 for (const workers of [['--workers', '1'], [], ['--workers', '1', '--no-fast-path'], ['--no-fast-path']]) {
   test(`CONNECT 501, HTTP/3.0 505, long target 414: counted, logged and access-logged once (${workers.join(' ') || 'default workers'})`, async (t) => {
-    const metricsPort = await freePort();
-    const sy = await startSwitchyardProcess(t, [...workers, '--log-level', 'debug', '--access-log', '-', '--metrics-port', String(metricsPort), '--metrics-ip', '127.0.0.1']);
+    const sy = await startSwitchyardProcess(t, [...workers, '--log-level', 'debug', '--access-log', '-', '--metrics-port', '0', '--metrics-ip', '127.0.0.1']);
+    const metricsPort = sy.metricsPort!;
     const sends: [string, number][] = [
       ['CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n', 501],
       ['GET /x HTTP/3.0\r\nHost: a.example\r\n\r\n', 505],

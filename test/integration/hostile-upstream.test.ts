@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { test } from 'node:test';
 import { header, parseResponses, takeRequestBody, type RawResponse } from '../helpers/raw-http.js';
-import { REFUSED_PORT, freePort, listen0, request, startSwitchyardProcess, waitFor, type SpawnedSwitchyard, type TestContextLike } from '../helpers/servers.js';
+import { REFUSED_PORT, listen0, request, startSwitchyardProcess, waitFor, type SpawnedSwitchyard, type TestContextLike } from '../helpers/servers.js';
 
 // ---------------------------------------------------------------------------------------------
 // Scripted upstreams: raw TCP, one behaviour per case, counting the request heads they receive.
@@ -580,14 +580,14 @@ interface Harness {
 }
 
 async function harness(t: TestContextLike, workers: string[]): Promise<Harness> {
-  const metricsPort = await freePort();
   const sy = await startSwitchyardProcess(t, [
     ...workers,
     '--proxy-timeout', String(PROXY_TIMEOUT),
     '--request-body-timeout', String(BODY_TIMEOUT),
     '--metrics-ip', '127.0.0.1',
-    '--metrics-port', String(metricsPort),
+    '--metrics-port', '0',
   ]);
+  const metricsPort = sy.metricsPort!;
   const healthy = await scripted(t, (c) => respond(c, OK));
   assert.equal((await sy.api('POST', '/api/routes/healthy', { target: healthy.url })).status, 201);
   return { sy, healthy, metricsPort };
@@ -833,8 +833,8 @@ for (const [label, workers] of MODES) {
 
 for (const [label, workers] of MODES) {
   test(`upstream connect timeout (${label}): a TLS handshake that never completes is a 503 in bounded time`, { timeout: 60_000 }, async (t) => {
-    const metricsPort = await freePort();
-    const sy = await startSwitchyardProcess(t, [...workers, '--upstream-connect-timeout', '300', '--metrics-ip', '127.0.0.1', '--metrics-port', String(metricsPort)]);
+    const sy = await startSwitchyardProcess(t, [...workers, '--upstream-connect-timeout', '300', '--metrics-ip', '127.0.0.1', '--metrics-port', '0']);
+    const metricsPort = sy.metricsPort!;
     const silent = await scripted(t, () => {}, () => true); // accepts, reads nothing, says nothing
     assert.equal((await sy.api('POST', '/api/routes/tls', { target: `https://127.0.0.1:${silent.port}` })).status, 201);
     for (const send of [GET, 'GET PATH HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n']) {
