@@ -63,6 +63,16 @@ interface Member {
    */
   listensFrom: number | undefined;
   vitals: WorkerVitals | undefined;
+  /** Its last answer to a metrics request (prom-client JSON); undefined until it first answered. */
+  metrics: unknown;
+}
+
+/** What workerMetrics() gathers for one /metrics scrape. */
+export interface WorkerMetricsSnapshot {
+  /** Each live worker's registry: its answer, or its last answer when it did not answer in 1 s. */
+  readonly live: unknown[];
+  /** The last answers of workers that exited since the previous call (each handed over once). */
+  readonly retired: unknown[];
 }
 
 export function createWorkerPool(o: WorkerPoolOptions) {
@@ -72,6 +82,8 @@ export function createWorkerPool(o: WorkerPoolOptions) {
   const waiters = new Set<() => void>();
   const metricWaits = new Map<number, (json: unknown) => void>();
   let nextMetricsId = 1;
+  /** Last metrics answers of workers that exited, until workerMetrics() hands them over. */
+  const retiredMetrics: unknown[] = [];
   let settings = o.settings;
   const settingsWaits = new Map<number, (error: string | undefined) => void>();
   let nextSettingsId = 1;
@@ -159,7 +171,7 @@ export function createWorkerPool(o: WorkerPoolOptions) {
 
   /** Make `worker` a member; `pre`: it was preforked (its messages and exit come through adopt). */
   const attach = (worker: WorkerHandle, pre?: PreforkedWorker): Member => {
-    const m: Member = { worker, applied: -1, listening: false, synced: false, told: false, listensFrom: undefined, vitals: undefined };
+    const m: Member = { worker, applied: -1, listening: false, synced: false, told: false, listensFrom: undefined, vitals: undefined, metrics: undefined };
     members.set(worker.id, m);
     const onMessage = (msg: ToPrimary): void => {
       switch (msg.t) {
@@ -241,6 +253,7 @@ export function createWorkerPool(o: WorkerPoolOptions) {
     };
     const onExit = (code: number | null, signal: string | null): void => {
       members.delete(worker.id);
+      if (m.metrics !== undefined) retiredMetrics.push(m.metrics);
       notify();
       if (!stopping && listenFailure === undefined) {
         o.log.error(`data-plane worker ${worker.label} exited (${signal ?? code}); starting a new one`);
@@ -346,25 +359,36 @@ export function createWorkerPool(o: WorkerPoolOptions) {
         vitals: m.vitals,
       }));
     },
-    /** Every worker's metrics as prom-client JSON (a worker that does not answer in 1 s is left out). */
-    async workerMetrics(): Promise<unknown[]> {
-      const all = [...members.values()].map(
-        (m) =>
-          new Promise<unknown>((resolve) => {
-            const id = nextMetricsId++;
-            const timer = setTimeout(() => {
-              metricWaits.delete(id);
-              resolve(undefined);
-            }, 1000);
-            metricWaits.set(id, (json) => {
-              clearTimeout(timer);
-              metricWaits.delete(id);
-              resolve(json);
-            });
-            send(m.worker, { t: 'metrics', id });
-          }),
+    /**
+     * Every worker's metrics as prom-client JSON, for one scrape. Counters summed over workers must
+     * never go down (Prometheus reads a drop as a reset): a worker that does not answer in 1 s is
+     * counted with its last answer, and a worker that exited is handed over once in `retired`
+     * with its last answer, for the caller to keep (worker-metrics.ts). A worker that exits
+     * during the call is only in `retired`. One never asked before is left out until it answers.
+     */
+    async workerMetrics(): Promise<WorkerMetricsSnapshot> {
+      const asked = [...members.values()];
+      await Promise.all(
+        asked.map(
+          (m) =>
+            new Promise<void>((resolve) => {
+              const id = nextMetricsId++;
+              const timer = setTimeout(() => {
+                metricWaits.delete(id);
+                resolve();
+              }, 1000);
+              metricWaits.set(id, (json) => {
+                clearTimeout(timer);
+                metricWaits.delete(id);
+                m.metrics = json;
+                resolve();
+              });
+              send(m.worker, { t: 'metrics', id });
+            }),
+        ),
       );
-      return (await Promise.all(all)).filter((j) => j !== undefined);
+      const live = asked.filter((m) => members.get(m.worker.id) === m && m.metrics !== undefined).map((m) => m.metrics);
+      return { live, retired: retiredMetrics.splice(0) };
     },
     /**
      * Every live worker applies `next` (a reload). Resolves once each answered; rejects with the
