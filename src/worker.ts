@@ -6,6 +6,7 @@
 // (worker-channel.ts) is the difference. A thread opens its own listening socket on the public
 // port with SO_REUSEPORT; a process listens through node:cluster.
 
+import { existsSync } from 'node:fs';
 import { threadId } from 'node:worker_threads';
 import type { Config } from './config/config.js';
 import { createActivityTracker } from './control/activity.js';
@@ -26,6 +27,16 @@ import { createIpcChallengeSource } from './tls/ipc-challenge-source.js';
 const ACTIVITY_FLUSH_MS = 200;
 
 export function runWorker(config: Config, log: Logger, setLogLevel: (level: LogLevel) => void, link: WorkerLink): void {
+  const crashFile = process.env.SWITCHYARD_TEST_HOOKS === '1' ? process.env.SWITCHYARD_TEST_CRASH_AT_START : undefined;
+  if (crashFile !== undefined && existsSync(crashFile)) {
+    // Test hook (worker-pool.ts's restart backoff): while this file exists, a new worker dies as
+    // it starts, of an uncaught error, as a broken build or a poisoned start would.
+    process.removeAllListeners('uncaughtException');
+    setImmediate(() => {
+      throw new Error('test crash at start (SWITCHYARD_TEST_HOOKS)');
+    });
+    return;
+  }
   const send = (m: ToPrimary): void => link.send(m);
   const thread = link.mode === 'threads';
   // A thread shares the primary's process: the process-wide default metrics (CPU, RSS, fds) are

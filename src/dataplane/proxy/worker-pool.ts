@@ -48,6 +48,18 @@ export interface WorkerPoolOptions {
   readonly acme?: { readonly source: ChallengeSource; readonly certificates: () => ReadonlyMap<string, KeyCert> };
 }
 
+/**
+ * Restart backoff. A worker that dies within QUICK_EXIT_MS of its start is replaced after a delay
+ * that doubles from FIRST_RESTART_MS up to MAX_RESTART_MS, so that a worker that cannot live (a
+ * broken install, a crash at start) does not turn the primary into a fork loop. The delay starts
+ * over once no worker has died young for BACKOFF_RESET_MS. A worker that lived longer is replaced
+ * at once.
+ */
+const QUICK_EXIT_MS = 10_000;
+const FIRST_RESTART_MS = 100;
+const MAX_RESTART_MS = 10_000;
+const BACKOFF_RESET_MS = 60_000;
+
 interface Member {
   worker: WorkerHandle;
   applied: number;
@@ -84,6 +96,18 @@ export function createWorkerPool(o: WorkerPoolOptions) {
   let nextMetricsId = 1;
   /** Last metrics answers of workers that exited, until workerMetrics() hands them over. */
   const retiredMetrics: unknown[] = [];
+  /** Replacements waiting out their backoff (cleared by close()). */
+  const restarts = new Set<NodeJS.Timeout>();
+  let restartDelay = 0;
+  let lastQuickExit = -Infinity;
+  /** The delay before replacing a worker that ran `livedMs` (0: at once). */
+  const nextRestartDelay = (livedMs: number): number => {
+    if (livedMs >= QUICK_EXIT_MS) return 0;
+    const now = Date.now();
+    restartDelay = now - lastQuickExit > BACKOFF_RESET_MS ? FIRST_RESTART_MS : Math.min(restartDelay * 2, MAX_RESTART_MS);
+    lastQuickExit = now;
+    return restartDelay;
+  };
   let settings = o.settings;
   const settingsWaits = new Map<number, (error: string | undefined) => void>();
   let nextSettingsId = 1;
@@ -172,6 +196,7 @@ export function createWorkerPool(o: WorkerPoolOptions) {
   /** Make `worker` a member; `pre`: it was preforked (its messages and exit come through adopt). */
   const attach = (worker: WorkerHandle, pre?: PreforkedWorker): Member => {
     const m: Member = { worker, applied: -1, listening: false, synced: false, told: false, listensFrom: undefined, vitals: undefined, metrics: undefined };
+    const bornAt = Date.now();
     members.set(worker.id, m);
     const onMessage = (msg: ToPrimary): void => {
       switch (msg.t) {
@@ -256,8 +281,20 @@ export function createWorkerPool(o: WorkerPoolOptions) {
       if (m.metrics !== undefined) retiredMetrics.push(m.metrics);
       notify();
       if (!stopping && listenFailure === undefined) {
-        o.log.error(`data-plane worker ${worker.label} exited (${signal ?? code}); starting a new one`);
-        fork();
+        const lived = Date.now() - bornAt;
+        const delay = nextRestartDelay(lived);
+        o.log.error(
+          `data-plane worker ${worker.label} exited (${signal ?? code}); starting a new one` +
+            (delay > 0 ? ` in ${delay} ms (it ran ${(lived / 1000).toFixed(1)} s)` : ''),
+        );
+        if (delay === 0) fork();
+        else {
+          const timer = setTimeout(() => {
+            restarts.delete(timer);
+            if (!stopping && listenFailure === undefined) fork();
+          }, delay);
+          restarts.add(timer);
+        }
       }
     };
     if (pre !== undefined) pre.adopt(onMessage, onExit);
@@ -331,7 +368,11 @@ export function createWorkerPool(o: WorkerPoolOptions) {
       const listening = members.size - starting.length;
       if (listening === o.count) return undefined;
       const names = starting.map((m) => m.worker.label).join(', ');
-      return `${listening} of ${o.count} data-plane workers listening` + (names ? ` (starting: ${names})` : '');
+      return (
+        `${listening} of ${o.count} data-plane workers listening` +
+        (names ? ` (starting: ${names})` : '') +
+        (restarts.size > 0 ? ` (${restarts.size} to restart after ${restartDelay} ms: died young)` : '')
+      );
     },
     /** ACME: every worker serves this certificate for `name` from its next handshake on. */
     pushCertificate(name: string, pem: KeyCert): void {
@@ -422,6 +463,8 @@ export function createWorkerPool(o: WorkerPoolOptions) {
     },
     async close(drainMs: number): Promise<void> {
       stopping = true;
+      for (const timer of restarts) clearTimeout(timer);
+      restarts.clear();
       const exits = [...members.values()].map((m) => new Promise<void>((r) => (m.worker.isDead() ? r() : m.worker.onExit(() => r()))));
       for (const m of members.values()) send(m.worker, { t: 'drain', ms: drainMs });
       const timer = setTimeout(() => {
