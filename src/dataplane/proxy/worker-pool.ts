@@ -77,6 +77,8 @@ interface Member {
   vitals: WorkerVitals | undefined;
   /** Its last answer to a metrics request (prom-client JSON); undefined until it first answered. */
   metrics: unknown;
+  /** Metrics requests waiting on it: answered (as timed out) when it exits. */
+  metricsWaits: Set<() => void>;
 }
 
 /** What workerMetrics() gathers for one /metrics scrape. */
@@ -96,8 +98,13 @@ export function createWorkerPool(o: WorkerPoolOptions) {
   let nextMetricsId = 1;
   /** Last metrics answers of workers that exited, until workerMetrics() hands them over. */
   const retiredMetrics: unknown[] = [];
-  /** Replacements waiting out their backoff (cleared by close()). */
-  const restarts = new Set<NodeJS.Timeout>();
+  /** Replacements waiting out their backoff, with when each is due (start() and close() clear them). */
+  const restarts = new Map<NodeJS.Timeout, number>();
+  const clearRestarts = (): void => {
+    for (const timer of restarts.keys()) clearTimeout(timer);
+    restarts.clear();
+  };
+  /** The backoff is the pool's, not a slot's: deaths of any workers double it. */
   let restartDelay = 0;
   let lastQuickExit = -Infinity;
   /** The delay before replacing a worker that ran `livedMs` (0: at once). */
@@ -195,7 +202,17 @@ export function createWorkerPool(o: WorkerPoolOptions) {
 
   /** Make `worker` a member; `pre`: it was preforked (its messages and exit come through adopt). */
   const attach = (worker: WorkerHandle, pre?: PreforkedWorker): Member => {
-    const m: Member = { worker, applied: -1, listening: false, synced: false, told: false, listensFrom: undefined, vitals: undefined, metrics: undefined };
+    const m: Member = {
+      worker,
+      applied: -1,
+      listening: false,
+      synced: false,
+      told: false,
+      listensFrom: undefined,
+      vitals: undefined,
+      metrics: undefined,
+      metricsWaits: new Set(),
+    };
     const bornAt = Date.now();
     members.set(worker.id, m);
     const onMessage = (msg: ToPrimary): void => {
@@ -251,6 +268,11 @@ export function createWorkerPool(o: WorkerPoolOptions) {
           if (msg.port !== undefined && boundPort === undefined) {
             boundPort = msg.port;
             if (threads && fixedPort === undefined) onPortZeroBound(msg.port);
+          } else if (msg.port !== undefined && msg.port !== boundPort && !threads) {
+            // node:cluster closes the shared socket when its last worker goes, and binds --port 0
+            // anew for the next one.
+            o.log.warn(`the public port is now ${msg.port}, not ${boundPort}: every data-plane worker had died (--port 0)`);
+            boundPort = msg.port;
           }
           notify();
           break;
@@ -264,6 +286,9 @@ export function createWorkerPool(o: WorkerPoolOptions) {
           for (const [path, at] of msg.entries) o.onActivity(path, at);
           break;
         case 'metrics':
+          // Kept even when the scrape that asked stopped waiting: a worker's answers come in
+          // order, so its last one is its newest (a slow worker's counts do not freeze).
+          m.metrics = msg.json;
           metricWaits.get(msg.id)?.(msg.json);
           break;
         case 'settings-applied':
@@ -279,7 +304,9 @@ export function createWorkerPool(o: WorkerPoolOptions) {
     const onExit = (code: number | null, signal: string | null): void => {
       members.delete(worker.id);
       if (m.metrics !== undefined) retiredMetrics.push(m.metrics);
+      for (const gone of m.metricsWaits) gone();
       notify();
+      tellListen(); // threads on --port 0: if it was the one binding, the next one binds
       if (!stopping && listenFailure === undefined) {
         const lived = Date.now() - bornAt;
         const delay = nextRestartDelay(lived);
@@ -291,9 +318,9 @@ export function createWorkerPool(o: WorkerPoolOptions) {
         else {
           const timer = setTimeout(() => {
             restarts.delete(timer);
-            if (!stopping && listenFailure === undefined) fork();
+            if (!stopping && listenFailure === undefined && members.size < o.count) fork();
           }, delay);
-          restarts.add(timer);
+          restarts.set(timer, Date.now() + delay);
         }
       }
     };
@@ -352,6 +379,8 @@ export function createWorkerPool(o: WorkerPoolOptions) {
       // The table loaded from the store: what a worker synced before now must apply first.
       for (const m of members.values()) m.listensFrom = current.version;
       started = true;
+      // A preforked worker that died meanwhile is replaced now, not after its backoff.
+      clearRestarts();
       for (let i = members.size; i < o.count; i++) fork();
       tellListen(); // preforked workers may have applied this table already
       const ok = await until(() => listenFailure !== undefined || (members.size === o.count && [...members.values()].every((m) => m.listening)), 60_000);
@@ -371,7 +400,7 @@ export function createWorkerPool(o: WorkerPoolOptions) {
       return (
         `${listening} of ${o.count} data-plane workers listening` +
         (names ? ` (starting: ${names})` : '') +
-        (restarts.size > 0 ? ` (${restarts.size} to restart after ${restartDelay} ms: died young)` : '')
+        (restarts.size > 0 ? ` (${restarts.size} to restart, the next in ${Math.max(0, Math.min(...restarts.values()) - Date.now())} ms: died young)` : '')
       );
     },
     /** ACME: every worker serves this certificate for `name` from its next handshake on. */
@@ -408,22 +437,22 @@ export function createWorkerPool(o: WorkerPoolOptions) {
      * during the call is only in `retired`. One never asked before is left out until it answers.
      */
     async workerMetrics(): Promise<WorkerMetricsSnapshot> {
-      const asked = [...members.values()];
+      // Only workers that have their snapshot: one still booting would not hear the question.
+      const asked = [...members.values()].filter((m) => m.synced);
       await Promise.all(
         asked.map(
           (m) =>
             new Promise<void>((resolve) => {
               const id = nextMetricsId++;
-              const timer = setTimeout(() => {
-                metricWaits.delete(id);
-                resolve();
-              }, 1000);
-              metricWaits.set(id, (json) => {
+              const done = (): void => {
                 clearTimeout(timer);
                 metricWaits.delete(id);
-                m.metrics = json;
+                m.metricsWaits.delete(done);
                 resolve();
-              });
+              };
+              const timer = setTimeout(done, 1000);
+              metricWaits.set(id, done); // the 'metrics' message keeps the answer in m.metrics
+              m.metricsWaits.add(done); // an exit answers at once
               send(m.worker, { t: 'metrics', id });
             }),
         ),
@@ -463,8 +492,7 @@ export function createWorkerPool(o: WorkerPoolOptions) {
     },
     async close(drainMs: number): Promise<void> {
       stopping = true;
-      for (const timer of restarts) clearTimeout(timer);
-      restarts.clear();
+      clearRestarts();
       const exits = [...members.values()].map((m) => new Promise<void>((r) => (m.worker.isDead() ? r() : m.worker.onExit(() => r()))));
       for (const m of members.values()) send(m.worker, { t: 'drain', ms: drainMs });
       const timer = setTimeout(() => {
