@@ -60,10 +60,9 @@ for (const mode of modes) {
     // Every worker dies as it starts, the preforked one too, while start-up waits for them.
     await waitFor(() => [...s.output().matchAll(DEATH)].length >= 3, 20_000, 'three workers dead at start');
     unlinkSync(flag);
-    // Start-up completes (the API opens once every worker listens), with no worker too many. (A
-    // preforked worker dead before the pool's start() left a pending restart that forked a third
-    // worker after start() had filled the pool, and start() never completed: found by review with
-    // a harness; here the pool usually starts before the preforked worker dies.)
+    // Start-up completes (the API opens once every worker listens), with no worker too many.
+    // (Here the pool usually starts before the preforked worker dies; the other order, a pending
+    // restart at start(), is worker-pool-start.test.ts's.)
     const api = /Proxy API at https?:\/\/[^\s]*:(\d+)\/api\/routes/;
     await waitFor(() => api.test(s.output()), 60_000, 'the API open (both workers listening)');
     const apiUrl = `http://127.0.0.1:${api.exec(s.output())![1]}`;

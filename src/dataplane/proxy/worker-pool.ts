@@ -153,6 +153,9 @@ export function createWorkerPool(o: WorkerPoolOptions) {
     // Threads with --port 0: one binds port 0, the others (and replacements) the port it got.
     const port = threads ? (fixedPort ?? (claim !== undefined ? boundPort : undefined)) : undefined;
     if (threads && port === undefined) {
+      // A port is bound and being claimed (onPortZeroBound tells the rest when it is): even if
+      // the thread that bound it died meanwhile, no other thread may bind a port of its own.
+      if (boundPort !== undefined) return;
       for (const m of members.values()) if (m.told) return; // the first one is binding
     }
     for (const m of members.values()) {
