@@ -205,6 +205,11 @@ export class FileStore extends MirroredStore implements RouteStore {
     return HEADER + parts.join('\n');
   }
 
+  #refuseEmpty(): null {
+    this.#lastError = `is empty (being written?); to remove every route, write an empty routes table (${this.#format === 'json' ? '{"routes": {}}' : '[routes]'})`;
+    return null;
+  }
+
   /** Parse file text into routes; null (and #lastError set) when the file as a whole is unusable. */
   #parse(text: string): Map<string, RouteData> | null {
     let doc: unknown;
@@ -275,7 +280,11 @@ export class FileStore extends MirroredStore implements RouteStore {
       if (queued === this.#writesQueued) break;
     }
     if (text === this.#lastWritten) return;
-    const parsed = this.#parse(text);
+    // An empty file is, far more often than an operator removing every route, one being written
+    // in place (truncated, not yet filled): taken as a table, it would drop every route until the
+    // write ends. It is refused as a broken edit is; removing every route by hand takes a file
+    // that says so (our own writes always do: they start with a comment).
+    const parsed = text.trim() === '' ? this.#refuseEmpty() : this.#parse(text);
     if (parsed === null) {
       this.state.noteError('load');
       this.#log.error(`route file ${this.#path} ${this.#lastError}; keeping the last good table`);

@@ -77,6 +77,36 @@ test('file store: hand edits take effect; a broken edit keeps the last good tabl
   await s.close();
 });
 
+for (const ext of ['toml', 'json'] as const) {
+  test(`file store (${ext}): a file emptied in place keeps the last good table and says so; an empty routes table removes every route`, async (t) => {
+    const path = join(tempDir(t, 'swy-fs-'), `routes.${ext}`);
+    const invalid: string[] = [];
+    const s = fileStore(t, { path, log: silent, onInvalid: (r) => invalid.push(r), debounceMs: 20 });
+    await s.start();
+    await s.put('/a', { target: 'http://127.0.0.1:1' });
+    const events: WatchEvent[] = [];
+    s.watch((await s.snapshot()).revision, (e) => events.push(e));
+    // Truncated (a writer that has not written yet), then whitespace only: both refused.
+    for (const text of ['', ' \n']) {
+      const before = invalid.length;
+      writeFileSync(path, text);
+      await waitFor(() => invalid.length > before, 5000, `the empty file (${JSON.stringify(text)}) noticed`);
+      assert.match(s.health().lastError!, /is empty \(being written\?\)/);
+      assert.equal(s.health().connected, false);
+      assert.deepEqual([...(await s.snapshot()).routes.keys()], ['/a'], 'last good table kept');
+    }
+    assert.deepEqual(events.filter((e) => e.type === 'reset'), [], 'no table change');
+    // The write completes: taken as usual.
+    writeFileSync(path, ext === 'json' ? '{"routes": {"/b": {"target": "http://127.0.0.1:2"}}}' : '[routes."/b"]\ntarget = "http://127.0.0.1:2"\n');
+    await waitFor(async () => (await s.snapshot()).routes.has('/b'), 5000, 'the finished write');
+    assert.equal(s.health().lastError, undefined);
+    // Removing every route by hand: a file that says so.
+    writeFileSync(path, ext === 'json' ? '{"routes": {}}' : '[routes]\n');
+    await waitFor(async () => (await s.snapshot()).routes.size === 0, 5000, 'an empty routes table');
+    assert.equal(s.health().connected, true);
+  });
+}
+
 test('file store: refuses to start on a broken file instead of overwriting it', async (t) => {
   const path = join(tempDir(t, 'swy-fs-'), 'routes.toml');
   writeFileSync(path, 'this is = = not toml');
