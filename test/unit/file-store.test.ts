@@ -50,14 +50,20 @@ test('file store: routes and activity survive a restart; the file is readable TO
   await s2.close();
 });
 
-test('file store: hand edits take effect; a broken edit keeps the last good table and says where', async (t) => {
-  const path = join(tempDir(t, 'swy-fs-'), 'routes.toml');
+/** A started file store holding /a, with its invalid-route reports and watch events collected. */
+async function watchedStore(t: TestContext, name: string) {
+  const path = join(tempDir(t, 'swy-fs-'), name);
   const invalid: string[] = [];
   const s = fileStore(t, { path, log: silent, onInvalid: (r) => invalid.push(r), debounceMs: 20 });
   await s.start();
   await s.put('/a', { target: 'http://127.0.0.1:1' });
   const events: WatchEvent[] = [];
   s.watch((await s.snapshot()).revision, (e) => events.push(e));
+  return { path, s, invalid, events };
+}
+
+test('file store: hand edits take effect; a broken edit keeps the last good table and says where', async (t) => {
+  const { path, s, invalid, events } = await watchedStore(t, 'routes.toml');
 
   writeFileSync(path, '[routes."/a"]\ntarget = "http://127.0.0.1:1"\n[routes."/b"]\ntarget = "http://127.0.0.1:2"\n');
   await waitFor(() => events.some((e) => e.type === 'reset' && e.snapshot.routes.has('/b')), 5000, 'hand edit applied');
@@ -79,13 +85,7 @@ test('file store: hand edits take effect; a broken edit keeps the last good tabl
 
 for (const ext of ['toml', 'json'] as const) {
   test(`file store (${ext}): a file emptied in place keeps the last good table and says so; an empty routes table removes every route`, async (t) => {
-    const path = join(tempDir(t, 'swy-fs-'), `routes.${ext}`);
-    const invalid: string[] = [];
-    const s = fileStore(t, { path, log: silent, onInvalid: (r) => invalid.push(r), debounceMs: 20 });
-    await s.start();
-    await s.put('/a', { target: 'http://127.0.0.1:1' });
-    const events: WatchEvent[] = [];
-    s.watch((await s.snapshot()).revision, (e) => events.push(e));
+    const { path, s, invalid, events } = await watchedStore(t, `routes.${ext}`);
     // Truncated (a writer that has not written yet), then whitespace only: both refused.
     for (const text of ['', ' \n']) {
       const before = invalid.length;
