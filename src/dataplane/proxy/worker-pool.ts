@@ -94,7 +94,8 @@ export function createWorkerPool(o: WorkerPoolOptions) {
   /** The newest table: what a new (or replacement) worker gets first. */
   let current = o.initialTable;
   const waiters = new Set<() => void>();
-  const metricWaits = new Map<number, (json: unknown) => void>();
+  /** Scrapes waiting on a worker's answer, by request id (the answer itself goes to its member's `metrics`). */
+  const metricWaits = new Map<number, () => void>();
   let nextMetricsId = 1;
   /** Last metrics answers of workers that exited, until workerMetrics() hands them over. */
   const retiredMetrics: unknown[] = [];
@@ -292,7 +293,7 @@ export function createWorkerPool(o: WorkerPoolOptions) {
           // Kept even when the scrape that asked stopped waiting: a worker's answers come in
           // order, so its last one is its newest (a slow worker's counts do not freeze).
           m.metrics = msg.json;
-          metricWaits.get(msg.id)?.(msg.json);
+          metricWaits.get(msg.id)?.();
           break;
         case 'settings-applied':
           if (msg.error !== undefined) o.log.error(`data-plane worker ${worker.label} could not apply settings: ${msg.error}`);
