@@ -11,6 +11,7 @@ import { WebSocketServer } from 'ws';
 import { createApp, type App } from '../../src/app.js';
 import { buildConfig } from '../../src/config/config.js';
 import { parseArgv } from '../../src/config/flags.js';
+import { threadsUnsupported, type WorkerMode } from '../../src/config/worker-mode.js';
 import { createLogger, type Logger } from '../../src/observability/logger.js';
 
 export const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
@@ -40,6 +41,9 @@ export async function listen0(server: net.Server, host = '127.0.0.1'): Promise<n
   await once(server, 'listening');
   return (server.address() as AddressInfo).port;
 }
+
+/** The data-plane worker modes this Node offers on a TCP port: processes, and threads where it has reusePort. */
+export const WORKER_MODES: readonly WorkerMode[] = ['processes', ...(threadsUnsupported({ kind: 'tcp', port: 0, host: '127.0.0.1' }) === undefined ? (['threads'] as const) : [])];
 
 /**
  * A TCP port that was free a moment ago. Racy by nature (another test may take it before the

@@ -10,8 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { childPids, listeningPorts } from '../helpers/proc-net.js';
-import { REFUSED_PORT, freePort, request, spawnSwitchyard, startBackend, startSwitchyardProcess, waitFor, waitForLine, type Spawned, type TestContextLike } from '../helpers/servers.js';
-import { threadsUnsupported } from '../../src/config/worker-mode.js';
+import { REFUSED_PORT, WORKER_MODES, freePort, request, spawnSwitchyard, startBackend, startSwitchyardProcess, waitFor, waitForLine, type Spawned, type TestContextLike } from '../helpers/servers.js';
 import { preforkCount } from '../../src/dataplane/proxy/prefork.js';
 
 const TOKEN = 'secret';
@@ -243,8 +242,7 @@ test('SIGTERM while workers are still starting: exits 0 promptly (a worker not y
 // opens only once every worker listens. A test hook (worker-pool.ts) keeps the second worker
 // without its table until SIGWINCH (as if it booted slowly), so the window with one worker lasts as
 // long as the test needs. (Before: no worker listened until all had the table.)
-const modes = ['processes', ...(threadsUnsupported({ kind: 'tcp', port: 0, host: undefined }) === undefined ? ['threads'] : [])];
-for (const mode of modes) {
+for (const mode of WORKER_MODES) {
   test(`${mode}: the proxy port routes as soon as one worker listens, the API opens once all do; no request lost as the others join`, { timeout: 90_000 }, async (t) => {
     const backend = await startBackend(t, 'H');
     const s = spawnSwitchyard(

@@ -6,8 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
-import { threadsUnsupported } from '../../src/config/worker-mode.js';
-import { request, startSwitchyardProcess, waitFor, type SpawnedSwitchyard } from '../helpers/servers.js';
+import { WORKER_MODES, request, startSwitchyardProcess, waitFor, type SpawnedSwitchyard } from '../helpers/servers.js';
 
 /** The sum over every series of `name` in a /metrics body. */
 function total(body: string, name: string): number {
@@ -21,9 +20,7 @@ async function counts(p: SpawnedSwitchyard): Promise<{ requests: number; duratio
   return { requests: total(body, 'switchyard_requests_total'), durations: total(body, 'switchyard_request_duration_seconds_count') };
 }
 
-const modes = ['processes', ...(threadsUnsupported({ kind: 'tcp', port: 0, host: '127.0.0.1' }) === undefined ? ['threads'] : [])];
-
-for (const mode of modes) {
+for (const mode of WORKER_MODES) {
   test(`/metrics summed over worker ${mode} never goes down: a stalled worker counts with its last answer, a dead one with its last totals`, { timeout: 120_000 }, async (t) => {
     const p = await startSwitchyardProcess(
       t,

@@ -11,14 +11,13 @@ import cluster from 'node:cluster';
 import { test } from 'node:test';
 import { buildConfig } from '../../src/config/config.js';
 import { parseArgv } from '../../src/config/flags.js';
-import { threadsUnsupported, type WorkerMode } from '../../src/config/worker-mode.js';
 import { createWorkerPool } from '../../src/dataplane/proxy/worker-pool.js';
 import { dataPlaneSettingsOf } from '../../src/dataplane/proxy/live-settings.js';
 import type { PreforkedWorker } from '../../src/dataplane/proxy/prefork.js';
 import type { WorkerHandle } from '../../src/dataplane/proxy/worker-channel.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { RoutingTable } from '../../src/routing/table.js';
-import { MAIN } from '../helpers/servers.js';
+import { MAIN, WORKER_MODES } from '../helpers/servers.js';
 
 /** A preforked worker that had already exited (code 1) when the pool adopts it. */
 function deadPrefork(): PreforkedWorker {
@@ -38,9 +37,7 @@ function deadPrefork(): PreforkedWorker {
   return { worker, adopt: (_onMessage, onExit) => onExit(1, null) };
 }
 
-const modes: WorkerMode[] = ['processes', ...(threadsUnsupported({ kind: 'tcp', port: 0, host: '127.0.0.1' }) === undefined ? (['threads'] as const) : [])];
-
-for (const mode of modes) {
+for (const mode of WORKER_MODES) {
   test(`worker pool (${mode}): a preforked worker dead before start() is replaced at once; exactly 2 workers, start() completes`, { timeout: 60_000 }, async (t) => {
     // Forked workers run the product's entry (not this test file), which takes its config over IPC.
     if (mode === 'processes') cluster.setupPrimary({ exec: MAIN, args: [] });

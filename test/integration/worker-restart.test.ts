@@ -7,15 +7,12 @@ import assert from 'node:assert/strict';
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { threadsUnsupported } from '../../src/config/worker-mode.js';
-import { request, spawnSwitchyard, startSwitchyardProcess, waitFor } from '../helpers/servers.js';
+import { WORKER_MODES, request, spawnSwitchyard, startSwitchyardProcess, waitFor } from '../helpers/servers.js';
 import { tempDir } from '../helpers/temp.js';
 
 const DEATH = /data-plane worker [^\n]* exited \([^\n]*; starting a new one in (\d+) ms \(it ran [\d.]+ s\)/g;
 
-const modes = ['processes', ...(threadsUnsupported({ kind: 'tcp', port: 0, host: '127.0.0.1' }) === undefined ? ['threads'] : [])];
-
-for (const mode of modes) {
+for (const mode of WORKER_MODES) {
   test(`worker ${mode} that die as they start are restarted after 100, 200, 400, 800, 1600 ms, not in a loop; whole again once they can start`, { timeout: 120_000 }, async (t) => {
     const flag = join(tempDir(t, 'swy-restart-'), 'crash');
     const p = await startSwitchyardProcess(t, ['--workers', '2', '--worker-mode', mode], { SWITCHYARD_TEST_HOOKS: '1', SWITCHYARD_TEST_CRASH_AT_START: flag });
@@ -48,7 +45,7 @@ for (const mode of modes) {
   });
 }
 
-for (const mode of modes) {
+for (const mode of WORKER_MODES) {
   test(`worker ${mode} that die at start from the first (the preforked one too): start-up completes with exactly 2 workers once they can start`, { timeout: 120_000 }, async (t) => {
     const flag = join(tempDir(t, 'swy-restart-'), 'crash');
     writeFileSync(flag, '');
